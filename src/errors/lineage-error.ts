@@ -1,0 +1,51 @@
+/**
+ * Every failure a user can cause is a `LineageError` with a stable `code`.
+ * Codes never change meaning between versions; messages may be reworded.
+ */
+export const ErrorCodes = {
+  /** A stage id, source key or other argument is empty or of the wrong shape. */
+  INVALID_ARGUMENT: 'LINEAGE_INVALID_ARGUMENT',
+  /** A string that should be a 32-char lowercase hex UDID is not one. */
+  INVALID_UDID: 'LINEAGE_INVALID_UDID',
+  /** The path does not exist, is not a directory, or holds no checkpoint. */
+  NOT_A_CHECKPOINT: 'LINEAGE_NOT_A_CHECKPOINT',
+  /** The checkpoint was written by a newer (or unknown) format version. */
+  FORMAT_VERSION: 'LINEAGE_FORMAT_VERSION',
+  /** An LMDB file or the manifest is truncated, garbage, or inconsistent. */
+  CORRUPT: 'LINEAGE_CORRUPT',
+  /** The store was closed and cannot be used any more. */
+  CLOSED: 'LINEAGE_CLOSED',
+  /** A write was attempted on a store opened read-only. */
+  READ_ONLY: 'LINEAGE_READ_ONLY',
+  /** The writer shard is held by a live writer elsewhere. */
+  LOCKED: 'LINEAGE_LOCKED',
+  /** Opening the checkpoint did not finish within the configured timeout. */
+  TIMEOUT: 'LINEAGE_TIMEOUT',
+  /** A task UDID was asked for that the checkpoint does not hold. */
+  UNKNOWN_TASK: 'LINEAGE_UNKNOWN_TASK',
+  /** A stage declared `resumable: false` was used with a checkpoint. */
+  STAGE_NOT_RESUMABLE: 'LINEAGE_STAGE_NOT_RESUMABLE',
+  /** A pipeline definition is inconsistent (duplicate stage ids, no stages...). */
+  INVALID_PIPELINE: 'LINEAGE_INVALID_PIPELINE',
+  /** A pipeline module given to `lineage run` could not be loaded. */
+  MODULE_LOAD: 'LINEAGE_MODULE_LOAD',
+  /** A source list file could not be read or parsed. */
+  BAD_SOURCES: 'LINEAGE_BAD_SOURCES',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export class LineageError extends Error {
+  override readonly name = 'LineageError';
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** True when `err` is a LineageError (optionally with the given code). */
+export function isLineageError(err: unknown, code?: ErrorCode): err is LineageError {
+  return err instanceof LineageError && (code === undefined || err.code === code);
+}

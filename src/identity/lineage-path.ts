@@ -1,0 +1,77 @@
+/**
+ * Canonical lineage paths (DESIGN.md §2). A path names a task by how it was
+ * produced; hashing it gives the UDID. Child paths embed the parents' UDIDs,
+ * de-duplicated and sorted, so they do not depend on arrival order and do not
+ * grow under fan-in.
+ */
+import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
+import { assertUdid } from './udid.js';
+
+/** Where a child sits among its emission's children: an index, or a stable key. */
+export type Slot = number | { key: string };
+
+const encoder = new TextEncoder();
+
+/** Length-prefixed string: `<UTF-8 byte length>:<s>`. */
+export function lp(s: string): string {
+  return `${encoder.encode(s).length}:${s}`;
+}
+
+/** The lineage path of the root task of the input named `sourceKey`. */
+export function rootPath(sourceKey: string): string {
+  if (typeof sourceKey !== 'string' || sourceKey.length === 0) {
+    throw new LineageError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `rootPath: the source key must be a non-empty string, got ${JSON.stringify(sourceKey)}. ` +
+        'Use a stable name for the input, such as its file path or partition id.',
+    );
+  }
+  return `root:${lp(sourceKey)}`;
+}
+
+/** The lineage path of a child emitted by `stageId` from `parentUdids` at `slot`. */
+export function childPath(stageId: string, parentUdids: readonly string[], slot: Slot): string {
+  assertStageId(stageId, 'childPath');
+  if (parentUdids.length === 0) {
+    throw new LineageError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `childPath: stage "${stageId}" emitted a child with no parents; every child needs at least one parent UDID.`,
+    );
+  }
+  for (const p of parentUdids) assertUdid(p, `childPath: parent of stage "${stageId}"`);
+  return `stage:${lp(stageId)}|parents:${canonicalParents(parentUdids)}|slot:${slotText(slot)}`;
+}
+
+/** Parents de-duplicated and sorted ascending, joined by ",". */
+export function canonicalParents(parentUdids: readonly string[]): string {
+  if (parentUdids.length === 1) return parentUdids[0]!;
+  return [...new Set(parentUdids)].sort().join(',');
+}
+
+function slotText(slot: Slot): string {
+  if (typeof slot === 'number') {
+    if (!Number.isSafeInteger(slot) || slot < 0) {
+      throw new LineageError(
+        ErrorCodes.INVALID_ARGUMENT,
+        `childPath: a slot index must be a non-negative integer, got ${slot}.`,
+      );
+    }
+    return `i${slot}`;
+  }
+  if (slot === null || typeof slot !== 'object' || typeof slot.key !== 'string' || slot.key.length === 0) {
+    throw new LineageError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `childPath: a slot must be an index or { key: non-empty string }, got ${JSON.stringify(slot)}.`,
+    );
+  }
+  return `k${lp(slot.key)}`;
+}
+
+export function assertStageId(stageId: string, where: string): void {
+  if (typeof stageId !== 'string' || stageId.length === 0) {
+    throw new LineageError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `${where}: the stage id must be a non-empty string, got ${JSON.stringify(stageId)}. Give every stage a stable id.`,
+    );
+  }
+}

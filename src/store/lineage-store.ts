@@ -1,0 +1,334 @@
+/**
+ * The checkpoint: a directory with a manifest and one LMDB environment per
+ * writer (DESIGN.md §3, §7). One store writes its own shard and reads the union
+ * of all shards. Public methods validate, then delegate to the shards.
+ *
+ * @example
+ * const store = await LineageStore.open('ckpt');
+ * const root = rootLineage('part-0000.jsonl');
+ * store.recordEmission({ stage: 'split', parents: [root], children: [childLineage('split', [root.udid], 0)] });
+ * await store.close();
+ */
+import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
+import { assertUdid } from '../identity/udid.js';
+import { MANIFEST_FILE, newManifest, readManifest, writeManifest, type Manifest } from './manifest.js';
+import { OUTCOME_KINDS, Shard, TASK_TYPES } from './shard.js';
+import type { Completion, EmissionRecord, FailureRecord, OpenOptions, Outcome, TaskInfo, TaskType } from './types.js';
+import { WriterSession } from './writer-session.js';
+
+export const WRITERS_DIR = 'writers';
+const WRITER_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+export class LineageStore {
+  private closed = false;
+  private readonly session: WriterSession | null;
+
+  private constructor(
+    readonly dir: string,
+    private manifestValue: Manifest,
+    /** Every shard of the checkpoint; the writer's own first when writable. */
+    readonly shards: readonly Shard[],
+    readonly writerId: string | null,
+    run: number,
+  ) {
+    this.session = writerId !== null ? new WriterSession(shards[0]!, run) : null;
+  }
+
+  /** Opens (and, for a writer, creates) the checkpoint in `dir`. */
+  static async open(dir: string, options: OpenOptions = {}): Promise<LineageStore> {
+    const path = resolve(dir);
+    const readOnly = options.readOnly ?? false;
+    const writerId = readOnly ? null : checkWriterId(options.writerId ?? process.env.LINEAGE_WRITER_ID ?? 'main');
+    const manifest = prepareDirectory(path, !readOnly && (options.create ?? true));
+    const shardIds = listShards(path);
+    const shards: Shard[] = [];
+    try {
+      if (writerId !== null) {
+        const own = join(path, WRITERS_DIR, writerId);
+        mkdirSync(own, { recursive: true });
+        shards.push(Shard.open(own, writerId, false));
+      }
+      for (const id of shardIds) {
+        if (id === writerId) continue;
+        const shardDir = join(path, WRITERS_DIR, id);
+        if (!hasData(shardDir)) continue;
+        shards.push(Shard.open(shardDir, id, true));
+      }
+    } catch (err) {
+      await Promise.all(shards.map((s) => s.close()));
+      throw err;
+    }
+    const run = writerId !== null ? shards[0]!.startRun() : 0;
+    return new LineageStore(path, manifest, shards, writerId, run);
+  }
+
+  get readOnly(): boolean {
+    return this.session === null;
+  }
+
+  get manifest(): Manifest {
+    return this.manifestValue;
+  }
+
+  /** The run number this writer recorded under (0 when read-only). */
+  get run(): number {
+    return this.session?.run ?? 0;
+  }
+
+  /**
+   * Records that `stage` consumed `parents` and emitted `children` (none:
+   * filtered). Idempotent. Writes are committed in groups; `flush()` waits
+   * until they are durable.
+   */
+  recordEmission(record: EmissionRecord): void {
+    this.writable('recordEmission').recordEmission(record);
+  }
+
+  /** Records that `stage` failed on `task`. Returns false (and records nothing) if the task is already complete. */
+  recordFailure(record: FailureRecord): boolean {
+    return this.writable('recordFailure').recordFailure(record);
+  }
+
+  /** True when the task is complete in any shard (including this writer's uncommitted writes). */
+  isCompleted(udid: string): boolean {
+    this.assertOpen('isCompleted');
+    assertUdid(udid, 'isCompleted');
+    if (this.session?.completedInSession(udid) === true) return true;
+    const key = Buffer.from(udid, 'hex');
+    for (const shard of this.shards) {
+      const id = shard.idOf(key);
+      if (id !== undefined && shard.completedRun(id) !== undefined) return true;
+    }
+    return false;
+  }
+
+  /** True when some shard holds the task (committed writes only). */
+  has(udid: string): boolean {
+    this.assertOpen('has');
+    assertUdid(udid, 'has');
+    const key = Buffer.from(udid, 'hex');
+    return this.shards.some((s) => s.idOf(key) !== undefined);
+  }
+
+  /** Everything recorded about one task across shards, or null. Reads committed writes. */
+  get(udid: string): TaskInfo | null {
+    this.assertOpen('get');
+    assertUdid(udid, 'get');
+    const key = Buffer.from(udid, 'hex');
+    const parents = new Set<string>();
+    const children = new Set<string>();
+    let found = false;
+    let completed: Completion | null = null;
+    let outcome: Outcome | null = null;
+    let stage: string | null = null;
+    let sourceKey: string | null = null;
+    let terminal = false;
+    for (const shard of this.shards) {
+      const id = shard.idOf(key);
+      if (id === undefined) continue;
+      found = true;
+      for (const p of shard.parentIds(id)) parents.add(udidIn(shard, p));
+      for (const c of shard.childIds(id)) children.add(udidIn(shard, c));
+      const meta = shard.metaOf(id);
+      if (meta) {
+        stage ??= shard.stageName(meta.stage);
+        sourceKey ??= shard.sourceKeyOf(meta.root) ?? null;
+        terminal ||= (meta.flags & 1) !== 0;
+      }
+      const run = shard.completedRun(id);
+      if (run !== undefined && completed === null) {
+        const info = shard.run(run);
+        completed = { run, runStartedAt: info?.startedAt ?? '', writerId: shard.writerId };
+      }
+      const o = shard.outcomeOf(id);
+      if (o && (outcome === null || outcome.kind === 'failed')) {
+        outcome = { kind: OUTCOME_KINDS[o.kind] ?? 'failed', stage: shard.stageName(o.stage) ?? '', ...(o.error !== undefined ? { error: o.error } : {}) };
+      }
+    }
+    if (!found) return null;
+    const taskType: TaskType = TASK_TYPES[(parents.size > 0 ? 2 : 0) | (children.size > 0 ? 1 : 0)]!;
+    return { udid, parents: [...parents], children: [...children], taskType, completed, outcome, stage, sourceKey, terminal };
+  }
+
+  /** Every ancestor of a task (breadth-first, each once), not the task itself. */
+  *ancestors(udid: string): Generator<string> {
+    yield* this.walk(udid, 'ancestors', (t) => t.parents);
+  }
+
+  /** Every descendant of a task (breadth-first, each once), not the task itself. */
+  *descendants(udid: string): Generator<string> {
+    yield* this.walk(udid, 'descendants', (t) => t.children);
+  }
+
+  /** Streams every task of the checkpoint, each once, without loading the DAG. */
+  *tasks(): Generator<TaskInfo> {
+    this.assertOpen('tasks');
+    for (let i = 0; i < this.shards.length; i++) {
+      const shard = this.shards[i]!;
+      for (const { value } of shard.meta.getRange()) {
+        const bytes = value.subarray(0, 16);
+        // A task several shards hold is reported by the first that has it.
+        if (this.shards.slice(0, i).some((s) => s.idOf(bytes) !== undefined)) continue;
+        const info = this.get(bytes.toString('hex'));
+        if (info) yield info;
+      }
+    }
+  }
+
+  /** Source tasks (roots) with their source keys, streamed. */
+  *sources(): Generator<{ sourceKey: string; udid: string }> {
+    this.assertOpen('sources');
+    const seen = new Set<string>();
+    for (const shard of this.shards) {
+      for (const { key, value } of shard.sources.getRange()) {
+        if (seen.has(value)) continue;
+        seen.add(value);
+        const meta = shard.metaOf(key);
+        if (meta) yield { sourceKey: value, udid: meta.udid.toString('hex') };
+      }
+    }
+  }
+
+  /** Updates the manifest (atomically) with `patch`. */
+  updateManifest(patch: Partial<Omit<Manifest, 'format' | 'formatVersion' | 'createdAt'>>): Manifest {
+    this.writable('updateManifest');
+    this.manifestValue = { ...this.manifestValue, ...patch, updatedAt: new Date().toISOString() };
+    writeManifest(this.dir, this.manifestValue);
+    return this.manifestValue;
+  }
+
+  /** Resolves when every write so far is committed and durable on disk. */
+  async flush(): Promise<void> {
+    this.assertOpen('flush');
+    if (!this.session) return;
+    await this.session.committed();
+    await this.shards[0]!.env.flushed;
+  }
+
+  /** Flushes and closes. Further calls fail with LINEAGE_CLOSED. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    try {
+      if (this.session) await this.flush();
+    } finally {
+      this.closed = true;
+      await Promise.all(this.shards.map((s) => s.close()));
+    }
+  }
+
+  /** Emissions recorded by this store since it opened. */
+  get emissionCount(): number {
+    return this.session?.emissions ?? 0;
+  }
+
+  private *walk(udid: string, op: string, next: (t: TaskInfo) => string[]): Generator<string> {
+    this.assertOpen(op);
+    assertUdid(udid, op);
+    const seen = new Set<string>([udid]);
+    const start = this.get(udid);
+    if (!start) throw unknownTask(udid, this.dir, op);
+    let frontier = next(start);
+    while (frontier.length > 0) {
+      const following: string[] = [];
+      for (const u of frontier) {
+        if (seen.has(u)) continue;
+        seen.add(u);
+        yield u;
+        const t = this.get(u);
+        if (t) following.push(...next(t));
+      }
+      frontier = following;
+    }
+  }
+
+  private assertOpen(op: string): void {
+    if (this.closed) {
+      throw new LineageError(ErrorCodes.CLOSED, `${op}: the checkpoint ${this.dir} is closed. Open it again with LineageStore.open().`);
+    }
+  }
+
+  private writable(op: string): WriterSession {
+    this.assertOpen(op);
+    if (!this.session) {
+      throw new LineageError(
+        ErrorCodes.READ_ONLY,
+        `${op}: the checkpoint ${this.dir} was opened read-only. Open it without { readOnly: true } to record.`,
+      );
+    }
+    return this.session;
+  }
+}
+
+export function unknownTask(udid: string, dir: string, op: string): LineageError {
+  return new LineageError(ErrorCodes.UNKNOWN_TASK, `${op}: task ${udid} is not in the checkpoint ${dir}.`);
+}
+
+function udidIn(shard: Shard, id: number): string {
+  return shard.metaOf(id)?.udid.toString('hex') ?? '';
+}
+
+function checkWriterId(id: string): string {
+  if (typeof id !== 'string' || !WRITER_ID_RE.test(id)) {
+    throw new LineageError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `writerId ${JSON.stringify(id)} is not valid: use 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit, ` +
+        'and keep it stable across retries (for example the array task index), never a pid.',
+    );
+  }
+  return id;
+}
+
+/** Checks what `dir` holds; creates a new checkpoint there when allowed. */
+function prepareDirectory(dir: string, create: boolean): Manifest {
+  let isDir: boolean;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch {
+    if (!create) {
+      throw new LineageError(ErrorCodes.NOT_A_CHECKPOINT, `${dir} does not exist. Check the path, or run a pipeline with --checkpoint ${dir} first.`);
+    }
+    mkdirSync(dir, { recursive: true });
+    isDir = true;
+  }
+  if (!isDir) {
+    throw new LineageError(ErrorCodes.NOT_A_CHECKPOINT, `${dir} is a file, not a checkpoint directory. Point at the directory the run wrote.`);
+  }
+  const entries = readdirSync(dir);
+  if (!entries.includes(MANIFEST_FILE)) {
+    if (!create) {
+      const what = entries.length === 0 ? 'is empty' : `holds no ${MANIFEST_FILE}`;
+      throw new LineageError(ErrorCodes.NOT_A_CHECKPOINT, `${dir} ${what}: it is not a lineage checkpoint. Point at the directory a pipeline run wrote.`);
+    }
+    if (entries.length > 0) {
+      throw new LineageError(
+        ErrorCodes.NOT_A_CHECKPOINT,
+        `${dir} is not empty and holds no ${MANIFEST_FILE}; refusing to create a checkpoint among other files. Use an empty or new directory.`,
+      );
+    }
+    const manifest = newManifest();
+    writeManifest(dir, manifest);
+    return manifest;
+  }
+  return readManifest(dir);
+}
+
+function listShards(dir: string): string[] {
+  try {
+    return readdirSync(join(dir, WRITERS_DIR), { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name)
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+function hasData(shardDir: string): boolean {
+  try {
+    return statSync(join(shardDir, 'data.mdb')).size > 0;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * @internal
+ * Sanity check of an LMDB data file before mapping it. A truncated data.mdb
+ * would otherwise be mapped past its end and the first read would kill the
+ * process with SIGBUS; a garbage file gives an opaque native error.
+ */
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
+
+const MDB_MAGIC = 0xbeefc0de;
+// Offsets inside a meta page (64-bit build): page header 16 bytes, then MDB_meta.
+const META_OFFSET = 16;
+const MAGIC_AT = META_OFFSET + 0;
+const PSIZE_AT = META_OFFSET + 24; // mm_dbs[FREE_DBI].md_pad holds the page size
+const LAST_PG_AT = META_OFFSET + 24 + 2 * 48; // after magic, version, address, mapsize, mm_dbs[2]
+const TXNID_AT = LAST_PG_AT + 8;
+
+export function checkLmdbFile(file: string): void {
+  const size = statSync(file).size;
+  const corrupt = (what: string) =>
+    new LineageError(
+      ErrorCodes.CORRUPT,
+      `${file} is damaged: ${what}. Nothing was changed. Restore the checkpoint from a backup, ` +
+        'or delete this writer directory to redo its work.',
+    );
+  if (size < 2 * 4096) throw corrupt(`${size} bytes is too short for an LMDB file`);
+  const head = Buffer.alloc(2 * 4096);
+  const fd = openSync(file, 'r');
+  try {
+    readSync(fd, head, 0, head.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (head.readUInt32LE(MAGIC_AT) !== MDB_MAGIC) throw corrupt('it does not start with an LMDB header');
+  const psize = head.readUInt32LE(PSIZE_AT);
+  if (psize < 512 || psize > 65536 || (psize & (psize - 1)) !== 0) throw corrupt(`page size ${psize} is invalid`);
+  const metaAt = (i: number) => {
+    const buf = i === 0 ? head : size >= psize * 2 ? readAt(file, psize, psize) : null;
+    if (!buf || buf.readUInt32LE(MAGIC_AT) !== MDB_MAGIC) return null;
+    return { lastPg: Number(buf.readBigUInt64LE(LAST_PG_AT)), txnid: Number(buf.readBigUInt64LE(TXNID_AT)) };
+  };
+  const metas = [metaAt(0), metaAt(1)].filter((m): m is NonNullable<typeof m> => m !== null);
+  if (metas.length === 0) throw corrupt('no valid meta page');
+  const newest = metas.reduce((a, b) => (b.txnid > a.txnid ? b : a));
+  const needed = (newest.lastPg + 1) * psize;
+  if (needed > size) throw corrupt(`it is truncated: ${size} bytes, but its last transaction needs ${needed}`);
+}
+
+function readAt(file: string, offset: number, length: number): Buffer {
+  const buf = Buffer.alloc(length);
+  const fd = openSync(file, 'r');
+  try {
+    readSync(fd, buf, 0, length, offset);
+  } finally {
+    closeSync(fd);
+  }
+  return buf;
+}

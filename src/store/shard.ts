@@ -1,0 +1,212 @@
+/**
+ * @internal
+ * One writer's LMDB environment and its named sub-databases (DESIGN.md §3).
+ *
+ * Key layout, chosen for the write path: every task gets a compact uint32 id in
+ * write order, so all sub-DBs but `udid` are keyed by ids that mostly append to
+ * the right edge of their B-trees. Only the `udid` index (16 raw UDID bytes →
+ * id) takes random inserts.
+ *
+ * | sub-DB      | key        | value                                              |
+ * |-------------|------------|----------------------------------------------------|
+ * | udid        | 16 bytes   | id (u32 LE)                                        |
+ * | meta        | id         | udid(16) stage(u16 LE) root id(u32 LE) flags(u8)   |
+ * | parents     | id         | parent id (u32 BE), dupSort                        |
+ * | children    | id         | child id (u32 BE), dupSort                         |
+ * | task_type   | id         | 1 byte: 0 source_leaf, 1 source, 2 leaf, 3 middle  |
+ * | completed   | id         | run number (u32 LE)                                |
+ * | outcome     | id         | kind(u8: 1 emitted 2 filtered 3 failed) stage(u16 LE) error(UTF-8) |
+ * | sources     | root id    | source key (UTF-8)                                 |
+ * | stages      | stage no.  | stage id (UTF-8)                                   |
+ * | runs        | run no.    | JSON { startedAt, writerId, host, pid }            |
+ * | info        | string     | JSON (next id, format version)                     |
+ */
+import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
+import { checkLmdbFile } from './lmdb-header.js';
+import type { OutcomeKind, TaskType } from './types.js';
+
+export const TASK_TYPES: readonly TaskType[] = ['source_leaf', 'source', 'leaf', 'middle'];
+export const OUTCOME_KINDS: readonly (OutcomeKind | null)[] = [null, 'emitted', 'filtered', 'failed'];
+export const OUTCOME_EMITTED = 1;
+export const OUTCOME_FILTERED = 2;
+export const OUTCOME_FAILED = 3;
+export const FLAG_TERMINAL = 1;
+const ID_BLOCK = 65536;
+
+export type IdDb = Database<Buffer, number>;
+
+export interface RunInfo {
+  readonly startedAt: string;
+  readonly writerId: string;
+  readonly host: string;
+  readonly pid: number;
+}
+
+export interface MetaRow {
+  readonly udid: Buffer;
+  readonly stage: number;
+  readonly root: number;
+  readonly flags: number;
+}
+
+export class Shard {
+  readonly env: RootDatabase;
+  readonly udid: Database<Buffer, Buffer>;
+  readonly meta: IdDb;
+  readonly parents: IdDb;
+  readonly children: IdDb;
+  readonly taskType: IdDb;
+  readonly completed: IdDb;
+  readonly outcome: IdDb;
+  readonly sources: Database<string, number>;
+  readonly stages: Database<string, number>;
+  readonly runs: Database<RunInfo, number>;
+  readonly info: Database<unknown, string>;
+  private readonly stageNames = new Map<number, string>();
+  private readonly runCache = new Map<number, RunInfo>();
+
+  private constructor(
+    readonly dir: string,
+    readonly writerId: string,
+    readonly readOnly: boolean,
+  ) {
+    const dataFile = join(dir, 'data.mdb');
+    if (existsSync(dataFile)) checkLmdbFile(dataFile);
+    try {
+      this.env = open({ path: dir, maxDbs: 16, readOnly, mapSize: 1 << 28 });
+      const bin = { keyEncoding: 'uint32', encoding: 'binary' } as const;
+      this.udid = this.env.openDB('udid', { keyEncoding: 'binary', encoding: 'binary' });
+      this.meta = this.env.openDB('meta', bin);
+      this.parents = this.env.openDB('parents', { ...bin, dupSort: true });
+      this.children = this.env.openDB('children', { ...bin, dupSort: true });
+      this.taskType = this.env.openDB('task_type', bin);
+      this.completed = this.env.openDB('completed', bin);
+      this.outcome = this.env.openDB('outcome', bin);
+      this.sources = this.env.openDB('sources', { keyEncoding: 'uint32', encoding: 'string' });
+      this.stages = this.env.openDB('stages', { keyEncoding: 'uint32', encoding: 'string' });
+      this.runs = this.env.openDB('runs', { keyEncoding: 'uint32', encoding: 'json' });
+      this.info = this.env.openDB('info', { encoding: 'json' });
+    } catch (err) {
+      throw new LineageError(
+        ErrorCodes.CORRUPT,
+        `${dir} could not be opened as an LMDB environment (${(err as Error).message}). Nothing was changed. ` +
+          'Restore the checkpoint from a backup, or delete this writer directory to redo its work.',
+        { cause: err },
+      );
+    }
+    if (!readOnly && this.info.get('format') === undefined) this.info.putSync('format', { version: 1 });
+  }
+
+  static open(dir: string, writerId: string, readOnly: boolean): Shard {
+    return new Shard(dir, writerId, readOnly);
+  }
+
+  /** Reserves a block of ids; blocks keep concurrent processes on one shard apart. */
+  claimIds(): { start: number; end: number } {
+    return this.env.transactionSync(() => {
+      const next = (this.info.get('next_id') as number | undefined) ?? 1;
+      this.info.putSync('next_id', next + ID_BLOCK);
+      return { start: next, end: next + ID_BLOCK };
+    });
+  }
+
+  /** The number of a stage id in this shard's dictionary, adding it if new. */
+  stageNumber(stageId: string): number {
+    for (const [n, name] of this.stageNames) if (name === stageId) return n;
+    return this.env.transactionSync(() => {
+      let max = 0;
+      for (const { key, value } of this.stages.getRange()) {
+        this.stageNames.set(key, value);
+        if (value === stageId) return key;
+        max = Math.max(max, key);
+      }
+      const n = max + 1;
+      if (n > 0xffff) throw new LineageError(ErrorCodes.INVALID_PIPELINE, `${this.dir}: more than 65535 stage ids.`);
+      this.stages.putSync(n, stageId);
+      this.stageNames.set(n, stageId);
+      return n;
+    });
+  }
+
+  stageName(n: number): string | null {
+    if (n === 0) return null;
+    let name = this.stageNames.get(n);
+    if (name === undefined) {
+      name = this.stages.get(n) ?? `#${n}`;
+      this.stageNames.set(n, name);
+    }
+    return name;
+  }
+
+  /** Starts a new run record and returns its number. */
+  startRun(): number {
+    return this.env.transactionSync(() => {
+      let last = 0;
+      for (const key of this.runs.getKeys({ reverse: true, limit: 1 })) last = key;
+      const info: RunInfo = { startedAt: new Date().toISOString(), writerId: this.writerId, host: hostname(), pid: process.pid };
+      this.runs.putSync(last + 1, info);
+      return last + 1;
+    });
+  }
+
+  run(n: number): RunInfo | undefined {
+    let info = this.runCache.get(n);
+    if (info === undefined) {
+      info = this.runs.get(n);
+      if (info) this.runCache.set(n, info);
+    }
+    return info;
+  }
+
+  idOf(udid: Buffer): number | undefined {
+    const v = this.udid.getBinaryFast(udid);
+    return v === undefined ? undefined : v.readUInt32LE(0);
+  }
+
+  metaOf(id: number): MetaRow | undefined {
+    const v = this.meta.getBinary(id);
+    if (v === undefined) return undefined;
+    return { udid: v.subarray(0, 16), stage: v.readUInt16LE(16), root: v.readUInt32LE(18), flags: v[22]! };
+  }
+
+  parentIds(id: number): number[] {
+    const out: number[] = [];
+    for (const v of this.parents.getValues(id)) out.push((v as unknown as Buffer).readUInt32BE(0));
+    return out;
+  }
+
+  childIds(id: number): number[] {
+    const out: number[] = [];
+    for (const v of this.children.getValues(id)) out.push((v as unknown as Buffer).readUInt32BE(0));
+    return out;
+  }
+
+  typeOf(id: number): TaskType | null {
+    const v = this.taskType.getBinaryFast(id);
+    return v === undefined ? null : (TASK_TYPES[v[0]!] ?? null);
+  }
+
+  completedRun(id: number): number | undefined {
+    const v = this.completed.getBinaryFast(id);
+    return v === undefined ? undefined : v.readUInt32LE(0);
+  }
+
+  outcomeOf(id: number): { kind: number; stage: number; error?: string } | undefined {
+    const v = this.outcome.getBinary(id);
+    if (v === undefined) return undefined;
+    const error = v.length > 3 ? v.toString('utf8', 3) : undefined;
+    return { kind: v[0]!, stage: v.readUInt16LE(1), ...(error !== undefined ? { error } : {}) };
+  }
+
+  sourceKeyOf(rootId: number): string | undefined {
+    return this.sources.get(rootId);
+  }
+
+  async close(): Promise<void> {
+    await this.env.close();
+  }
+}

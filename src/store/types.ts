@@ -1,0 +1,74 @@
+/**
+ * Public shapes of the lineage store (DESIGN.md §3). UDIDs are always 32-char
+ * lowercase hex strings at this boundary, whatever the on-disk encoding.
+ */
+
+/** Structural type from edge presence; promotes source_leaf → source/leaf → middle. */
+export type TaskType = 'source' | 'middle' | 'leaf' | 'source_leaf';
+
+/** How the stage that consumed a task ended. */
+export type OutcomeKind = 'emitted' | 'filtered' | 'failed';
+
+export interface Outcome {
+  readonly kind: OutcomeKind;
+  /** Id of the stage that consumed the task. */
+  readonly stage: string;
+  /** Error text, for `failed`. */
+  readonly error?: string;
+}
+
+export interface Completion {
+  /** Run number (1-based, per writer shard) that completed the task. */
+  readonly run: number;
+  /** When that run started (ISO 8601). */
+  readonly runStartedAt: string;
+  /** Writer shard that recorded the completion. */
+  readonly writerId: string;
+}
+
+export interface TaskInfo {
+  readonly udid: string;
+  readonly parents: string[];
+  readonly children: string[];
+  readonly taskType: TaskType;
+  readonly completed: Completion | null;
+  readonly outcome: Outcome | null;
+  /** Stage that emitted this task; null for a source (root) task. */
+  readonly stage: string | null;
+  /** Source key of the input this task descends from, when known. */
+  readonly sourceKey: string | null;
+  /** Emitted by the final stage: complete once recorded. */
+  readonly terminal: boolean;
+}
+
+/** A task named by UDID, or by a lineage object (extra fields are ignored). */
+export type TaskRef = string | { readonly udid: string; readonly sourceKey?: string };
+
+export interface EmissionRecord {
+  /** Id of the stage that consumed `parents` and emitted `children`. */
+  readonly stage: string;
+  /** Tasks consumed (at least one). Unknown parents are created as source tasks. */
+  readonly parents: readonly TaskRef[];
+  /** Tasks emitted; none means the parents were filtered. */
+  readonly children: readonly TaskRef[];
+  /** True when `stage` is the final stage: the children are complete once recorded. */
+  readonly terminal?: boolean;
+}
+
+export interface FailureRecord {
+  readonly stage: string;
+  readonly task: TaskRef;
+  readonly error: string | Error;
+}
+
+export interface OpenOptions {
+  /** Open for reading only: nothing on disk changes. Default false. */
+  readonly readOnly?: boolean;
+  /**
+   * Stable id of this writer's shard (never a pid: a retried job must find its
+   * shard again). Default: `LINEAGE_WRITER_ID` from the environment, else "main".
+   */
+  readonly writerId?: string;
+  /** Create the checkpoint when the directory is missing or empty. Default true for writers. */
+  readonly create?: boolean;
+}

@@ -1,0 +1,327 @@
+/**
+ * @internal
+ * The write path of one shard: assigns ids, issues grouped LMDB writes and
+ * keeps, for the tasks it touches, the small state that incremental
+ * completion needs (DESIGN.md §4): outcome, edge presence, completed, and a
+ * count of incomplete children. ~14 bytes a task plus an index entry.
+ *
+ * Writes are lmdb-js async puts: every put issued in one event turn lands in
+ * one transaction, and lmdb-js merges turns while its write thread is busy, so
+ * commits come in large groups without a timer. One recordEmission call is
+ * synchronous, so it never straddles two transactions: any committed prefix
+ * is a consistent checkpoint.
+ */
+import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
+import { isUdid } from '../identity/udid.js';
+import { FLAG_TERMINAL, OUTCOME_EMITTED, OUTCOME_FAILED, OUTCOME_FILTERED, type Shard } from './shard.js';
+import type { EmissionRecord, FailureRecord, TaskRef } from './types.js';
+
+// Bits of the per-task state byte.
+const OUTCOME_MASK = 0b11;
+const HAS_PARENTS = 1 << 2;
+const HAS_CHILDREN = 1 << 3;
+const COMPLETED = 1 << 4;
+const TERMINAL = 1 << 5;
+
+const TYPE_BYTES = [0, 1, 2, 3].map((t) => Buffer.from([t]));
+
+export class WriterSession {
+  private readonly index = new Map<string, number>();
+  private state = new Uint8Array(1 << 16);
+  private pending = new Uint32Array(1 << 16);
+  private firstParent = new Uint32Array(1 << 16);
+  private root = new Uint32Array(1 << 16);
+  private readonly extraParents = new Map<number, number[]>();
+  private nextId = 0;
+  private endId = 0;
+  private readonly runValue: Buffer;
+  private readonly outcomeValues = new Map<number, Buffer>();
+  private slab = Buffer.allocUnsafe(0);
+  private slabAt = 0;
+  private lastWrite: Promise<unknown> = Promise.resolve();
+  private writeError: unknown = null;
+  /** Emissions recorded in this session. */
+  emissions = 0;
+
+  constructor(
+    private readonly shard: Shard,
+    readonly run: number,
+  ) {
+    this.runValue = Buffer.alloc(4);
+    this.runValue.writeUInt32LE(run);
+  }
+
+  recordEmission(rec: EmissionRecord): void {
+    const { parents, children } = rec;
+    if (!Array.isArray(parents) || parents.length === 0) {
+      throw new LineageError(
+        ErrorCodes.INVALID_ARGUMENT,
+        `recordEmission: stage "${rec.stage}" gave no parents; an emission consumes at least one task.`,
+      );
+    }
+    if (!Array.isArray(children)) {
+      throw new LineageError(ErrorCodes.INVALID_ARGUMENT, `recordEmission: stage "${rec.stage}": children must be an array.`);
+    }
+    const stage = this.shard.stageNumber(checkStage(rec.stage));
+    // Validate every reference before the first write, so bad input writes nothing.
+    const parentUdids = parents.map((p) => refUdid(p, rec.stage, 'parent'));
+    const childUdids = children.map((c) => refUdid(c, rec.stage, 'child'));
+
+    const parentIds: number[] = [];
+    for (let i = 0; i < parents.length; i++) {
+      const id = this.resolve(parentUdids[i]!, 0, 0, 0, parents[i]!);
+      if (!parentIds.includes(id)) parentIds.push(id);
+    }
+    const rootOfChildren = this.root[parentIds[0]!]!;
+    const terminal = rec.terminal === true;
+    const toComplete: number[] = [];
+
+    for (let i = 0; i < childUdids.length; i++) {
+      const cid = this.resolve(childUdids[i]!, stage, rootOfChildren, terminal ? FLAG_TERMINAL : 0, children[i]!);
+      for (const pid of parentIds) {
+        if (pid === cid) {
+          throw new LineageError(ErrorCodes.INVALID_ARGUMENT, `recordEmission: stage "${rec.stage}" emitted task ${childUdids[i]} as its own child.`);
+        }
+        if (this.hasParent(cid, pid)) continue;
+        this.addParent(cid, pid);
+        this.put(this.shard.parents, cid, this.u32be(pid));
+        this.put(this.shard.children, pid, this.u32be(cid));
+        this.setFlag(cid, HAS_PARENTS);
+        this.setFlag(pid, HAS_CHILDREN);
+        if ((this.state[cid]! & COMPLETED) === 0) this.pending[pid]!++;
+      }
+      if (terminal && (this.state[cid]! & (COMPLETED | TERMINAL)) === 0) {
+        this.state[cid]! |= TERMINAL;
+        toComplete.push(cid);
+      }
+    }
+
+    const kind = childUdids.length === 0 ? OUTCOME_FILTERED : OUTCOME_EMITTED;
+    for (const pid of parentIds) {
+      const s = this.state[pid]!;
+      // Completion is monotone: a completed task keeps its outcome.
+      if ((s & COMPLETED) !== 0 && (s & OUTCOME_MASK) !== 0) continue;
+      if ((s & OUTCOME_MASK) !== kind) {
+        this.state[pid] = (s & ~OUTCOME_MASK) | kind;
+        this.put(this.shard.outcome, pid, this.outcomeValue(kind, stage));
+      }
+      if (kind === OUTCOME_FILTERED || this.pending[pid] === 0) toComplete.push(pid);
+    }
+    for (const id of toComplete) this.complete(id);
+    this.emissions++;
+  }
+
+  recordFailure(rec: FailureRecord): boolean {
+    const stage = this.shard.stageNumber(checkStage(rec.stage));
+    const udid = refUdid(rec.task, rec.stage, 'task');
+    const id = this.resolve(udid, 0, 0, 0, rec.task);
+    if ((this.state[id]! & COMPLETED) !== 0) return false;
+    const text = rec.error instanceof Error ? rec.error.message || String(rec.error) : String(rec.error);
+    const value = Buffer.alloc(3 + Buffer.byteLength(text));
+    value[0] = OUTCOME_FAILED;
+    value.writeUInt16LE(stage, 1);
+    value.write(text, 3);
+    this.state[id] = (this.state[id]! & ~OUTCOME_MASK) | OUTCOME_FAILED;
+    this.put(this.shard.outcome, id, value);
+    return true;
+  }
+
+  /** True when the task is known complete, including writes not yet committed. */
+  completedInSession(udid: string): boolean | undefined {
+    const id = this.index.get(udid);
+    return id === undefined ? undefined : (this.state[id]! & COMPLETED) !== 0;
+  }
+
+  /** Resolves when every write issued so far is committed (visible to readers). */
+  async committed(): Promise<void> {
+    await this.lastWrite;
+    if (this.writeError) throw this.writeError;
+  }
+
+  /** BFS upward (DESIGN.md §4): a task completes when its last incomplete child does. */
+  private complete(start: number): void {
+    const queue = [start];
+    for (let i = 0; i < queue.length; i++) {
+      const id = queue[i]!;
+      // A diamond can queue a task twice; its parents must be released once.
+      if ((this.state[id]! & COMPLETED) !== 0) continue;
+      this.state[id]! |= COMPLETED;
+      this.put(this.shard.completed, id, this.runValue);
+      const first = this.firstParent[id]!;
+      if (first === 0) continue;
+      this.releaseParent(first, queue);
+      const extra = this.extraParents.get(id);
+      if (extra) for (const p of extra) this.releaseParent(p, queue);
+    }
+  }
+
+  private releaseParent(pid: number, queue: number[]): void {
+    if (this.pending[pid]! > 0) this.pending[pid]!--;
+    const s = this.state[pid]!;
+    if (this.pending[pid] === 0 && (s & OUTCOME_MASK) === OUTCOME_EMITTED && (s & COMPLETED) === 0) queue.push(pid);
+  }
+
+  /** The id of a task, from this session, from disk, or newly created. */
+  private resolve(udid: string, stage: number, root: number, flags: number, ref: TaskRef): number {
+    const known = this.index.get(udid);
+    if (known !== undefined) return known;
+    const bytes = Buffer.from(udid, 'hex');
+    const onDisk = this.shard.idOf(bytes);
+    if (onDisk !== undefined) return this.load(udid, onDisk);
+    const id = this.allocate();
+    this.index.set(udid, id);
+    const isRoot = root === 0;
+    this.root[id] = isRoot ? id : root;
+    const meta = Buffer.allocUnsafe(23);
+    bytes.copy(meta, 0);
+    meta.writeUInt16LE(stage, 16);
+    meta.writeUInt32LE(this.root[id]!, 18);
+    meta[22] = flags;
+    this.put(this.shard.udid, bytes, this.u32le(id));
+    this.put(this.shard.meta, id, meta);
+    if (isRoot && typeof ref === 'object' && ref.sourceKey) this.put(this.shard.sources, id, ref.sourceKey);
+    return id;
+  }
+
+  /** Brings a task written by an earlier session into memory. */
+  private load(udid: string, id: number): number {
+    this.ensureCapacity(id);
+    this.index.set(udid, id);
+    const meta = this.shard.metaOf(id);
+    this.root[id] = meta?.root ?? id;
+    let s = 0;
+    const outcome = this.shard.outcomeOf(id);
+    if (outcome) s |= outcome.kind & OUTCOME_MASK;
+    if (this.shard.completedRun(id) !== undefined) s |= COMPLETED;
+    if (meta && meta.flags & FLAG_TERMINAL) s |= TERMINAL;
+    const parents = this.shard.parentIds(id);
+    if (parents.length > 0) {
+      s |= HAS_PARENTS;
+      this.firstParent[id] = parents[0]!;
+      if (parents.length > 1) this.extraParents.set(id, parents.slice(1));
+    }
+    let incomplete = 0;
+    const children = this.shard.childIds(id);
+    if (children.length > 0) s |= HAS_CHILDREN;
+    for (const c of children) if (this.shard.completedRun(c) === undefined) incomplete++;
+    this.pending[id] = incomplete;
+    this.state[id] = s;
+    return id;
+  }
+
+  private hasParent(cid: number, pid: number): boolean {
+    if (this.firstParent[cid] === pid) return true;
+    return this.extraParents.get(cid)?.includes(pid) ?? false;
+  }
+
+  private addParent(cid: number, pid: number): void {
+    if (this.firstParent[cid] === 0) this.firstParent[cid] = pid;
+    else {
+      const extra = this.extraParents.get(cid);
+      if (extra) extra.push(pid);
+      else this.extraParents.set(cid, [pid]);
+    }
+  }
+
+  /** Sets a structural bit and writes the task type when it changes. */
+  private setFlag(id: number, bit: number): void {
+    const s = this.state[id]!;
+    if ((s & bit) !== 0) return;
+    this.state[id] = s | bit;
+    this.put(this.shard.taskType, id, TYPE_BYTES[typeCode(s | bit)]!);
+  }
+
+  private allocate(): number {
+    if (this.nextId === this.endId) {
+      const block = this.shard.claimIds();
+      this.nextId = block.start;
+      this.endId = block.end;
+      this.ensureCapacity(block.end);
+    }
+    return this.nextId++;
+  }
+
+  private ensureCapacity(id: number): void {
+    if (id < this.state.length) return;
+    let size = this.state.length;
+    while (size <= id) size *= 2;
+    const grow = <T extends Uint8Array | Uint32Array>(a: T, make: (n: number) => T): T => {
+      const b = make(size);
+      b.set(a);
+      return b;
+    };
+    this.state = grow(this.state, (n) => new Uint8Array(n));
+    this.pending = grow(this.pending, (n) => new Uint32Array(n));
+    this.firstParent = grow(this.firstParent, (n) => new Uint32Array(n));
+    this.root = grow(this.root, (n) => new Uint32Array(n));
+  }
+
+  private outcomeValue(kind: number, stage: number): Buffer {
+    const key = kind * 0x10000 + stage;
+    let v = this.outcomeValues.get(key);
+    if (!v) {
+      v = Buffer.alloc(3);
+      v[0] = kind;
+      v.writeUInt16LE(stage, 1);
+      this.outcomeValues.set(key, v);
+    }
+    return v;
+  }
+
+  /** 4-byte values carved from a slab: lmdb-js keeps a reference until commit, so never reuse. */
+  private take4(): Buffer {
+    if (this.slabAt + 4 > this.slab.length) {
+      this.slab = Buffer.allocUnsafe(1 << 16);
+      this.slabAt = 0;
+    }
+    const b = this.slab.subarray(this.slabAt, this.slabAt + 4);
+    this.slabAt += 4;
+    return b;
+  }
+
+  private u32be(n: number): Buffer {
+    const b = this.take4();
+    b.writeUInt32BE(n);
+    return b;
+  }
+
+  private u32le(n: number): Buffer {
+    const b = this.take4();
+    b.writeUInt32LE(n);
+    return b;
+  }
+
+  private put<K>(db: { put(key: K, value: never): Promise<boolean> }, key: K, value: unknown): void {
+    const p = db.put(key, value as never);
+    this.lastWrite = p;
+    p.then(undefined, (err: unknown) => {
+      this.writeError ??= err;
+    });
+  }
+}
+
+export function typeCode(s: number): number {
+  return ((s & HAS_PARENTS) !== 0 ? 2 : 0) | ((s & HAS_CHILDREN) !== 0 ? 1 : 0);
+}
+
+function checkStage(stage: unknown): string {
+  if (typeof stage !== 'string' || stage.length === 0) {
+    throw new LineageError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `recordEmission: the stage id must be a non-empty string, got ${JSON.stringify(stage)}.`,
+    );
+  }
+  return stage;
+}
+
+function refUdid(ref: TaskRef, stage: string, role: string): string {
+  const udid = typeof ref === 'string' ? ref : ref?.udid;
+  if (!isUdid(udid)) {
+    throw new LineageError(
+      ErrorCodes.INVALID_UDID,
+      `stage "${stage}": ${role} ${JSON.stringify(udid)} is not a UDID (32 lowercase hex characters). ` +
+        'Use the udid from rootLineage/childLineage/assignChildLineage.',
+    );
+  }
+  return udid;
+}
