@@ -22,6 +22,8 @@ const HAS_PARENTS = 1 << 2;
 const HAS_CHILDREN = 1 << 3;
 const COMPLETED = 1 << 4;
 const TERMINAL = 1 << 5;
+/** The task's state is in memory (created this session, or loaded from disk). */
+const LOADED = 1 << 6;
 
 const TYPE_BYTES = [0, 1, 2, 3].map((t) => Buffer.from([t]));
 
@@ -156,7 +158,9 @@ export class WriterSession {
   }
 
   private releaseParent(pid: number, queue: number[]): void {
-    if (this.pending[pid]! > 0) this.pending[pid]!--;
+    // A parent from an earlier session is loaded now; its count already sees this child complete.
+    if ((this.state[pid]! & LOADED) === 0) this.loadById(pid);
+    else if (this.pending[pid]! > 0) this.pending[pid]!--;
     const s = this.state[pid]!;
     if (this.pending[pid] === 0 && (s & OUTCOME_MASK) === OUTCOME_EMITTED && (s & COMPLETED) === 0) queue.push(pid);
   }
@@ -172,6 +176,7 @@ export class WriterSession {
     this.index.set(udid, id);
     const isRoot = root === 0;
     this.root[id] = isRoot ? id : root;
+    this.state[id] = LOADED;
     const meta = Buffer.allocUnsafe(23);
     bytes.copy(meta, 0);
     meta.writeUInt16LE(stage, 16);
@@ -185,11 +190,16 @@ export class WriterSession {
 
   /** Brings a task written by an earlier session into memory. */
   private load(udid: string, id: number): number {
-    this.ensureCapacity(id);
     this.index.set(udid, id);
+    return this.loadById(id);
+  }
+
+  private loadById(id: number): number {
+    this.ensureCapacity(id);
     const meta = this.shard.metaOf(id);
+    if (meta) this.index.set(meta.udid.toString('hex'), id);
     this.root[id] = meta?.root ?? id;
-    let s = 0;
+    let s = LOADED;
     const outcome = this.shard.outcomeOf(id);
     if (outcome) s |= outcome.kind & OUTCOME_MASK;
     if (this.shard.completedRun(id) !== undefined) s |= COMPLETED;
@@ -203,7 +213,10 @@ export class WriterSession {
     let incomplete = 0;
     const children = this.shard.childIds(id);
     if (children.length > 0) s |= HAS_CHILDREN;
-    for (const c of children) if (this.shard.completedRun(c) === undefined) incomplete++;
+    for (const c of children) {
+      const done = (this.state[c]! & LOADED) !== 0 ? (this.state[c]! & COMPLETED) !== 0 : this.shard.completedRun(c) !== undefined;
+      if (!done) incomplete++;
+    }
     this.pending[id] = incomplete;
     this.state[id] = s;
     return id;

@@ -1,0 +1,79 @@
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { ErrorCodes, childLineage, childPath, lp, rootLineage, rootPath, udidOf, type Slot } from '../src/index.js';
+
+interface Vector {
+  path: string;
+  udid: string;
+  build: { root?: string; stage?: string; parents?: string[]; slot?: Slot };
+}
+const { vectors } = JSON.parse(readFileSync(new URL('../fixtures/identity-vectors.json', import.meta.url), 'utf8')) as {
+  vectors: Vector[];
+};
+const hex32 = fc.stringMatching(/^[0-9a-f]{32}$/);
+
+describe('identity vectors (DESIGN.md §2)', () => {
+  it.each(vectors.map((v) => [v.path, v] as const))('%s', (_path, v) => {
+    expect(udidOf(v.path)).toBe(v.udid);
+    const built = v.build.root !== undefined ? rootPath(v.build.root) : childPath(v.build.stage!, v.build.parents!, v.build.slot!);
+    expect(built).toBe(v.path);
+  });
+
+  it('measures lp() in UTF-8 bytes, not UTF-16 units', () => {
+    expect(lp('données/ünï.jsonl')).toBe('20:données/ünï.jsonl');
+    expect(lp('😀')).toBe('4:😀');
+  });
+});
+
+describe('childLineage', () => {
+  it('does not depend on parent order, and duplicate parents count once', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(hex32, { minLength: 1, maxLength: 6 }), fc.nat(), fc.nat({ max: 20 }), (parents, seed, slot) => {
+        const shuffled = [...parents].sort(() => ((seed = (seed * 1103515245 + 12345) >>> 0) & 1 ? 1 : -1));
+        const doubled = [...shuffled, ...parents.slice(0, 2)];
+        const a = childLineage('merge', parents, slot);
+        expect(childLineage('merge', shuffled, slot).udid).toBe(a.udid);
+        expect(childLineage('merge', doubled, slot).udid).toBe(a.udid);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('keeps stage ids, slots and keys apart that a naive join would confuse', () => {
+    const p = rootLineage('a').udid;
+    const ids = new Set([
+      childLineage('s', [p], 1).udid,
+      childLineage('s', [p], 11).udid,
+      childLineage('s1', [p], 1).udid,
+      childLineage('s', [p], { key: '1' }).udid,
+      childLineage('s', [p], { key: 'i1' }).udid,
+      rootLineage('0_1').udid,
+      rootLineage('0').udid,
+    ]);
+    expect(ids.size).toBe(7);
+  });
+
+  it('carries the source key it is given', () => {
+    const root = rootLineage('part-0000.jsonl');
+    expect(childLineage('split', [root.udid], 0, root.sourceKey).sourceKey).toBe('part-0000.jsonl');
+  });
+});
+
+describe('bad input', () => {
+  const p = rootLineage('x').udid;
+  const cases: [string, () => unknown, string][] = [
+    ['empty source key', () => rootLineage(''), ErrorCodes.INVALID_ARGUMENT],
+    ['empty stage id', () => childLineage('', [p], 0), ErrorCodes.INVALID_ARGUMENT],
+    ['no parents', () => childLineage('s', [], 0), ErrorCodes.INVALID_ARGUMENT],
+    ['uppercase UDID', () => childLineage('s', [p.toUpperCase()], 0), ErrorCodes.INVALID_UDID],
+    ['short UDID', () => childLineage('s', [p.slice(1)], 0), ErrorCodes.INVALID_UDID],
+    ['non-hex UDID', () => childLineage('s', ['z'.repeat(32)], 0), ErrorCodes.INVALID_UDID],
+    ['negative slot', () => childLineage('s', [p], -1), ErrorCodes.INVALID_ARGUMENT],
+    ['fractional slot', () => childLineage('s', [p], 1.5), ErrorCodes.INVALID_ARGUMENT],
+    ['empty slot key', () => childLineage('s', [p], { key: '' }), ErrorCodes.INVALID_ARGUMENT],
+  ];
+  it.each(cases)('%s gives a LineageError with a code', (_name, fn, code) => {
+    expect(fn).toThrow(expect.objectContaining({ name: 'LineageError', code }));
+  });
+});
