@@ -1,0 +1,166 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, truncateSync, writeFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ErrorCodes, LineageStore, childLineage, rootLineage } from '../src/index.js';
+import { tempDir } from './helpers/temp-dir.js';
+
+const root = rootLineage('part-0000.jsonl');
+const a = childLineage('split', [root.udid], 0);
+const b = childLineage('split', [root.udid], 1);
+const m = childLineage('merge', [a.udid, b.udid], 0);
+const out = childLineage('write', [m.udid], 0);
+
+async function recorded(dir = tempDir()): Promise<LineageStore> {
+  const store = await LineageStore.open(dir);
+  store.recordEmission({ stage: 'split', parents: [root], children: [a, b] });
+  store.recordEmission({ stage: 'merge', parents: [a, b], children: [m] });
+  await store.flush();
+  return store;
+}
+
+describe('LineageStore: recording', () => {
+  it('stores edges, types, outcome, stage and source key, readable by UDID', async () => {
+    const store = await recorded();
+    expect(store.get(root.udid)).toMatchObject({ taskType: 'source', stage: null, sourceKey: 'part-0000.jsonl' });
+    expect(store.get(root.udid)?.children.sort()).toEqual([a.udid, b.udid].sort());
+    expect(store.get(a.udid)).toMatchObject({ taskType: 'middle', parents: [root.udid], children: [m.udid], outcome: { kind: 'emitted', stage: 'merge' } });
+    expect(store.get(m.udid)).toMatchObject({ taskType: 'leaf', stage: 'merge', sourceKey: 'part-0000.jsonl', completed: null, outcome: null });
+    expect(store.get(childLineage('x', [root.udid], 9).udid)).toBeNull();
+    await store.close();
+  });
+
+  it('promotes task_type monotonically: source_leaf -> source/leaf -> middle', async () => {
+    const store = await LineageStore.open(tempDir());
+    store.recordFailure({ stage: 'split', task: root, error: 'disk full' });
+    await store.flush();
+    expect(store.get(root.udid)?.taskType).toBe('source_leaf');
+    store.recordEmission({ stage: 'split', parents: [root], children: [a] });
+    await store.flush();
+    expect(store.get(root.udid)?.taskType).toBe('source');
+    expect(store.get(a.udid)?.taskType).toBe('leaf');
+    store.recordEmission({ stage: 'merge', parents: [a], children: [m] });
+    await store.flush();
+    expect(store.get(a.udid)?.taskType).toBe('middle');
+    await store.close();
+  });
+
+  it('marks completion upward from terminal leaves and filtered tasks', async () => {
+    const store = await recorded();
+    expect(store.isCompleted(root.udid)).toBe(false);
+    store.recordEmission({ stage: 'write', parents: [m], children: [out], terminal: true });
+    expect(store.isCompleted(root.udid)).toBe(true); // before the commit: the writer sees its own state
+    await store.flush();
+    for (const t of [out, m, a, b, root]) expect(store.get(t.udid)?.completed).toMatchObject({ run: 1, writerId: 'main' });
+    expect([...store.ancestors(out.udid)].sort()).toEqual([m.udid, a.udid, b.udid, root.udid].sort());
+    expect([...store.descendants(root.udid)].sort()).toEqual([a.udid, b.udid, m.udid, out.udid].sort());
+    await store.close();
+  });
+
+  it('keeps a failure until the task succeeds, and never overwrites a completed task', async () => {
+    const store = await LineageStore.open(tempDir());
+    expect(store.recordFailure({ stage: 'split', task: root, error: new Error('timeout') })).toBe(true);
+    await store.flush();
+    expect(store.get(root.udid)?.outcome).toEqual({ kind: 'failed', stage: 'split', error: 'timeout' });
+    store.recordEmission({ stage: 'split', parents: [root], children: [] });
+    expect(store.recordFailure({ stage: 'split', task: root, error: 'late' })).toBe(false);
+    await store.flush();
+    expect(store.get(root.udid)).toMatchObject({ outcome: { kind: 'filtered', stage: 'split' }, completed: { run: 1 } });
+    await store.close();
+  });
+
+  it('continues a checkpoint across runs, numbering runs', async () => {
+    const dir = tempDir();
+    await (await recorded(dir)).close();
+    const again = await LineageStore.open(dir);
+    expect(again.run).toBe(2);
+    again.recordEmission({ stage: 'write', parents: [m], children: [out], terminal: true });
+    await again.close();
+    const reader = await LineageStore.open(dir, { readOnly: true });
+    expect(reader.get(root.udid)?.completed).toMatchObject({ run: 2 });
+    expect([...reader.sources()]).toEqual([{ sourceKey: 'part-0000.jsonl', udid: root.udid }]);
+    expect([...reader.tasks()].map((t) => t.udid).sort()).toEqual([root, a, b, m, out].map((t) => t.udid).sort());
+    await reader.close();
+  });
+
+  it('writes files that Debian mdb_stat and mdb_dump can read, in named sub-DBs only', async () => {
+    const store = await recorded();
+    await store.close();
+    const env = join(store.dir, 'writers', 'main');
+    const stat = execFileSync('mdb_stat', ['-a', env], { encoding: 'utf8' });
+    for (const db of ['parents', 'children', 'task_type', 'completed', 'outcome', 'meta', 'udid']) expect(stat).toContain(`Status of ${db}`);
+    expect(stat).toMatch(/Status of Main DB[\s\S]*?Entries: (\d+)/);
+    const dump = execFileSync('mdb_dump', ['-s', 'parents', env], { encoding: 'utf8' });
+    expect(dump).toContain('duplicates=1');
+  });
+});
+
+describe('LineageStore: errors', () => {
+  const codeOf = async (p: Promise<unknown>) => p.then(() => 'no error', (e: { code?: string; message: string }) => e);
+
+  it('refuses a missing path, a file, an empty or foreign directory when reading', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'f.txt');
+    writeFileSync(file, 'x');
+    mkdirSync(join(dir, 'empty'));
+    mkdirSync(join(dir, 'other'));
+    writeFileSync(join(dir, 'other', 'notes.txt'), 'x');
+    for (const p of [join(dir, 'missing'), file, join(dir, 'empty'), join(dir, 'other')]) {
+      const err = await codeOf(LineageStore.open(p, { readOnly: true }));
+      expect(err).toMatchObject({ code: ErrorCodes.NOT_A_CHECKPOINT });
+      expect((err as Error).message).toContain(p);
+    }
+    expect(await codeOf(LineageStore.open(join(dir, 'other')))).toMatchObject({ code: ErrorCodes.NOT_A_CHECKPOINT });
+    expect(existsSync(join(dir, 'empty', 'lineage.json'))).toBe(false);
+  });
+
+  it('refuses a newer format version and a damaged manifest', async () => {
+    const dir = tempDir();
+    await (await recorded(dir)).close();
+    const manifest = JSON.parse(readFileSync(join(dir, 'lineage.json'), 'utf8'));
+    writeFileSync(join(dir, 'lineage.json'), JSON.stringify({ ...manifest, formatVersion: 99 }));
+    expect(await codeOf(LineageStore.open(dir, { readOnly: true }))).toMatchObject({ code: ErrorCodes.FORMAT_VERSION });
+    writeFileSync(join(dir, 'lineage.json'), '{"format": "lineage-dag", "formatVer');
+    expect(await codeOf(LineageStore.open(dir, { readOnly: true }))).toMatchObject({ code: ErrorCodes.CORRUPT });
+  });
+
+  it.each([
+    ['truncated', (f: string) => truncateSync(f, Math.floor(statSync(f).size / 2))],
+    ['garbage', (f: string) => writeFileSync(f, Buffer.alloc(statSync(f).size, 0x5a))],
+    ['tiny', (f: string) => writeFileSync(f, 'not lmdb')],
+  ])('refuses a %s data.mdb without changing it', async (_name, damage) => {
+    const dir = tempDir();
+    const store = await recorded(dir);
+    for (let i = 0; i < 3000; i++) store.recordEmission({ stage: 'fill', parents: [a], children: [childLineage('fill', [a.udid], i)] });
+    await store.close();
+    const file = join(dir, 'writers', 'main', 'data.mdb');
+    damage(file);
+    const before = readFileSync(file);
+    for (const readOnly of [true, false]) {
+      const err = await codeOf(LineageStore.open(dir, { readOnly }));
+      expect(err).toMatchObject({ code: ErrorCodes.CORRUPT });
+      expect((err as Error).message).toContain(file);
+    }
+    expect(readFileSync(file).equals(before)).toBe(true);
+  });
+
+  it('refuses use after close, writes to a read-only store, bad writer ids and bad records', async () => {
+    const dir = tempDir();
+    const store = await recorded(dir);
+    await store.close();
+    expect(() => store.get(root.udid)).toThrow(expect.objectContaining({ code: ErrorCodes.CLOSED }));
+    expect(() => store.recordEmission({ stage: 's', parents: [root], children: [] })).toThrow(expect.objectContaining({ code: ErrorCodes.CLOSED }));
+    const reader = await LineageStore.open(dir, { readOnly: true });
+    expect(() => reader.recordEmission({ stage: 's', parents: [root], children: [] })).toThrow(expect.objectContaining({ code: ErrorCodes.READ_ONLY }));
+    expect(() => reader.get('nope')).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_UDID }));
+    expect(() => [...reader.ancestors(out.udid)]).toThrow(expect.objectContaining({ code: ErrorCodes.UNKNOWN_TASK }));
+    await reader.close();
+    expect(await codeOf(LineageStore.open(dir, { writerId: '../escape' }))).toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT });
+    const writer = await LineageStore.open(dir);
+    expect(() => writer.recordEmission({ stage: '', parents: [root], children: [] })).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARGUMENT }));
+    expect(() => writer.recordEmission({ stage: 's', parents: [], children: [] })).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARGUMENT }));
+    expect(() => writer.recordEmission({ stage: 's', parents: [root], children: ['XYZ'] })).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_UDID }));
+    expect(() => writer.recordEmission({ stage: 's', parents: [root], children: [root] })).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARGUMENT }));
+    await writer.close();
+  });
+});
