@@ -164,3 +164,27 @@ describe('LineageStore: errors', () => {
     await writer.close();
   });
 });
+
+describe('LineageStore: a full map', () => {
+  it('stops recording with LINEAGE_MAP_FULL before the map overflows, keeping what was committed', async () => {
+    const dir = tempDir();
+    const store = await LineageStore.open(dir, { mapSize: 2 ** 26 });
+    store.recordEmission({ stage: 'split', parents: [root], children: [a] });
+    await store.flush();
+    let error: unknown;
+    try {
+      for (let i = 0; i < 1_000_000; i++) {
+        store.recordEmission({ stage: 'fill', parents: [a], children: [childLineage('fill', [a.udid], i)] });
+        if (store.needsDrain) await store.drain();
+      }
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toMatchObject({ code: ErrorCodes.MAP_FULL });
+    await expect(store.flush()).rejects.toMatchObject({ code: ErrorCodes.MAP_FULL });
+    await store.close().catch(() => undefined);
+    const reader = await LineageStore.open(dir, { readOnly: true });
+    expect(reader.get(a.udid)?.parents).toEqual([root.udid]);
+    await reader.close();
+  });
+});

@@ -19,6 +19,10 @@ export const ErrorCodes = {
   READ_ONLY: 'LINEAGE_READ_ONLY',
   /** The writer shard is held by a live writer elsewhere. */
   LOCKED: 'LINEAGE_LOCKED',
+  /** The writer's LMDB map is full: reopen with a larger `mapSize`. */
+  MAP_FULL: 'LINEAGE_MAP_FULL',
+  /** A write to the checkpoint failed (disk full, I/O error...). */
+  WRITE_FAILED: 'LINEAGE_WRITE_FAILED',
   /** Opening the checkpoint did not finish within the configured timeout. */
   TIMEOUT: 'LINEAGE_TIMEOUT',
   /** A task UDID was asked for that the checkpoint does not hold. */

@@ -10,11 +10,9 @@ import { assertUdid } from './udid.js';
 /** Where a child sits among its emission's children: an index, or a stable key. */
 export type Slot = number | { key: string };
 
-const encoder = new TextEncoder();
-
 /** Length-prefixed string: `<UTF-8 byte length>:<s>`. */
 export function lp(s: string): string {
-  return `${encoder.encode(s).length}:${s}`;
+  return `${Buffer.byteLength(s, 'utf8')}:${s}`;
 }
 
 /** The lineage path of the root task of the input named `sourceKey`. */

@@ -48,7 +48,7 @@ export class LineageStore {
       if (writerId !== null) {
         const own = join(path, WRITERS_DIR, writerId);
         mkdirSync(own, { recursive: true });
-        shards.push(Shard.open(own, writerId, false));
+        shards.push(Shard.open(own, writerId, false, mapSizeOf(options)));
       }
       for (const id of shardIds) {
         if (id === writerId) continue;
@@ -89,6 +89,20 @@ export class LineageStore {
   /** Records that `stage` failed on `task`. Returns false (and records nothing) if the task is already complete. */
   recordFailure(record: FailureRecord): boolean {
     return this.writable('recordFailure').recordFailure(record);
+  }
+
+  /**
+   * True when recording has run far ahead of the commits; a producer should
+   * then `await store.drain()`, which keeps memory bounded on long runs.
+   */
+  get needsDrain(): boolean {
+    return this.session?.needsDrain ?? false;
+  }
+
+  /** Waits until the backlog of uncommitted writes has shrunk (see `needsDrain`). */
+  async drain(): Promise<void> {
+    this.assertOpen('drain');
+    await this.session?.drain();
   }
 
   /** True when the task is complete in any shard (including this writer's uncommitted writes). */
@@ -267,6 +281,15 @@ export function unknownTask(udid: string, dir: string, op: string): LineageError
 
 function udidIn(shard: Shard, id: number): string {
   return shard.metaOf(id)?.udid.toString('hex') ?? '';
+}
+
+function mapSizeOf(options: OpenOptions): number | undefined {
+  const raw = options.mapSize ?? (process.env.LINEAGE_MAP_SIZE ? Number(process.env.LINEAGE_MAP_SIZE) : undefined);
+  if (raw === undefined) return undefined;
+  if (!Number.isSafeInteger(raw) || raw < 2 ** 26) {
+    throw new LineageError(ErrorCodes.INVALID_ARGUMENT, `mapSize ${raw} is not valid: give a byte count of at least 64 MiB (e.g. 68719476736 for 64 GiB).`);
+  }
+  return raw;
 }
 
 function checkWriterId(id: string): string {

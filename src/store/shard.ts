@@ -35,7 +35,9 @@ export const OUTCOME_EMITTED = 1;
 export const OUTCOME_FILTERED = 2;
 export const OUTCOME_FAILED = 3;
 export const FLAG_TERMINAL = 1;
-const ID_BLOCK = 65536;
+
+/** 32 GiB of address space: ~100M tasks per shard at ~250 bytes a task. */
+export const DEFAULT_MAP_SIZE = 2 ** 35;
 
 export type IdDb = Database<Buffer, number>;
 
@@ -73,11 +75,15 @@ export class Shard {
     readonly dir: string,
     readonly writerId: string,
     readonly readOnly: boolean,
+    mapSize: number,
   ) {
     const dataFile = join(dir, 'data.mdb');
     if (existsSync(dataFile)) checkLmdbFile(dataFile);
     try {
-      this.env = open({ path: dir, maxDbs: 16, readOnly, mapSize: 1 << 28 });
+      // LMDB 0.9 (data format 1, see scripts/ensure-lmdb-v1.js) cannot grow its map
+      // under lmdb-js's async writer, so the map is reserved up front: address
+      // space only, the file grows with the data.
+      this.env = open({ path: dir, maxDbs: 16, readOnly, mapSize });
       const bin = { keyEncoding: 'uint32', encoding: 'binary' } as const;
       this.udid = this.env.openDB('udid', { keyEncoding: 'binary', encoding: 'binary' });
       this.meta = this.env.openDB('meta', bin);
@@ -101,16 +107,22 @@ export class Shard {
     if (!readOnly && this.info.get('format') === undefined) this.info.putSync('format', { version: 1 });
   }
 
-  static open(dir: string, writerId: string, readOnly: boolean): Shard {
-    return new Shard(dir, writerId, readOnly);
+  static open(dir: string, writerId: string, readOnly: boolean, mapSize = DEFAULT_MAP_SIZE): Shard {
+    return new Shard(dir, writerId, readOnly, mapSize);
   }
 
-  /** Reserves a block of ids; blocks keep concurrent processes on one shard apart. */
-  claimIds(): { start: number; end: number } {
+  /**
+   * Reserves a block of `size` ids; blocks keep concurrent processes on one
+   * shard apart. A claim is a synchronous commit, so callers grow `size`.
+   */
+  claimIds(size: number): { start: number; end: number } {
     return this.env.transactionSync(() => {
       const next = (this.info.get('next_id') as number | undefined) ?? 1;
-      this.info.putSync('next_id', next + ID_BLOCK);
-      return { start: next, end: next + ID_BLOCK };
+      if (next + size > 0xffffffff) {
+        throw new LineageError(ErrorCodes.CORRUPT, `${this.dir}: task ids are exhausted (more than 4 billion tasks in one writer shard).`);
+      }
+      this.info.putSync('next_id', next + size);
+      return { start: next, end: next + size };
     });
   }
 

@@ -71,4 +71,9 @@ export interface OpenOptions {
   readonly writerId?: string;
   /** Create the checkpoint when the directory is missing or empty. Default true for writers. */
   readonly create?: boolean;
+  /**
+   * Bytes of address space reserved for the writer's LMDB map; the shard can
+   * not grow past it. Default 32 GiB (about 100M tasks); also `LINEAGE_MAP_SIZE`.
+   */
+  readonly mapSize?: number;
 }

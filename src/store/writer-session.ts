@@ -15,6 +15,7 @@ import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { isUdid } from '../identity/udid.js';
 import { FLAG_TERMINAL, OUTCOME_EMITTED, OUTCOME_FAILED, OUTCOME_FILTERED, type Shard } from './shard.js';
 import type { EmissionRecord, FailureRecord, TaskRef } from './types.js';
+import { UdidIndex } from './udid-index.js';
 
 // Bits of the per-task state byte.
 const OUTCOME_MASK = 0b11;
@@ -25,35 +26,56 @@ const TERMINAL = 1 << 5;
 /** The task's state is in memory (created this session, or loaded from disk). */
 const LOADED = 1 << 6;
 
+/** Puts per backpressure group: ~10k emissions, a few MB of queued instructions. */
+const DRAIN_GROUP = 100_000;
+
+/** Worst-case map bytes a queued put may need (page copies included). */
+const QUEUED_BYTES_PER_PUT = 64;
+
 const TYPE_BYTES = [0, 1, 2, 3].map((t) => Buffer.from([t]));
 
 export class WriterSession {
-  private readonly index = new Map<string, number>();
+  private readonly index = new UdidIndex();
+  /** Scratch for lookups; never handed to lmdb-js. */
+  private readonly scratch = Buffer.alloc(16);
   private state = new Uint8Array(1 << 16);
   private pending = new Uint32Array(1 << 16);
   private firstParent = new Uint32Array(1 << 16);
   private root = new Uint32Array(1 << 16);
   private readonly extraParents = new Map<number, number[]>();
   private nextId = 0;
+  private blockSize = 1 << 14;
   private endId = 0;
   private readonly runValue: Buffer;
   private readonly outcomeValues = new Map<number, Buffer>();
   private slab = Buffer.allocUnsafe(0);
   private slabAt = 0;
   private lastWrite: Promise<unknown> = Promise.resolve();
+  // Backpressure: the caller may run at most two groups of puts ahead of the commits.
+  private putsInGroup = 0;
+  private putCount = 0;
+  private committedPuts = 0;
+  private groupGate: Promise<unknown> | null = null;
+  private olderGate: Promise<unknown> | null = null;
+  private olderGateDone = true;
   private writeError: unknown = null;
   /** Emissions recorded in this session. */
   emissions = 0;
+
+  /** False when the shard held no task at open: no lookup can hit, so none is made. */
+  private readonly diskMayHave: boolean;
 
   constructor(
     private readonly shard: Shard,
     readonly run: number,
   ) {
+    this.diskMayHave = (shard.udid.getStats() as { entryCount: number }).entryCount > 0;
     this.runValue = Buffer.alloc(4);
     this.runValue.writeUInt32LE(run);
   }
 
   recordEmission(rec: EmissionRecord): void {
+    if ((this.emissions & 1023) === 0) this.checkRoom();
     const { parents, children } = rec;
     if (!Array.isArray(parents) || parents.length === 0) {
       throw new LineageError(
@@ -66,8 +88,10 @@ export class WriterSession {
     }
     const stage = this.shard.stageNumber(checkStage(rec.stage));
     // Validate every reference before the first write, so bad input writes nothing.
-    const parentUdids = parents.map((p) => refUdid(p, rec.stage, 'parent'));
-    const childUdids = children.map((c) => refUdid(c, rec.stage, 'child'));
+    const parentUdids: string[] = [];
+    for (const p of parents) parentUdids.push(refUdid(p, rec.stage, 'parent'));
+    const childUdids: string[] = [];
+    for (const c of children) childUdids.push(refUdid(c, rec.stage, 'child'));
 
     const parentIds: number[] = [];
     for (let i = 0; i < parents.length; i++) {
@@ -130,14 +154,47 @@ export class WriterSession {
 
   /** True when the task is known complete, including writes not yet committed. */
   completedInSession(udid: string): boolean | undefined {
-    const id = this.index.get(udid);
-    return id === undefined ? undefined : (this.state[id]! & COMPLETED) !== 0;
+    this.scratch.write(udid, 'hex');
+    const id = this.index.get(this.scratch);
+    return id === 0 ? undefined : (this.state[id]! & COMPLETED) !== 0;
+  }
+
+  /** True when writes run far enough ahead of commits that the caller should `await drain()`. */
+  get needsDrain(): boolean {
+    return !this.olderGateDone;
+  }
+
+  /** Waits until the older of the two outstanding write groups is committed. */
+  async drain(): Promise<void> {
+    if (this.olderGate) await this.olderGate;
+    if (this.writeError) throw this.writeError;
   }
 
   /** Resolves when every write issued so far is committed (visible to readers). */
   async committed(): Promise<void> {
     await this.lastWrite;
     if (this.writeError) throw this.writeError;
+  }
+
+  /**
+   * Refuses to write once the map is nearly full. LMDB 0.9 under lmdb-js's
+   * async writer does not survive MDB_MAP_FULL (the process crashes), so the
+   * limit is enforced here, with room for the writes still queued.
+   */
+  private checkRoom(): void {
+    if (this.writeError) throw this.writeError;
+    const stats = this.shard.env.getStats() as { pageSize: number; lastPageNumber: number; mapSize: number };
+    const queued = (this.putCount - this.committedPuts) * QUEUED_BYTES_PER_PUT;
+    const used = (stats.lastPageNumber + 1) * stats.pageSize + queued;
+    const headroom = Math.max(16 * 2 ** 20, stats.mapSize / 8);
+    if (used + headroom > stats.mapSize) {
+      this.writeError = new LineageError(
+        ErrorCodes.MAP_FULL,
+        `${this.shard.dir}: the LMDB map (${stats.mapSize} bytes) is nearly full, so recording stopped; what was recorded before is kept. ` +
+          'Reopen with a larger mapSize (option or LINEAGE_MAP_SIZE, in bytes) and rerun.',
+      );
+      throw this.writeError;
+    }
   }
 
   /** BFS upward (DESIGN.md §4): a task completes when its last incomplete child does. */
@@ -167,17 +224,22 @@ export class WriterSession {
 
   /** The id of a task, from this session, from disk, or newly created. */
   private resolve(udid: string, stage: number, root: number, flags: number, ref: TaskRef): number {
-    const known = this.index.get(udid);
-    if (known !== undefined) return known;
-    const bytes = Buffer.from(udid, 'hex');
-    const onDisk = this.shard.idOf(bytes);
-    if (onDisk !== undefined) return this.load(udid, onDisk);
+    const scratch = this.scratch;
+    scratch.write(udid, 'hex');
+    const known = this.index.get(scratch);
+    if (known !== 0) return known;
+    if (this.diskMayHave) {
+      const onDisk = this.shard.idOf(scratch);
+      if (onDisk !== undefined) return this.load(scratch, onDisk);
+    }
+    const bytes = this.take(16);
+    scratch.copy(bytes);
     const id = this.allocate();
-    this.index.set(udid, id);
+    this.index.add(bytes, id);
     const isRoot = root === 0;
     this.root[id] = isRoot ? id : root;
     this.state[id] = LOADED;
-    const meta = Buffer.allocUnsafe(23);
+    const meta = this.take(23);
     bytes.copy(meta, 0);
     meta.writeUInt16LE(stage, 16);
     meta.writeUInt32LE(this.root[id]!, 18);
@@ -189,15 +251,15 @@ export class WriterSession {
   }
 
   /** Brings a task written by an earlier session into memory. */
-  private load(udid: string, id: number): number {
-    this.index.set(udid, id);
-    return this.loadById(id);
+  private load(udid: Buffer, id: number): number {
+    this.index.add(udid, id);
+    return this.loadById(id, false);
   }
 
-  private loadById(id: number): number {
+  private loadById(id: number, indexIt = true): number {
     this.ensureCapacity(id);
     const meta = this.shard.metaOf(id);
-    if (meta) this.index.set(meta.udid.toString('hex'), id);
+    if (meta && indexIt) this.index.add(meta.udid, id);
     this.root[id] = meta?.root ?? id;
     let s = LOADED;
     const outcome = this.shard.outcomeOf(id);
@@ -246,7 +308,8 @@ export class WriterSession {
 
   private allocate(): number {
     if (this.nextId === this.endId) {
-      const block = this.shard.claimIds();
+      const block = this.shard.claimIds(this.blockSize);
+      this.blockSize = Math.min(this.blockSize * 2, 1 << 22);
       this.nextId = block.start;
       this.endId = block.end;
       this.ensureCapacity(block.end);
@@ -281,36 +344,73 @@ export class WriterSession {
     return v;
   }
 
-  /** 4-byte values carved from a slab: lmdb-js keeps a reference until commit, so never reuse. */
-  private take4(): Buffer {
-    if (this.slabAt + 4 > this.slab.length) {
+  private closeGroup(p: Promise<unknown>): void {
+    this.putsInGroup = 0;
+    this.olderGate = this.groupGate;
+    this.groupGate = p;
+    const gate = this.olderGate;
+    if (!gate) return;
+    this.olderGateDone = false;
+    const done = () => {
+      if (this.olderGate === gate) this.olderGateDone = true;
+    };
+    gate.then(done, done);
+  }
+
+  /** Small buffers carved from a slab: lmdb-js keeps a reference until commit, so never reuse. */
+  private take(n: number): Buffer {
+    if (this.slabAt + n > this.slab.length) {
       this.slab = Buffer.allocUnsafe(1 << 16);
       this.slabAt = 0;
     }
-    const b = this.slab.subarray(this.slabAt, this.slabAt + 4);
-    this.slabAt += 4;
+    const b = this.slab.subarray(this.slabAt, this.slabAt + n);
+    this.slabAt += n;
     return b;
   }
 
   private u32be(n: number): Buffer {
-    const b = this.take4();
+    const b = this.take(4);
     b.writeUInt32BE(n);
     return b;
   }
 
   private u32le(n: number): Buffer {
-    const b = this.take4();
+    const b = this.take(4);
     b.writeUInt32LE(n);
     return b;
   }
 
   private put<K>(db: { put(key: K, value: never): Promise<boolean> }, key: K, value: unknown): void {
     const p = db.put(key, value as never);
-    this.lastWrite = p;
-    p.then(undefined, (err: unknown) => {
-      this.writeError ??= err;
-    });
+    // lmdb-js returns one promise per transaction: watch each once, not every put.
+    this.putCount++;
+    if (p !== this.lastWrite) {
+      this.lastWrite = p;
+      const upto = this.putCount - 1;
+      p.then(
+        () => {
+          if (upto > this.committedPuts) this.committedPuts = upto;
+        },
+        (err: unknown) => {
+          this.writeError ??= writeFailure(this.shard.dir, err);
+        },
+      );
+    }
+    if (++this.putsInGroup >= DRAIN_GROUP) this.closeGroup(p);
   }
+}
+
+function writeFailure(dir: string, err: unknown): LineageError {
+  const text = err instanceof Error ? err.message : String(err);
+  if (/MDB_MAP_FULL/.test(text)) {
+    return new LineageError(
+      ErrorCodes.MAP_FULL,
+      `${dir}: the LMDB map is full; the last group of writes was not committed (a rerun redoes it). ` +
+        'Reopen with a larger mapSize (option or LINEAGE_MAP_SIZE, in bytes).',
+      { cause: err },
+    );
+  }
+  return new LineageError(ErrorCodes.WRITE_FAILED, `${dir}: a write to the checkpoint failed: ${text}. Check free disk space and permissions.`, { cause: err });
 }
 
 export function typeCode(s: number): number {
