@@ -6,11 +6,11 @@
  * Used for cross-shard completion, `verify` and `verify --repair`; must agree
  * with the incremental pass done while recording.
  *
- * Memory is a few typed arrays per task (~20 bytes) plus, with several shards,
- * a UDID → index map; the DAG itself is never built.
+ * Memory is a few typed arrays per task (~40 bytes with the parents) plus,
+ * with several shards, a UDID index; the DAG itself is never built.
  */
-import type { LineageStore } from '../store/lineage-store.js';
 import { FLAG_TERMINAL, OUTCOME_EMITTED, OUTCOME_FILTERED, type Shard } from '../store/shard.js';
+import { UdidIndex } from '../store/udid-index.js';
 
 export interface CompletionSnapshot {
   /** Number of distinct tasks. */
@@ -23,14 +23,20 @@ export interface CompletionSnapshot {
   readonly recorded: Uint8Array;
 }
 
-export function computeCompletion(store: LineageStore): CompletionSnapshot {
-  const shards = store.shards;
+/** Batch completion over every shard of an open store. */
+export function computeCompletion(store: { readonly shards: readonly Shard[] }): CompletionSnapshot {
+  return completionOfShards(store.shards);
+}
+
+/** @internal */
+export function completionOfShards(shards: readonly Shard[]): CompletionSnapshot {
   // Global index per (shard, local id). A single shard needs no map: ids are dense.
   const maps = shards.map((s) => localIndex(s));
   let size = 0;
   const udids: Buffer[] = [];
   const globalOf: Uint32Array[] = [];
-  const byUdid = shards.length > 1 ? new Map<string, number>() : null;
+  // Several shards may hold the same task: index UDIDs (stored as index + 1).
+  const byUdid = shards.length > 1 ? new UdidIndex() : null;
   for (let k = 0; k < shards.length; k++) {
     const { ids, udid } = maps[k]!;
     const g = new Uint32Array(ids.maxId + 1);
@@ -39,9 +45,12 @@ export function computeCompletion(store: LineageStore): CompletionSnapshot {
       const bytes = udid[j]!;
       let idx: number | undefined;
       if (byUdid) {
-        const hex = bytes.toString('hex');
-        idx = byUdid.get(hex);
-        if (idx === undefined) byUdid.set(hex, (idx = size++)), udids.push(bytes);
+        idx = byUdid.get(bytes) - 1;
+        if (idx < 0) {
+          idx = size++;
+          byUdid.add(bytes, idx + 1);
+          udids.push(bytes);
+        }
       } else {
         idx = size++;
         udids.push(bytes);
@@ -81,13 +90,14 @@ export function computeCompletion(store: LineageStore): CompletionSnapshot {
     }
   }
   // De-duplicate edges across shards: the same edge may be recorded twice.
-  const seen = byUdid ? new Set<string>() : null;
+  const seen = byUdid ? new Set<number | string>() : null;
+  const wide = size >= 2 ** 26;
   for (const list of edges) {
     for (let j = 0; j < list.length; j += 2) {
       const c = list[j]!;
       const p = list[j + 1]!;
       if (seen) {
-        const key = `${c}:${p}`;
+        const key = wide ? `${c}:${p}` : c * 2 ** 26 + p;
         if (seen.has(key)) {
           list[j] = -1;
           continue;

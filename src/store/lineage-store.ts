@@ -10,10 +10,15 @@
  * await store.close();
  */
 import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { assertUdid } from '../identity/udid.js';
+import { completionOfShards } from '../completion/batch-completion.js';
 import { MANIFEST_FILE, newManifest, readManifest, writeManifest, type Manifest } from './manifest.js';
+import { networkFsWarning } from './mount-check.js';
+import { OwnerHeartbeat, assertNotOwnedElsewhere } from './owner-record.js';
+import { UdidIndex } from './udid-index.js';
 import { OUTCOME_KINDS, Shard, TASK_TYPES } from './shard.js';
 import type { Completion, EmissionRecord, FailureRecord, OpenOptions, Outcome, TaskInfo, TaskType } from './types.js';
 import { WriterSession } from './writer-session.js';
@@ -25,6 +30,9 @@ export class LineageStore {
   private closed = false;
   private readonly session: WriterSession | null;
 
+  /** Tasks complete only in the union of shards (a child in one completes a parent in another). */
+  private unionCompleted: UdidIndex | null = null;
+
   private constructor(
     readonly dir: string,
     private manifestValue: Manifest,
@@ -32,8 +40,10 @@ export class LineageStore {
     readonly shards: readonly Shard[],
     readonly writerId: string | null,
     run: number,
+    private readonly heartbeat: OwnerHeartbeat | null,
   ) {
     this.session = writerId !== null ? new WriterSession(shards[0]!, run) : null;
+    if (shards.length > 1) this.refreshUnion();
   }
 
   /** Opens (and, for a writer, creates) the checkpoint in `dir`. */
@@ -41,14 +51,21 @@ export class LineageStore {
     const path = resolve(dir);
     const readOnly = options.readOnly ?? false;
     const writerId = readOnly ? null : checkWriterId(options.writerId ?? process.env.LINEAGE_WRITER_ID ?? 'main');
+    const mapSize = mapSizeOf(options);
+    await probe(path, timeoutOf(options));
+    const warning = networkFsWarning(path);
+    if (warning) (options.onWarning ?? ((m: string) => process.emitWarning(m, { code: 'LINEAGE_NETWORK_FS' })))(warning);
     const manifest = prepareDirectory(path, !readOnly && (options.create ?? true));
     const shardIds = listShards(path);
     const shards: Shard[] = [];
+    let heartbeat: OwnerHeartbeat | null = null;
     try {
       if (writerId !== null) {
         const own = join(path, WRITERS_DIR, writerId);
         mkdirSync(own, { recursive: true });
-        shards.push(Shard.open(own, writerId, false, mapSizeOf(options)));
+        assertNotOwnedElsewhere(own, writerId);
+        shards.push(Shard.open(own, writerId, false, mapSize));
+        heartbeat = new OwnerHeartbeat(own);
       }
       for (const id of shardIds) {
         if (id === writerId) continue;
@@ -57,11 +74,12 @@ export class LineageStore {
         shards.push(Shard.open(shardDir, id, true));
       }
     } catch (err) {
+      heartbeat?.release();
       await Promise.all(shards.map((s) => s.close()));
       throw err;
     }
     const run = writerId !== null ? shards[0]!.startRun() : 0;
-    return new LineageStore(path, manifest, shards, writerId, run);
+    return new LineageStore(path, manifest, shards, writerId, run, heartbeat);
   }
 
   get readOnly(): boolean {
@@ -115,7 +133,22 @@ export class LineageStore {
       const id = shard.idOf(key);
       if (id !== undefined && shard.completedRun(id) !== undefined) return true;
     }
-    return false;
+    return this.unionCompleted !== null && this.unionCompleted.get(key) !== 0;
+  }
+
+  /**
+   * Recomputes completion across shards (the batch pass over their union);
+   * done at open when there are several shards. Call again to see what other
+   * writers completed since.
+   */
+  refreshUnion(): void {
+    this.assertOpen('refreshUnion');
+    const snapshot = completionOfShards(this.shards);
+    const extra = new UdidIndex(1024);
+    for (let i = 0; i < snapshot.size; i++) {
+      if (snapshot.completed[i] && !snapshot.recorded[i]) extra.add(Buffer.from(snapshot.udidAt(i), 'hex'), 1);
+    }
+    this.unionCompleted = extra.size > 0 ? extra : null;
   }
 
   /** True when some shard holds the task (committed writes only). */
@@ -156,6 +189,7 @@ export class LineageStore {
         const info = shard.run(run);
         completed = { run, runStartedAt: info?.startedAt ?? '', writerId: shard.writerId };
       }
+      if (completed === null && this.unionCompleted?.get(key)) completed = { run: 0, runStartedAt: '', writerId: '(union of shards)' };
       const o = shard.outcomeOf(id);
       if (o && (outcome === null || outcome.kind === 'failed')) {
         outcome = { kind: OUTCOME_KINDS[o.kind] ?? 'failed', stage: shard.stageName(o.stage) ?? '', ...(o.error !== undefined ? { error: o.error } : {}) };
@@ -228,6 +262,7 @@ export class LineageStore {
       if (this.session) await this.flush();
     } finally {
       this.closed = true;
+      this.heartbeat?.release();
       await Promise.all(this.shards.map((s) => s.close()));
     }
   }
@@ -290,6 +325,46 @@ function mapSizeOf(options: OpenOptions): number | undefined {
     throw new LineageError(ErrorCodes.INVALID_ARGUMENT, `mapSize ${raw} is not valid: give a byte count of at least 64 MiB (e.g. 68719476736 for 64 GiB).`);
   }
   return raw;
+}
+
+function timeoutOf(options: OpenOptions): number {
+  const raw = options.timeoutMs ?? (process.env.LINEAGE_OPEN_TIMEOUT_MS ? Number(process.env.LINEAGE_OPEN_TIMEOUT_MS) : 30_000);
+  if (!(raw > 0)) throw new LineageError(ErrorCodes.INVALID_ARGUMENT, `timeoutMs ${raw} is not valid: give a positive number of milliseconds.`);
+  return raw;
+}
+
+/**
+ * Touches the checkpoint through the async fs API, which a timer can outrun:
+ * a hung network mount fails here with LINEAGE_TIMEOUT instead of blocking
+ * the synchronous LMDB open forever.
+ */
+async function probe(dir: string, timeoutMs: number): Promise<void> {
+  const touch = async () => {
+    const st = await stat(dir).catch(() => null);
+    if (!st?.isDirectory()) return;
+    const entries = await readdir(dir);
+    if (entries.includes(MANIFEST_FILE)) await readFile(join(dir, MANIFEST_FILE));
+    if (entries.includes(WRITERS_DIR)) await readdir(join(dir, WRITERS_DIR));
+  };
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new LineageError(
+            ErrorCodes.TIMEOUT,
+            `${dir} did not answer within ${timeoutMs} ms. Its filesystem may be a network mount that is down or overloaded; ` +
+              'check the mount, or raise the limit with timeoutMs / LINEAGE_OPEN_TIMEOUT_MS.',
+          ),
+        ),
+      timeoutMs,
+    );
+  });
+  try {
+    await Promise.race([touch(), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function checkWriterId(id: string): string {

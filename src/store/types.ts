@@ -76,4 +76,12 @@ export interface OpenOptions {
    * not grow past it. Default 32 GiB (about 100M tasks); also `LINEAGE_MAP_SIZE`.
    */
   readonly mapSize?: number;
+  /**
+   * Milliseconds to wait for the checkpoint's filesystem to answer before
+   * failing with LINEAGE_TIMEOUT (a hung network mount). Default 30000;
+   * also `LINEAGE_OPEN_TIMEOUT_MS`.
+   */
+  readonly timeoutMs?: number;
+  /** Receives warnings (e.g. a checkpoint on a network filesystem). Default: process.emitWarning. */
+  readonly onWarning?: (message: string) => void;
 }
