@@ -29,6 +29,10 @@ export const ErrorCodes = {
   UNKNOWN_TASK: 'LINEAGE_UNKNOWN_TASK',
   /** A stage declared `resumable: false` was used with a checkpoint. */
   STAGE_NOT_RESUMABLE: 'LINEAGE_STAGE_NOT_RESUMABLE',
+  /** Source-counter mode was given an output that belongs to several sources. */
+  NOT_ATTRIBUTABLE: 'LINEAGE_NOT_ATTRIBUTABLE',
+  /** The checkpoint was written in another mode (dag vs sources) than asked for. */
+  MODE_MISMATCH: 'LINEAGE_MODE_MISMATCH',
   /** A pipeline definition is inconsistent (duplicate stage ids, no stages...). */
   INVALID_PIPELINE: 'LINEAGE_INVALID_PIPELINE',
   /** A pipeline module given to `lineage run` could not be loaded. */

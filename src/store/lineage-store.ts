@@ -19,7 +19,9 @@ import { MANIFEST_FILE, newManifest, readManifest, writeManifest, type Manifest 
 import { networkFsWarning } from './mount-check.js';
 import { OwnerHeartbeat, assertNotOwnedElsewhere } from './owner-record.js';
 import { UdidIndex } from './udid-index.js';
-import { OUTCOME_KINDS, Shard, TASK_TYPES } from './shard.js';
+import { OUTCOME_KINDS, Shard, TASK_TYPES, type SourceState } from './shard.js';
+import { SourceCounterSession } from './source-counters.js';
+import { rootLineage } from '../identity/lineage.js';
 import type { Completion, EmissionRecord, FailureRecord, OpenOptions, Outcome, TaskInfo, TaskType } from './types.js';
 import { WriterSession } from './writer-session.js';
 
@@ -29,6 +31,7 @@ const WRITER_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 export class LineageStore {
   private closed = false;
   private readonly session: WriterSession | null;
+  private readonly counters: SourceCounterSession | null;
 
   /** Tasks complete only in the union of shards (a child in one completes a parent in another). */
   private unionCompleted: UdidIndex | null = null;
@@ -42,8 +45,10 @@ export class LineageStore {
     run: number,
     private readonly heartbeat: OwnerHeartbeat | null,
   ) {
-    this.session = writerId !== null ? new WriterSession(shards[0]!, run) : null;
-    if (shards.length > 1) this.refreshUnion();
+    const sourcesMode = manifestValue.mode === 'sources';
+    this.session = writerId !== null && !sourcesMode ? new WriterSession(shards[0]!, run) : null;
+    this.counters = writerId !== null && sourcesMode ? new SourceCounterSession(shards[0]!, run) : null;
+    if (shards.length > 1 && !sourcesMode) this.refreshUnion();
   }
 
   /** Opens (and, for a writer, creates) the checkpoint in `dir`. */
@@ -55,7 +60,13 @@ export class LineageStore {
     await probe(path, timeoutOf(options));
     const warning = networkFsWarning(path);
     if (warning) (options.onWarning ?? ((m: string) => process.emitWarning(m, { code: 'LINEAGE_NETWORK_FS' })))(warning);
-    const manifest = prepareDirectory(path, !readOnly && (options.create ?? true));
+    const manifest = prepareDirectory(path, !readOnly && (options.create ?? true), options.mode ?? 'dag');
+    if (options.mode !== undefined && options.mode !== manifest.mode) {
+      throw new LineageError(
+        ErrorCodes.MODE_MISMATCH,
+        `${path} is a "${manifest.mode}" checkpoint, but mode "${options.mode}" was asked for. Use a new checkpoint directory for another mode.`,
+      );
+    }
     const shardIds = listShards(path);
     const shards: Shard[] = [];
     let heartbeat: OwnerHeartbeat | null = null;
@@ -83,7 +94,12 @@ export class LineageStore {
   }
 
   get readOnly(): boolean {
-    return this.session === null;
+    return this.session === null && this.counters === null;
+  }
+
+  /** `dag`: every task and edge is recorded; `sources`: per-source counters only. */
+  get mode(): Manifest['mode'] {
+    return this.manifestValue.mode;
   }
 
   get manifest(): Manifest {
@@ -92,7 +108,7 @@ export class LineageStore {
 
   /** The run number this writer recorded under (0 when read-only). */
   get run(): number {
-    return this.session?.run ?? 0;
+    return this.session?.run ?? this.counters?.run ?? 0;
   }
 
   /**
@@ -107,6 +123,30 @@ export class LineageStore {
   /** Records that `stage` failed on `task`. Returns false (and records nothing) if the task is already complete. */
   recordFailure(record: FailureRecord): boolean {
     return this.writable('recordFailure').recordFailure(record);
+  }
+
+  /**
+   * True when every task of the source finished. Works in both modes; in
+   * `sources` mode it is the only completion there is.
+   */
+  isSourceCompleted(sourceKey: string): boolean {
+    this.assertOpen('isSourceCompleted');
+    if (this.mode === 'dag') return this.isCompleted(rootLineage(sourceKey).udid);
+    return this.shards.some((s) => s.sourceState.get(sourceKey)?.state === 'done');
+  }
+
+  /** Source-counter mode: every source some writer started, with where it stands (done wins over failed and started). */
+  *sourceStates(): Generator<{ sourceKey: string } & SourceState> {
+    this.assertOpen('sourceStates');
+    const rank = { started: 0, failed: 1, done: 2 } as const;
+    const best = new Map<string, SourceState>();
+    for (const shard of this.shards) {
+      for (const { key, value } of shard.sourceState.getRange()) {
+        const had = best.get(key);
+        if (!had || rank[value.state] > rank[had.state]) best.set(key, value);
+      }
+    }
+    for (const [sourceKey, state] of best) yield { sourceKey, ...state };
   }
 
   /**
@@ -127,6 +167,7 @@ export class LineageStore {
   isCompleted(udid: string): boolean {
     this.assertOpen('isCompleted');
     assertUdid(udid, 'isCompleted');
+    if (this.mode === 'sources') return false; // no per-task records: see isSourceCompleted
     if (this.session?.completedInSession(udid) === true) return true;
     const key = Buffer.from(udid, 'hex');
     for (const shard of this.shards) {
@@ -228,6 +269,10 @@ export class LineageStore {
   /** Source tasks (roots) with their source keys, streamed. */
   *sources(): Generator<{ sourceKey: string; udid: string }> {
     this.assertOpen('sources');
+    if (this.mode === 'sources') {
+      for (const s of this.sourceStates()) yield { sourceKey: s.sourceKey, udid: rootLineage(s.sourceKey).udid };
+      return;
+    }
     const seen = new Set<string>();
     for (const shard of this.shards) {
       for (const { key, value } of shard.sources.getRange()) {
@@ -250,8 +295,9 @@ export class LineageStore {
   /** Resolves when every write so far is committed and durable on disk. */
   async flush(): Promise<void> {
     this.assertOpen('flush');
-    if (!this.session) return;
-    await this.session.committed();
+    const writer = this.session ?? this.counters;
+    if (!writer) return;
+    await writer.committed();
     await this.shards[0]!.env.flushed;
   }
 
@@ -259,7 +305,7 @@ export class LineageStore {
   async close(): Promise<void> {
     if (this.closed) return;
     try {
-      if (this.session) await this.flush();
+      if (!this.readOnly) await this.flush();
     } finally {
       this.closed = true;
       this.heartbeat?.release();
@@ -269,7 +315,7 @@ export class LineageStore {
 
   /** Emissions recorded by this store since it opened. */
   get emissionCount(): number {
-    return this.session?.emissions ?? 0;
+    return this.session?.emissions ?? this.counters?.emissions ?? 0;
   }
 
   private *walk(udid: string, op: string, next: (t: TaskInfo) => string[]): Generator<string> {
@@ -298,15 +344,16 @@ export class LineageStore {
     }
   }
 
-  private writable(op: string): WriterSession {
+  private writable(op: string): WriterSession | SourceCounterSession {
     this.assertOpen(op);
-    if (!this.session) {
+    const writer = this.session ?? this.counters;
+    if (!writer) {
       throw new LineageError(
         ErrorCodes.READ_ONLY,
         `${op}: the checkpoint ${this.dir} was opened read-only. Open it without { readOnly: true } to record.`,
       );
     }
-    return this.session;
+    return writer;
   }
 }
 
@@ -379,7 +426,7 @@ function checkWriterId(id: string): string {
 }
 
 /** Checks what `dir` holds; creates a new checkpoint there when allowed. */
-function prepareDirectory(dir: string, create: boolean): Manifest {
+function prepareDirectory(dir: string, create: boolean, mode: Manifest['mode']): Manifest {
   let isDir: boolean;
   try {
     isDir = statSync(dir).isDirectory();
@@ -405,7 +452,7 @@ function prepareDirectory(dir: string, create: boolean): Manifest {
         `${dir} is not empty and holds no ${MANIFEST_FILE}; refusing to create a checkpoint among other files. Use an empty or new directory.`,
       );
     }
-    const manifest = newManifest();
+    const manifest = newManifest(mode);
     writeManifest(dir, manifest);
     return manifest;
   }

@@ -20,6 +20,7 @@
  * | stages      | stage no.  | stage id (UTF-8)                                   |
  * | runs        | run no.    | JSON { startedAt, writerId, host, pid }            |
  * | info        | string     | JSON (next id, format version)                     |
+ * | source_state | source key | JSON SourceState: source-counter mode only        |
  */
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -48,6 +49,14 @@ export interface RunInfo {
   readonly pid: number;
 }
 
+/** Where a source stands in source-counter mode. */
+export interface SourceState {
+  readonly state: 'started' | 'done' | 'failed';
+  readonly run: number;
+  readonly stage?: string;
+  readonly error?: string;
+}
+
 export interface MetaRow {
   readonly udid: Buffer;
   readonly stage: number;
@@ -68,6 +77,8 @@ export class Shard {
   readonly stages: Database<string, number>;
   readonly runs: Database<RunInfo, number>;
   readonly info: Database<unknown, string>;
+  /** Source-counter mode: source key → where the source stands. */
+  readonly sourceState: Database<SourceState, string>;
   private readonly stageNames = new Map<number, string>();
   private readonly runCache = new Map<number, RunInfo>();
 
@@ -96,6 +107,7 @@ export class Shard {
       this.stages = this.env.openDB('stages', { keyEncoding: 'uint32', encoding: 'string' });
       this.runs = this.env.openDB('runs', { keyEncoding: 'uint32', encoding: 'json' });
       this.info = this.env.openDB('info', { encoding: 'json' });
+      this.sourceState = this.env.openDB('source_state', { encoding: 'json' });
     } catch (err) {
       throw new LineageError(
         ErrorCodes.CORRUPT,

@@ -82,6 +82,12 @@ export interface OpenOptions {
    * also `LINEAGE_OPEN_TIMEOUT_MS`.
    */
   readonly timeoutMs?: number;
+  /**
+   * `dag` (default) records every task and edge; `sources` keeps only a
+   * pending count per source, for pipelines that need source-level skipping
+   * (DESIGN.md §7). Fixed when the checkpoint is created.
+   */
+  readonly mode?: 'dag' | 'sources';
   /** Receives warnings (e.g. a checkpoint on a network filesystem). Default: process.emitWarning. */
   readonly onWarning?: (message: string) => void;
 }

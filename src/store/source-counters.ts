@@ -1,0 +1,100 @@
+/**
+ * @internal
+ * Source-counter mode (DESIGN.md §7): instead of the DAG, one pending count
+ * per source — +1 for each live task, −1 when a task is consumed (filtered or
+ * emitted) — and a durable "done" mark when a count reaches zero. No edges and
+ * no per-task rows: a rerun can only skip whole sources, and an unfinished
+ * source reruns from its root. Every emission must belong to one source, so
+ * fan-ins across sources are refused.
+ */
+import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
+import type { Shard } from './shard.js';
+import type { EmissionRecord, FailureRecord, TaskRef } from './types.js';
+
+export class SourceCounterSession {
+  private readonly pending = new Map<string, number>();
+  private lastWrite: Promise<unknown> = Promise.resolve();
+  private writeError: unknown = null;
+  emissions = 0;
+
+  constructor(
+    private readonly shard: Shard,
+    readonly run: number,
+  ) {}
+
+  recordEmission(rec: EmissionRecord): void {
+    if (typeof rec.stage !== 'string' || rec.stage.length === 0) {
+      throw new LineageError(ErrorCodes.INVALID_ARGUMENT, `recordEmission: the stage id must be a non-empty string, got ${JSON.stringify(rec.stage)}.`);
+    }
+    if (!Array.isArray(rec.parents) || rec.parents.length === 0 || !Array.isArray(rec.children)) {
+      throw new LineageError(ErrorCodes.INVALID_ARGUMENT, `recordEmission: stage "${rec.stage}" needs at least one parent and an array of children.`);
+    }
+    const source = this.sourceOf(rec);
+    // A source is live from its first emission; its root counts as one task.
+    let count = this.pending.get(source);
+    if (count === undefined) {
+      count = 1;
+      this.watch(this.shard.sourceState.put(source, { state: 'started', run: this.run }));
+    }
+    count -= new Set(rec.parents.map((p) => (typeof p === 'string' ? p : p.udid))).size;
+    if (rec.terminal !== true) count += rec.children.length;
+    this.pending.set(source, count);
+    if (count <= 0) {
+      this.pending.delete(source);
+      this.watch(this.shard.sourceState.put(source, { state: 'done', run: this.run }));
+    }
+    this.emissions++;
+  }
+
+  recordFailure(rec: FailureRecord): boolean {
+    const source = sourceKeyOf(rec.task, rec.stage);
+    const error = rec.error instanceof Error ? rec.error.message || String(rec.error) : String(rec.error);
+    this.watch(this.shard.sourceState.put(source, { state: 'failed', run: this.run, stage: rec.stage, error }));
+    return true;
+  }
+
+  /** Count of live tasks of a source in this session (undefined: not started or finished). */
+  pendingOf(sourceKey: string): number | undefined {
+    return this.pending.get(sourceKey);
+  }
+
+  async committed(): Promise<void> {
+    await this.lastWrite;
+    if (this.writeError) throw this.writeError;
+  }
+
+  private sourceOf(rec: EmissionRecord): string {
+    let source: string | undefined;
+    for (const p of rec.parents) {
+      const key = sourceKeyOf(p, rec.stage);
+      if (source !== undefined && key !== source) {
+        throw new LineageError(
+          ErrorCodes.NOT_ATTRIBUTABLE,
+          `stage "${rec.stage}" consumed tasks of sources "${source}" and "${key}" together; source-counter mode counts ` +
+            'per source and cannot attribute such an output. Group by source in that stage, or use the DAG mode (mode: "dag").',
+        );
+      }
+      source = key;
+    }
+    return source!;
+  }
+
+  private watch(p: Promise<unknown>): void {
+    this.lastWrite = p;
+    p.then(undefined, (err: unknown) => {
+      this.writeError ??= err;
+    });
+  }
+}
+
+function sourceKeyOf(ref: TaskRef, stage: string): string {
+  const key = typeof ref === 'object' && ref !== null ? ref.sourceKey : undefined;
+  if (typeof key !== 'string' || key.length === 0) {
+    throw new LineageError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `stage "${stage}": source-counter mode needs the source key of every task it is given; pass lineage objects ` +
+        '({ udid, sourceKey }) rather than bare UDIDs.',
+    );
+  }
+  return key;
+}
