@@ -39,6 +39,12 @@ export const ErrorCodes = {
   MODULE_LOAD: 'LINEAGE_MODULE_LOAD',
   /** A source list file could not be read or parsed. */
   BAD_SOURCES: 'LINEAGE_BAD_SOURCES',
+  /** The `lineage` command line is wrong: unknown command or option, a missing or malformed argument. */
+  USAGE: 'LINEAGE_USAGE',
+  /** A file could not be read or written for a reason outside the checkpoint format (permissions, I/O error). */
+  IO: 'LINEAGE_IO',
+  /** An unexpected failure inside lineage-dag (a bug): please report it with the command that caused it. */
+  INTERNAL: 'LINEAGE_INTERNAL',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
