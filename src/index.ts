@@ -16,3 +16,4 @@ export type {
   OpenOptions,
 } from './store/types.js';
 export { computeCompletion, completedSet, type CompletionSnapshot } from './completion/batch-completion.js';
+export { mergeCheckpoint, type MergeOptions, type MergeResult } from './store/merge-checkpoint.js';

@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { ErrorCodes, LineageStore, childLineage, completedSet, computeCompletion, rootLineage } from '../src/index.js';
+import { ErrorCodes, LineageStore, childLineage, completedSet, computeCompletion, mergeCheckpoint, rootLineage } from '../src/index.js';
 import { isNetworkFs, mountOf, networkFsWarning } from '../src/store/mount-check.js';
 import { tempDir } from './helpers/temp-dir.js';
 
@@ -78,6 +78,41 @@ describe('several writers, one checkpoint', () => {
     expect([...completedSet(computeCompletion(union))].sort()).toEqual([...completedSet(computeCompletion(one))].sort());
     await union.close();
     await one.close();
+  });
+});
+
+describe('merge', () => {
+  async function summary(dir: string) {
+    const store = await LineageStore.open(dir, { readOnly: true });
+    const tasks = [...store.tasks()].map((t) => ({ ...t, parents: [...t.parents].sort(), children: [...t.children].sort(), completed: store.isCompleted(t.udid) }));
+    const result = { shards: store.shards.length, tasks: tasks.sort((a, b) => a.udid.localeCompare(b.udid)) };
+    await store.close();
+    return result;
+  }
+
+  it('compacts all shards into one environment, in place or into another directory, saying the same', async () => {
+    const dir = tempDir();
+    await Promise.all([0, 1, 2].map((k) => run('node', [child, dir, `w${k}`, String(k * 40), '40', k === 2 ? 'split' : 'write'])));
+    // A failure and a completion that only the union knows.
+    const w = await LineageStore.open(dir, { writerId: 'w9' });
+    const root = rootLineage('part-80');
+    w.recordFailure({ stage: 'filter', task: childLineage('split', [root.udid], 0), error: 'bad record' });
+    await w.close();
+    const before = await summary(dir);
+    expect(before.shards).toBe(4);
+
+    const elsewhere = join(tempDir(), 'merged');
+    const copy = await mergeCheckpoint(dir, { into: elsewhere });
+    expect(copy).toMatchObject({ shardsMerged: 4, tasks: before.tasks.length });
+    const merged = await summary(elsewhere);
+    expect(merged.shards).toBe(1);
+    const strip = (s: typeof before) => s.tasks.map(({ udid, parents, children, taskType, outcome, stage, sourceKey, terminal, completed }) => ({ udid, parents, children, taskType, outcome, stage, sourceKey, terminal, completed }));
+    expect(strip(merged)).toEqual(strip(before));
+
+    await mergeCheckpoint(dir);
+    const inPlace = await summary(dir);
+    expect(inPlace.shards).toBe(1);
+    expect(strip(inPlace)).toEqual(strip(before));
   });
 });
 

@@ -1,0 +1,145 @@
+/**
+ * Compacts every writer shard of a checkpoint into one environment
+ * (`lineage merge`). The union is replayed as emissions into a fresh writer,
+ * so the merged checkpoint is built by the same code path as any run, and then
+ * checked: the same tasks, edges, outcomes and completed set as the union.
+ * Completion is recomputed while replaying (it equals the batch pass over the
+ * union); completion run numbers become the merge's run.
+ */
+import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { completedSet, computeCompletion } from '../completion/batch-completion.js';
+import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
+import { LineageStore, WRITERS_DIR } from './lineage-store.js';
+import { MANIFEST_FILE, readManifest, writeManifest } from './manifest.js';
+import { assertNotOwnedElsewhere, readOwner } from './owner-record.js';
+import type { TaskInfo } from './types.js';
+
+export interface MergeResult {
+  readonly from: string;
+  readonly into: string;
+  readonly shardsMerged: number;
+  readonly tasks: number;
+  readonly edges: number;
+  readonly completed: number;
+}
+
+export interface MergeOptions {
+  /** Write the merged checkpoint here (a new or empty directory). Default: replace the shards of `dir` in place. */
+  readonly into?: string;
+  /** Called every 10,000 tasks with the number replayed so far. */
+  readonly onProgress?: (tasksDone: number) => void;
+}
+
+export async function mergeCheckpoint(dir: string, options: MergeOptions = {}): Promise<MergeResult> {
+  const from = resolve(dir);
+  const source = await LineageStore.open(from, { readOnly: true });
+  const inPlace = options.into === undefined;
+  const into = inPlace ? mkdtempSync(join(dirname(from), `.${basename(from)}.merge-`)) : resolve(options.into!);
+  try {
+    if (source.mode !== 'dag') {
+      throw new LineageError(ErrorCodes.MODE_MISMATCH, `${from} is a source-counter checkpoint; merge compacts DAG checkpoints only.`);
+    }
+    if (inPlace) for (const shard of source.shards) assertNoLiveWriter(shard.dir, shard.writerId);
+    const target = await LineageStore.open(into, { writerId: 'main', create: true, onWarning: () => {} });
+    let tasks = 0;
+    let edges = 0;
+    try {
+      target.updateManifest({ fingerprint: source.manifest.fingerprint, acceptedChanges: source.manifest.acceptedChanges });
+      for (const task of source.tasks()) {
+        replay(source, target, task);
+        edges += task.children.length;
+        if (++tasks % 10_000 === 0) {
+          options.onProgress?.(tasks);
+          if (target.needsDrain) await target.drain();
+        }
+      }
+      await target.flush();
+      // Verify: the merged checkpoint must say exactly what the union said.
+      const expected = completedSet(computeCompletion(source));
+      const got = completedSet(computeCompletion(target));
+      let mismatch = expected.size !== got.size ? `${expected.size} completed tasks became ${got.size}` : '';
+      for (const task of source.tasks()) {
+        if (mismatch) break;
+        const merged = target.get(task.udid);
+        if (!merged) mismatch = `task ${task.udid} is missing`;
+        else if (!sameSet(merged.parents, task.parents) || !sameSet(merged.children, task.children)) mismatch = `edges of ${task.udid} differ`;
+        else if (merged.outcome?.kind !== task.outcome?.kind) mismatch = `outcome of ${task.udid} differs`;
+        else if (expected.has(task.udid) !== got.has(task.udid)) mismatch = `completion of ${task.udid} differs`;
+      }
+      if (mismatch) throw new LineageError(ErrorCodes.CORRUPT, `merge of ${from} did not verify (${mismatch}); the original shards were left untouched.`);
+      const result = { from, into: inPlace ? from : into, shardsMerged: source.shards.length, tasks, edges, completed: got.size };
+      await target.close();
+      await source.close();
+      if (inPlace) swapShards(from, into);
+      return result;
+    } finally {
+      await target.close().catch(() => undefined);
+    }
+  } catch (err) {
+    if (inPlace) rmSync(into, { recursive: true, force: true });
+    throw err;
+  } finally {
+    await source.close();
+  }
+}
+
+function replay(source: LineageStore, target: LineageStore, task: TaskInfo): void {
+  const ref = task.parents.length === 0 && task.sourceKey ? { udid: task.udid, sourceKey: task.sourceKey } : task.udid;
+  const outcome = task.outcome;
+  if (outcome?.kind === 'failed' && task.children.length === 0) {
+    target.recordFailure({ stage: outcome.stage, task: ref, error: outcome.error ?? '' });
+    return;
+  }
+  if (outcome?.kind === 'filtered' && task.children.length === 0) {
+    target.recordEmission({ stage: outcome.stage, parents: [ref], children: [] });
+    return;
+  }
+  // A leaf no stage consumed yet is created by its parents' emissions.
+  if (task.children.length === 0) return;
+  const children = task.children.map((c) => source.get(c)!);
+  const stage = outcome?.stage ?? children[0]!.stage ?? '';
+  for (const terminal of [false, true]) {
+    const group = children.filter((c) => c.terminal === terminal).map((c) => c.udid);
+    if (group.length > 0) target.recordEmission({ stage, parents: [ref], children: group, terminal });
+  }
+  if (outcome?.kind === 'failed') target.recordFailure({ stage: outcome.stage, task: ref, error: outcome.error ?? '' });
+}
+
+function assertNoLiveWriter(shardDir: string, writerId: string): void {
+  assertNotOwnedElsewhere(shardDir, writerId);
+  const owner = readOwner(shardDir);
+  if (owner && owner.pid !== process.pid && isAlive(owner.pid)) {
+    throw new LineageError(
+      ErrorCodes.LOCKED,
+      `writer shard "${writerId}" at ${shardDir} is being written by pid ${owner.pid}. Merge when no run is writing the checkpoint.`,
+    );
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Replaces `dir`'s shards with the merged one: rename the old set aside, move the new in, drop the old. */
+function swapShards(dir: string, merged: string): void {
+  const old = join(dir, `${WRITERS_DIR}.pre-merge`);
+  if (existsSync(old)) rmSync(old, { recursive: true, force: true });
+  renameSync(join(dir, WRITERS_DIR), old);
+  renameSync(join(merged, WRITERS_DIR), join(dir, WRITERS_DIR));
+  writeManifest(dir, { ...readManifest(merged), createdAt: readManifest(dir).createdAt });
+  rmSync(old, { recursive: true, force: true });
+  rmSync(merged, { recursive: true, force: true });
+  if (!readdirSync(dir).includes(MANIFEST_FILE)) throw new LineageError(ErrorCodes.CORRUPT, `${dir}: the manifest vanished during merge.`);
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  const s = new Set(a);
+  return b.every((x) => s.has(x));
+}
