@@ -15,12 +15,13 @@ import { join, resolve } from 'node:path';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { assertUdid } from '../identity/udid.js';
 import { completionOfShards } from '../completion/batch-completion.js';
-import { MANIFEST_FILE, newManifest, readManifest, writeManifest, type Manifest } from './manifest.js';
+import { MANIFEST_FILE, MANIFEST_TEMP, createManifest, newManifest, readManifest, writeManifest, type Manifest } from './manifest.js';
 import { networkFsWarning } from './mount-check.js';
 import { OwnerHeartbeat, assertNotOwnedElsewhere } from './owner-record.js';
 import { UdidIndex } from './udid-index.js';
 import { OUTCOME_KINDS, Shard, TASK_TYPES, type SourceState } from './shard.js';
 import { SourceCounterSession } from './source-counters.js';
+import { scanShard } from './task-scan.js';
 import { rootLineage } from '../identity/lineage.js';
 import type { Completion, EmissionRecord, FailureRecord, OpenOptions, Outcome, TaskInfo, TaskType } from './types.js';
 import { WriterSession } from './writer-session.js';
@@ -82,7 +83,10 @@ export class LineageStore {
         if (id === writerId) continue;
         const shardDir = join(path, WRITERS_DIR, id);
         if (!hasData(shardDir)) continue;
-        shards.push(Shard.open(shardDir, id, true));
+        const shard = Shard.open(shardDir, id, true);
+        // A writer that is just starting has not created its sub-DBs: nothing to read yet.
+        if (shard.initialized) shards.push(shard);
+        else await shard.close();
       }
     } catch (err) {
       heartbeat?.release();
@@ -254,6 +258,10 @@ export class LineageStore {
   /** Streams every task of the checkpoint, each once, without loading the DAG. */
   *tasks(): Generator<TaskInfo> {
     this.assertOpen('tasks');
+    if (this.shards.length === 1) {
+      yield* scanShard(this.shards[0]!);
+      return;
+    }
     for (let i = 0; i < this.shards.length; i++) {
       const shard = this.shards[i]!;
       for (const { value } of shard.meta.getRange()) {
@@ -446,15 +454,15 @@ function prepareDirectory(dir: string, create: boolean, mode: Manifest['mode']):
       const what = entries.length === 0 ? 'is empty' : `holds no ${MANIFEST_FILE}`;
       throw new LineageError(ErrorCodes.NOT_A_CHECKPOINT, `${dir} ${what}: it is not a lineage checkpoint. Point at the directory a pipeline run wrote.`);
     }
-    if (entries.length > 0) {
+    // Another worker may be creating this checkpoint right now: its temp manifest and shards are fine.
+    const foreign = entries.filter((e) => e !== WRITERS_DIR && !MANIFEST_TEMP.test(e));
+    if (foreign.length > 0) {
       throw new LineageError(
         ErrorCodes.NOT_A_CHECKPOINT,
-        `${dir} is not empty and holds no ${MANIFEST_FILE}; refusing to create a checkpoint among other files. Use an empty or new directory.`,
+        `${dir} is not empty (${foreign.slice(0, 3).join(', ')}) and holds no ${MANIFEST_FILE}; refusing to create a checkpoint among other files. Use an empty or new directory.`,
       );
     }
-    const manifest = newManifest(mode);
-    writeManifest(dir, manifest);
-    return manifest;
+    createManifest(dir, newManifest(mode));
   }
   return readManifest(dir);
 }

@@ -3,7 +3,7 @@
  * pipeline fingerprint. Written atomically (temp file + rename) so a crash never
  * leaves half a manifest.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 
@@ -96,9 +96,32 @@ export function readManifest(dir: string): Manifest {
   } as Manifest;
 }
 
+/** Temp files of manifest writes in progress (ours or a concurrent process's). */
+export const MANIFEST_TEMP = /^lineage\.json\.\d+\.tmp$/;
+
 /** Writes the manifest atomically: a temp file beside it, fsync, rename. */
 export function writeManifest(dir: string, manifest: Manifest): void {
   const file = join(dir, MANIFEST_FILE);
+  renameSync(writeTemp(file, manifest), file);
+}
+
+/**
+ * Creates the manifest unless one exists: several workers may start on a new
+ * checkpoint at once, and exactly one manifest must win (link fails if taken).
+ */
+export function createManifest(dir: string, manifest: Manifest): void {
+  const file = join(dir, MANIFEST_FILE);
+  const tmp = writeTemp(file, manifest);
+  try {
+    linkSync(tmp, file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
+
+function writeTemp(file: string, manifest: Manifest): string {
   const tmp = `${file}.${process.pid}.tmp`;
   const fd = openSync(tmp, 'w');
   try {
@@ -107,5 +130,5 @@ export function writeManifest(dir: string, manifest: Manifest): void {
   } finally {
     closeSync(fd);
   }
-  renameSync(tmp, file);
+  return tmp;
 }

@@ -119,6 +119,14 @@ export class Shard {
     if (!readOnly && this.info.get('format') === undefined) this.info.putSync('format', { version: 1 });
   }
 
+  /**
+   * False for a read-only shard whose writer has not created its sub-DBs yet
+   * (lmdb-js returns no database for a missing name when read-only).
+   */
+  get initialized(): boolean {
+    return Boolean(this.meta && this.parents && this.children && this.sourceState && this.info);
+  }
+
   static open(dir: string, writerId: string, readOnly: boolean, mapSize = DEFAULT_MAP_SIZE): Shard {
     return new Shard(dir, writerId, readOnly, mapSize);
   }
