@@ -1,49 +1,149 @@
 #!/usr/bin/env node
-// npm run bench -- [--sources S] [--limit]
-// Records workload W1 through the public API, durable at the end, and prints
-// one JSON line per measure; the last line is the summary.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+// npm run bench -- [--sources S] [--limit] [--measures record,completion,...] [--sweep] [--keep DIR]
+//
+// Runs each measure of workload W1 in its own process (so peak RSS is its
+// own), through the public API and the real `lineage` binary, optionally with
+// the liblmdb ceiling (../shared/bench/run-limit.sh) in the same run. Prints
+// one JSON object per measure, each with its targets (BENCHMARKS.md); the last
+// line is the summary. A benchmark, not a test: it never fails on a miss.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LineageStore } from '../dist/index.js';
-import { recordW1 } from './w1.js';
+import { renderSweep } from './plot.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..');
 const args = process.argv.slice(2);
 const opt = (name, fallback) => {
   const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
+  return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : fallback;
 };
+const flag = (name) => args.includes(`--${name}`);
 const sources = Number(opt('sources', '10000'));
-const withLimit = args.includes('--limit');
+const ALL = ['record', 'completion', 'plan', 'inspect', 'verify', 'rerun', 'overhead'];
+const measures = opt('measures', ALL.join(',')).split(',');
+const withLimit = flag('limit');
 
-const dir = mkdtempSync(join(tmpdir(), 'lineage-bench-'));
-try {
-  const store = await LineageStore.open(dir);
-  const t0 = performance.now();
-  const emissions = await recordW1(store, sources);
-  await store.flush();
-  const seconds = (performance.now() - t0) / 1000;
-  await store.close();
-  const bytes = statSync(join(dir, 'writers', 'main', 'data.mdb')).size;
-  const result = {
-    workload: 'W1',
-    sources,
-    emissions,
-    seconds: +seconds.toFixed(3),
-    emissions_per_s: Math.round(emissions / seconds),
-    peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
-    bytes_on_disk: bytes,
-  };
-  if (withLimit) {
-    const script = join(here, '..', '..', 'shared', 'bench', 'run-limit.sh');
-    const line = execFileSync('bash', [script, String(sources), String(sources)], { encoding: 'utf8' }).trim();
-    const limit = Number(/emissions_per_s=(\d+)/.exec(line)?.[1]);
-    Object.assign(result, { limit_emissions_per_s: limit, ratio_to_limit: +(result.emissions_per_s / limit).toFixed(3) });
-  }
-  console.log(JSON.stringify(result));
-} finally {
-  rmSync(dir, { recursive: true, force: true });
+/** Target per measure: [field, 'min' | 'max', value]. From issue 5. */
+const TARGETS = {
+  record: [['ratio_to_limit', 'min', 1.0], ['peak_rss_mb', 'max', 400], ['bytes_per_task', 'max', 200]],
+  completion: [['seconds', 'max', 5]],
+  plan: [['seconds', 'max', 3], ['peak_rss_mb', 'max', 300]],
+  inspect: [['tasks_per_s', 'min', 500_000], ['peak_rss_mb', 'max', 200]],
+  rerun: [['seconds', 'max', 2], ['stage_calls', 'max', 0]],
+  verify: [['seconds', 'max', 15]],
+  overhead: [['ratio', 'max', 2.0]],
+};
+
+function judge(result) {
+  const targets = (TARGETS[result.measure] ?? []).filter(([field]) => result[field] !== undefined);
+  result.targets = targets.map(([field, kind, target]) => {
+    const value = result[field];
+    const ok = kind === 'min' ? value >= target : value <= target;
+    // ratio > 1 means better than the target, whichever direction it points.
+    const ratio = kind === 'min' ? value / target : value === 0 ? Infinity : target / value;
+    return { field, kind, target, value, ok, ratio: Number.isFinite(ratio) ? +ratio.toFixed(3) : null };
+  });
+  return result;
 }
+
+function node(script, scriptArgs) {
+  const out = execFileSync(process.execPath, [join(here, 'measures', script), ...scriptArgs], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  return JSON.parse(out.trim().split('\n').pop());
+}
+
+/** Runs the real binary under /usr/bin/time; stdout goes to a counter, not the terminal. */
+function cli(measure, cliArgs, countLines) {
+  const t = spawnSync('/usr/bin/time', ['-f', '%e %M', process.execPath, join(root, 'bin', 'lineage.js'), ...cliArgs], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 30,
+  });
+  const last = t.stderr.trim().split('\n').pop() ?? '';
+  const [elapsed, rssKb] = last.split(' ').map(Number);
+  const result = { measure, exit_code: t.status, seconds: elapsed, peak_rss_mb: Math.round(rssKb / 1024) };
+  if (countLines) result.lines = t.stdout.length === 0 ? 0 : t.stdout.split('\n').length - 1;
+  return result;
+}
+
+function limit(s) {
+  const script = join(here, '..', '..', 'shared', 'bench', 'run-limit.sh');
+  const line = execFileSync('bash', [script, String(s), String(s)], { encoding: 'utf8' }).trim();
+  return Number(/emissions_per_s=(\d+)/.exec(line)?.[1]);
+}
+
+function print(result) {
+  console.log(JSON.stringify(result));
+  return result;
+}
+
+async function main() {
+  if (!existsSync(join(root, 'dist', 'index.js'))) throw new Error('run `npm run build` first');
+  if (flag('sweep')) return sweep();
+  const keep = opt('keep', null);
+  const work = keep ?? mkdtempSync(join(tmpdir(), 'lineage-bench-'));
+  const ckpt = join(work, 'w1');
+  const results = [];
+  try {
+    if (keep) rmSync(ckpt, { recursive: true, force: true });
+    const rec = node('record.js', [ckpt, String(sources)]);
+    if (withLimit) {
+      rec.limit_emissions_per_s = limit(sources);
+      rec.ratio_to_limit = +(rec.emissions_per_s / rec.limit_emissions_per_s).toFixed(3);
+    }
+    if (measures.includes('record')) results.push(print(judge(rec)));
+    if (measures.includes('completion')) results.push(print(judge(node('completion.js', [ckpt]))));
+    if (measures.includes('plan') && existsSync(join(here, 'measures', 'plan.js'))) results.push(print(judge(node('plan.js', [ckpt]))));
+    if (measures.includes('inspect')) {
+      const r = cli('inspect', ['inspect', ckpt, '--format', 'ndjson'], true);
+      r.tasks = r.lines;
+      r.tasks_per_s = Math.round(r.lines / r.seconds);
+      results.push(print(judge(r)));
+    }
+    if (measures.includes('verify')) results.push(print(judge(cli('verify', ['verify', ckpt], false))));
+    for (const m of ['rerun', 'overhead']) {
+      if (measures.includes(m) && existsSync(join(here, 'measures', `${m}.js`))) results.push(print(judge(node(`${m}.js`, [join(work, m), String(sources)]))));
+    }
+  } finally {
+    if (!keep) rmSync(work, { recursive: true, force: true });
+  }
+  const rec = results.find((r) => r.measure === 'record') ?? {};
+  const missed = results.flatMap((r) => r.targets.filter((t) => !t.ok).map((t) => `${r.measure}.${t.field}`));
+  console.log(
+    JSON.stringify({
+      workload: 'W1',
+      sources,
+      emissions: rec.emissions,
+      seconds: rec.seconds,
+      emissions_per_s: rec.emissions_per_s,
+      ...(rec.ratio_to_limit !== undefined ? { limit_emissions_per_s: rec.limit_emissions_per_s, ratio_to_limit: rec.ratio_to_limit } : {}),
+      measures: results.map((r) => r.measure),
+      targets_met: results.reduce((n, r) => n + r.targets.filter((t) => t.ok).length, 0),
+      targets_missed: missed,
+    }),
+  );
+}
+
+/** Throughput against checkpoint size, recorder and ceiling, S = 1,000 .. 100,000. */
+function sweep() {
+  const sizes = opt('sizes', '1000,3000,10000,30000,100000').split(',').map(Number);
+  const points = [];
+  for (const s of sizes) {
+    const work = mkdtempSync(join(tmpdir(), 'lineage-sweep-'));
+    try {
+      const rec = node('record.js', [join(work, 'w1'), String(s)]);
+      const point = { sources: s, tasks: rec.tasks, recorder_emissions_per_s: rec.emissions_per_s, limit_emissions_per_s: limit(s), peak_rss_mb: rec.peak_rss_mb, bytes_per_task: rec.bytes_per_task };
+      points.push(print({ measure: 'sweep', ...point }));
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  }
+  const out = join(here, 'out');
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'sweep.json'), JSON.stringify(points, null, 2) + '\n');
+  writeFileSync(join(out, 'throughput.svg'), renderSweep(points));
+  console.log(JSON.stringify({ workload: 'W1', sweep: sizes, points: points.length, svg: 'bench/out/throughput.svg' }));
+}
+
+await main();
