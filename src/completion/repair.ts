@@ -1,0 +1,151 @@
+/**
+ * `verify --repair`: recomputes the derived state of a checkpoint from its
+ * primary records. Edges are primary: an edge found in only one of `parents`
+ * and `children` is restored in the other (a spurious edge can only make a
+ * rerun do more, never skip work). Then `task_type` is recomputed from edge
+ * presence, and `completed` from the batch completion pass: missing flags are
+ * set (under a new run record of the shard), flags the edges do not justify
+ * are cleared. Outcomes, index damage and cycles are not derived state and
+ * are left for the report.
+ *
+ * Repair writes every shard, so it refuses to run while a writer holds one
+ * (LINEAGE_LOCKED): stop the run first.
+ */
+import { join } from 'node:path';
+import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
+import { LineageStore, WRITERS_DIR } from '../store/lineage-store.js';
+import { OwnerHeartbeat, STALE_MS, readOwner } from '../store/owner-record.js';
+import { Shard } from '../store/shard.js';
+import { UdidIndex } from '../store/udid-index.js';
+import { computeCompletion } from './batch-completion.js';
+import { edgeKeys } from './verify.js';
+
+export interface RepairSummary {
+  /** Edges restored in `parents` or `children`. */
+  readonly edgesRestored: number;
+  readonly taskTypesFixed: number;
+  readonly completedMarked: number;
+  readonly completedCleared: number;
+  readonly shards: string[];
+}
+
+/** Repairs the checkpoint in `dir` in place. No writer may be running on it. */
+export async function repairCheckpoint(dir: string): Promise<RepairSummary> {
+  // Validates the directory, manifest and data files before anything is opened for writing.
+  const reader = await LineageStore.open(dir, { readOnly: true });
+  const path = reader.dir;
+  const writerIds = reader.shards.map((s) => s.writerId);
+  const mode = reader.mode;
+  await reader.close();
+  if (mode !== 'dag') return { edgesRestored: 0, taskTypesFixed: 0, completedMarked: 0, completedCleared: 0, shards: writerIds };
+
+  const now = Date.now();
+  for (const id of writerIds) {
+    const owner = readOwner(join(path, WRITERS_DIR, id));
+    const age = owner ? now - Date.parse(owner.heartbeatAt) : Infinity;
+    if (owner && age < STALE_MS) {
+      throw new LineageError(
+        ErrorCodes.LOCKED,
+        `writer shard "${id}" of ${path} is being written by pid ${owner.pid} on host ${owner.host} (heartbeat ${Math.round(age / 1000)} s ago). ` +
+          'Repair rewrites derived state under the writer; stop that run first, then repair.',
+      );
+    }
+  }
+
+  const shards: Shard[] = [];
+  const beats: OwnerHeartbeat[] = [];
+  try {
+    for (const id of writerIds) {
+      const shardDir = join(path, WRITERS_DIR, id);
+      beats.push(new OwnerHeartbeat(shardDir));
+      shards.push(Shard.open(shardDir, id, false));
+    }
+    let edgesRestored = 0;
+    let taskTypesFixed = 0;
+    for (const shard of shards) {
+      const fixed = shard.env.transactionSync(() => repairEdgesAndTypes(shard));
+      edgesRestored += fixed.edges;
+      taskTypesFixed += fixed.types;
+    }
+    const { completedMarked, completedCleared } = repairCompleted(shards);
+    await Promise.all(shards.map((s) => s.env.flushed));
+    return { edgesRestored, taskTypesFixed, completedMarked, completedCleared, shards: writerIds };
+  } finally {
+    await Promise.all(shards.map((s) => s.close()));
+    for (const b of beats) b.release();
+  }
+}
+
+function u32be(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+}
+
+function repairEdgesAndTypes(shard: Shard): { edges: number; types: number } {
+  const fromParents = edgeKeys(shard.parents, false);
+  const fromChildren = edgeKeys(shard.children, true);
+  const hasParent = new Set<number>();
+  const hasChild = new Set<number>();
+  let edges = 0;
+  let i = 0;
+  let j = 0;
+  // Merge the two sorted edge lists; an edge in one only is restored in the other.
+  while (i < fromParents.length || j < fromChildren.length) {
+    const a = i < fromParents.length ? fromParents[i]! : null;
+    const b = j < fromChildren.length ? fromChildren[j]! : null;
+    const k = a !== null && (b === null || a <= b) ? a : b!;
+    const c = Number(k >> 32n);
+    const p = Number(k & 0xffffffffn);
+    hasParent.add(c);
+    hasChild.add(p);
+    if (a !== k) {
+      shard.parents.putSync(c, u32be(p) as never);
+      edges++;
+    } else i++;
+    if (b !== k) {
+      shard.children.putSync(p, u32be(c) as never);
+      edges++;
+    } else j++;
+  }
+  let types = 0;
+  for (const id of shard.meta.getKeys()) {
+    const expected = (hasParent.has(id) ? 2 : 0) | (hasChild.has(id) ? 1 : 0);
+    const row = shard.taskType.getBinaryFast(id);
+    const stored = row === undefined ? null : row[0]!;
+    // Recording writes no row for a task without edges (source_leaf); absent counts as 0.
+    if ((stored ?? 0) === expected) continue;
+    shard.taskType.putSync(id, Buffer.from([expected]) as never);
+    types++;
+  }
+  return { edges, types };
+}
+
+function repairCompleted(shards: readonly Shard[]): { completedMarked: number; completedCleared: number } {
+  const snapshot = computeCompletion({ shards });
+  const derived = new UdidIndex();
+  for (let i = 0; i < snapshot.size; i++) if (snapshot.completed[i]) derived.add(Buffer.from(snapshot.udidAt(i), 'hex'), 1);
+  let completedMarked = 0;
+  let completedCleared = 0;
+  for (const shard of shards) {
+    const mark: number[] = [];
+    const clear: number[] = [];
+    for (const { key, value } of shard.meta.getRange()) {
+      const done = derived.get((value as unknown as Buffer).subarray(0, 16)) !== 0;
+      const recorded = shard.completedRun(key) !== undefined;
+      if (done && !recorded) mark.push(key);
+      else if (!done && recorded) clear.push(key);
+    }
+    if (mark.length === 0 && clear.length === 0) continue;
+    const run = mark.length > 0 ? shard.startRun() : 0;
+    const runValue = Buffer.alloc(4);
+    runValue.writeUInt32LE(run);
+    shard.env.transactionSync(() => {
+      for (const id of mark) shard.completed.putSync(id, runValue as never);
+      for (const id of clear) shard.completed.removeSync(id);
+    });
+    completedMarked += mark.length;
+    completedCleared += clear.length;
+  }
+  return { completedMarked, completedCleared };
+}

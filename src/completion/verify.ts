@@ -1,0 +1,349 @@
+/**
+ * Checks the invariants of a checkpoint (DESIGN.md §3-§4) over the union of
+ * its shards and names the UDIDs that break them:
+ *
+ * - index: every task has one meta row and one entry in the UDID index;
+ * - symmetry: every edge is in both `parents` and `children`;
+ * - task_type: the stored type matches edge presence;
+ * - outcomes: emitted ⇔ has children, filtered ⇒ none, failed ⇒ not complete,
+ *   and a child's stage is the stage its parent's outcome names;
+ * - completed_children: a completed task has only completed children;
+ * - completion: the completed flags equal what the batch pass derives from
+ *   the edges (with several shards, tasks complete only across shards are
+ *   counted, not reported: the batch pass finds them at open);
+ * - cycles: the edges form a DAG (Kahn's algorithm; what is left over is
+ *   trimmed from below too, so the report names the cycles, not everything
+ *   downstream of them).
+ *
+ * Reads each shard's sub-DBs in key order; memory is typed arrays per task and
+ * per edge, never the DAG as objects.
+ */
+import { UdidIndex } from '../store/udid-index.js';
+import type { Shard } from '../store/shard.js';
+import { TASK_TYPES } from '../store/shard.js';
+import { computeCompletion } from './batch-completion.js';
+
+export const VERIFY_CHECKS = [
+  { id: 'index', title: 'every task has one meta row and one UDID index entry', repairable: false },
+  { id: 'symmetry', title: 'parents and children agree (every edge is recorded both ways)', repairable: true },
+  { id: 'task_type', title: 'task_type matches the edges', repairable: true },
+  { id: 'outcomes', title: 'outcomes agree with the edges', repairable: false },
+  { id: 'completed_children', title: 'a completed task has only completed children', repairable: true },
+  { id: 'completion', title: 'completed flags match the batch completion pass', repairable: true },
+  { id: 'cycles', title: 'no cycles', repairable: false },
+] as const;
+
+export type VerifyCheckId = (typeof VERIFY_CHECKS)[number]['id'];
+
+export interface VerifyProblem {
+  readonly check: VerifyCheckId;
+  readonly udid: string;
+  /** Shard the problem was found in; null for checks over the union. */
+  readonly writerId: string | null;
+  readonly message: string;
+}
+
+export interface VerifyReport {
+  readonly tasks: number;
+  readonly edges: number;
+  readonly shards: string[];
+  /** Problems per check (all of them, even beyond `problems`). */
+  readonly counts: Record<VerifyCheckId, number>;
+  /** At most `maxPerCheck` problems per check. */
+  readonly problems: VerifyProblem[];
+  /** Tasks complete only in the union of shards (not a problem). */
+  readonly crossShardCompleted: number;
+  readonly ok: boolean;
+}
+
+export interface VerifyOptions {
+  /** Problems listed per check; the counts are always complete. Default 1000. */
+  readonly maxPerCheck?: number;
+  /** Called now and then with the phase and how many rows were read. */
+  readonly onProgress?: (phase: string, rows: number) => void;
+}
+
+const EMITTED = 1;
+const FILTERED = 2;
+const FAILED = 3;
+
+/** Verifies every shard of an open store (read-only is enough). */
+export function verifyCheckpoint(store: { readonly shards: readonly Shard[] }, options: VerifyOptions = {}): VerifyReport {
+  const max = options.maxPerCheck ?? 1000;
+  const progress = options.onProgress ?? (() => undefined);
+  const counts = Object.fromEntries(VERIFY_CHECKS.map((c) => [c.id, 0])) as Record<VerifyCheckId, number>;
+  const problems: VerifyProblem[] = [];
+  const report = (check: VerifyCheckId, udid: string, writerId: string | null, message: string) => {
+    counts[check]++;
+    if (counts[check] <= max) problems.push({ check, udid, writerId, message });
+  };
+
+  const graph = new UnionGraph();
+  for (const shard of store.shards) checkShard(shard, graph, report, progress);
+
+  const size = graph.size;
+  const derived = new Uint8Array(size);
+  const snapshot = computeCompletion(store);
+  const scratch = Buffer.alloc(16);
+  for (let i = 0; i < snapshot.size; i++) {
+    if (!snapshot.completed[i]) continue;
+    scratch.write(snapshot.udidAt(i), 'hex');
+    const g = graph.index.get(scratch) - 1;
+    if (g >= 0) derived[g] = 1;
+  }
+  progress('completion', size);
+
+  const several = store.shards.length > 1;
+  let crossShardCompleted = 0;
+  for (let g = 0; g < size; g++) {
+    if (graph.recorded[g] && !derived[g]) {
+      report('completion', graph.udid(g), null, 'marked complete, but its edges and outcomes do not make it complete: a rerun would skip unfinished work');
+    } else if (!graph.recorded[g] && derived[g]) {
+      if (several) crossShardCompleted++;
+      else report('completion', graph.udid(g), null, 'complete by its edges and outcomes, but not marked complete: a rerun would redo it');
+    }
+  }
+  const { child, parent } = graph.edges;
+  for (let e = 0; e < child.length; e++) {
+    const p = parent[e]!;
+    const c = child[e]!;
+    if (graph.recorded[p] && !graph.recorded[c] && !derived[c]) {
+      report('completed_children', graph.udid(p), null, `marked complete, but its child ${graph.udid(c)} is not complete`);
+    }
+  }
+  for (const g of cycleMembers(size, child, parent)) {
+    report('cycles', graph.udid(g), null, 'is on a cycle of parent → child edges (a task cannot descend from itself)');
+  }
+  return {
+    tasks: size,
+    edges: child.length,
+    shards: store.shards.map((s) => s.writerId),
+    counts,
+    problems,
+    crossShardCompleted,
+    ok: Object.values(counts).every((n) => n === 0),
+  };
+}
+
+type Report = (check: VerifyCheckId, udid: string, writerId: string | null, message: string) => void;
+
+/** Tasks of all shards under one dense index, and the distinct edges between them. */
+class UnionGraph {
+  readonly index = new UdidIndex();
+  private readonly udids: Buffer[] = [];
+  private recordedFlags = new Uint8Array(1 << 10);
+  private readonly edgeKeys = new Set<number | string>();
+  private readonly childList: number[] = [];
+  private readonly parentList: number[] = [];
+
+  get size(): number {
+    return this.udids.length;
+  }
+
+  get recorded(): Uint8Array {
+    return this.recordedFlags;
+  }
+
+  get edges(): { child: readonly number[]; parent: readonly number[] } {
+    return { child: this.childList, parent: this.parentList };
+  }
+
+  udid(g: number): string {
+    return this.udids[g]!.toString('hex');
+  }
+
+  /** The global index of a UDID, added when new. */
+  add(udid: Buffer): number {
+    const known = this.index.get(udid);
+    if (known !== 0) return known - 1;
+    const copy = Buffer.from(udid);
+    this.udids.push(copy);
+    this.index.add(copy, this.udids.length);
+    if (this.udids.length > this.recordedFlags.length) {
+      const grown = new Uint8Array(this.recordedFlags.length * 2);
+      grown.set(this.recordedFlags);
+      this.recordedFlags = grown;
+    }
+    return this.udids.length - 1;
+  }
+
+  markRecorded(g: number): void {
+    this.recordedFlags[g] = 1;
+  }
+
+  addEdge(parent: number, child: number, dedupe: boolean): void {
+    if (dedupe) {
+      const key = parent < 2 ** 26 && child < 2 ** 26 ? parent * 2 ** 26 + child : `${parent}:${child}`;
+      if (this.edgeKeys.has(key)) return;
+      this.edgeKeys.add(key);
+    }
+    this.parentList.push(parent);
+    this.childList.push(child);
+  }
+}
+
+/** The per-shard checks; adds the shard's tasks, edges and completed flags to `graph`. */
+function checkShard(shard: Shard, graph: UnionGraph, report: Report, progress: (phase: string, rows: number) => void): void {
+  const who = shard.writerId;
+  const dedupe = graph.size > 0; // a later shard may repeat tasks and edges of an earlier one
+  let maxId = 0;
+  for (const key of shard.meta.getKeys()) if (key > maxId) maxId = key;
+  const hasMeta = new Uint8Array(maxId + 1);
+  const metaStage = new Uint16Array(maxId + 1);
+  const global = new Uint32Array(maxId + 1);
+  const udidHex = (id: number) => (id <= maxId && hasMeta[id] ? graph.udid(global[id]!) : `(id ${id})`);
+  let rows = 0;
+  for (const { key, value } of shard.meta.getRange()) {
+    const v = value as unknown as Buffer;
+    const udid = v.subarray(0, 16);
+    hasMeta[key] = 1;
+    metaStage[key] = v.readUInt16LE(16);
+    global[key] = graph.add(udid);
+    const indexed = shard.idOf(udid);
+    if (indexed !== key) {
+      report('index', udid.toString('hex'), who, `meta row ${key} names this UDID, but the UDID index maps it to ${indexed === undefined ? 'nothing' : `id ${indexed}`}`);
+    }
+    if ((++rows & 65535) === 0) progress(`tasks of shard ${who}`, rows);
+  }
+  for (const { key, value } of shard.udid.getRange()) {
+    const id = (value as Buffer).readUInt32LE(0);
+    if (id > maxId || !hasMeta[id]) report('index', (key as Buffer).toString('hex'), who, `the UDID index maps this UDID to id ${id}, which has no meta row`);
+  }
+
+  // Edges in both sub-DBs, as sorted child·2^32+parent keys.
+  const fromParents = edgeKeys(shard.parents, false);
+  const fromChildren = edgeKeys(shard.children, true);
+  progress(`edges of shard ${who}`, fromParents.length + fromChildren.length);
+  const hasParent = new Uint8Array(maxId + 1);
+  const hasChild = new Uint8Array(maxId + 1);
+  let i = 0;
+  let j = 0;
+  const edge = (k: bigint, inParents: boolean, inChildren: boolean) => {
+    const c = Number(k >> 32n);
+    const p = Number(k & 0xffffffffn);
+    if (c > maxId || p > maxId || !hasMeta[c] || !hasMeta[p]) {
+      report('index', udidHex(hasMeta[c] ? p : c), who, `an edge ${udidHex(p)} → ${udidHex(c)} names a task id with no meta row`);
+      return;
+    }
+    if (inParents) hasParent[c] = 1;
+    if (inChildren) hasChild[p] = 1;
+    if (!inChildren) report('symmetry', udidHex(p), who, `the edge to child ${udidHex(c)} is in parents but missing from children`);
+    if (!inParents) report('symmetry', udidHex(c), who, `the edge from parent ${udidHex(p)} is in children but missing from parents`);
+    graph.addEdge(global[p]!, global[c]!, dedupe);
+  };
+  while (i < fromParents.length || j < fromChildren.length) {
+    const a = i < fromParents.length ? fromParents[i]! : null;
+    const b = j < fromChildren.length ? fromChildren[j]! : null;
+    const k = a !== null && (b === null || a <= b) ? a : b!;
+    edge(k, a === k, b === k);
+    if (a === k) i++;
+    if (b === k) j++;
+  }
+
+  for (let id = 0; id <= maxId; id++) {
+    if (!hasMeta[id]) continue;
+    const expected = (hasParent[id] ? 2 : 0) | (hasChild[id] ? 1 : 0);
+    const row = shard.taskType.getBinaryFast(id);
+    const stored = row === undefined ? null : row[0]!;
+    // Recording writes no row until a task gains its first edge: none means source_leaf.
+    if ((stored ?? 0) !== expected) {
+      report('task_type', udidHex(id), who, `task_type is ${TASK_TYPES[stored ?? 0] ?? `invalid (${stored})`}, but its edges make it ${TASK_TYPES[expected]}`);
+    }
+  }
+
+  const completedRow = new Uint8Array(maxId + 1);
+  for (const key of shard.completed.getKeys()) {
+    if (key > maxId || !hasMeta[key]) {
+      report('index', `(id ${key})`, who, `a completed row names task id ${key}, which has no meta row`);
+      continue;
+    }
+    completedRow[key] = 1;
+    graph.markRecorded(global[key]!);
+  }
+
+  const stageIds = new Set<number>();
+  for (const key of shard.stages.getKeys()) stageIds.add(key);
+  const outcomeKind = new Uint8Array(maxId + 1);
+  const outcomeStage = new Uint16Array(maxId + 1);
+  for (const { key, value } of shard.outcome.getRange()) {
+    const v = value as unknown as Buffer;
+    if (key > maxId || !hasMeta[key]) {
+      report('index', `(id ${key})`, who, `an outcome row names task id ${key}, which has no meta row`);
+      continue;
+    }
+    const kind = v[0] ?? 0;
+    const stage = v.length >= 3 ? v.readUInt16LE(1) : 0;
+    outcomeKind[key] = kind;
+    outcomeStage[key] = stage;
+    const u = udidHex(key);
+    if (kind < EMITTED || kind > FAILED) report('outcomes', u, who, `outcome kind ${kind} is not emitted (1), filtered (2) or failed (3)`);
+    if (!stageIds.has(stage)) report('outcomes', u, who, `the outcome names stage number ${stage}, which is not in the stage dictionary`);
+    if (kind === EMITTED && !hasChild[key]) report('outcomes', u, who, 'the outcome says its stage emitted children, but none are recorded');
+    if (kind === FILTERED && hasChild[key]) report('outcomes', u, who, 'the outcome says it was filtered, but it has children');
+    if (kind === FAILED && completedRow[key]) report('outcomes', u, who, 'the outcome says its stage failed on it, but it is marked complete');
+  }
+  for (let id = 0; id <= maxId; id++) {
+    if (hasMeta[id] && hasChild[id] && outcomeKind[id] === 0) report('outcomes', udidHex(id), who, 'it has children, but no outcome records the stage that consumed it');
+  }
+  for (const k of fromParents) {
+    const c = Number(k >> 32n);
+    const p = Number(k & 0xffffffffn);
+    if (c > maxId || p > maxId || !hasMeta[c] || !hasMeta[p] || outcomeKind[p] !== EMITTED) continue;
+    if (metaStage[c] !== outcomeStage[p]) {
+      report(
+        'outcomes',
+        udidHex(c),
+        who,
+        `it was emitted by stage ${shard.stageName(metaStage[c]!) ?? '?'}, but its parent ${udidHex(p)} was consumed by stage ${shard.stageName(outcomeStage[p]!) ?? '?'}`,
+      );
+    }
+  }
+}
+
+/** @internal Sorted child·2^32+parent keys of one edge sub-DB (`children` stores them the other way round). */
+export function edgeKeys(db: Shard['parents'], swapped: boolean): BigUint64Array {
+  const out: bigint[] = [];
+  for (const { key, value } of db.getRange()) {
+    const other = (value as unknown as Buffer).readUInt32BE(0);
+    const [c, p] = swapped ? [other, key] : [key, other];
+    out.push((BigInt(c) << 32n) | BigInt(p));
+  }
+  return BigUint64Array.from(out).sort();
+}
+
+/**
+ * Tasks on a cycle: Kahn's algorithm removes everything reachable from a root
+ * without passing a cycle; the same from the leaves upward removes what hangs
+ * below one. What is left is on a cycle, or between two.
+ */
+function cycleMembers(size: number, child: readonly number[], parent: readonly number[]): number[] {
+  const alive = new Uint8Array(size).fill(1);
+  const peel = (from: readonly number[], to: readonly number[]) => {
+    const degree = new Uint32Array(size);
+    const start = new Uint32Array(size + 1);
+    for (let e = 0; e < from.length; e++) {
+      if (!alive[from[e]!] || !alive[to[e]!]) continue;
+      degree[to[e]!]!++;
+      start[from[e]! + 1]!++;
+    }
+    for (let g = 0; g < size; g++) start[g + 1]! += start[g]!;
+    const next = new Uint32Array(start[size]!);
+    const fill = start.slice(0, size);
+    for (let e = 0; e < from.length; e++) {
+      if (!alive[from[e]!] || !alive[to[e]!]) continue;
+      next[fill[from[e]!]!++] = to[e]!;
+    }
+    const queue: number[] = [];
+    for (let g = 0; g < size; g++) if (alive[g] && degree[g] === 0) queue.push(g);
+    for (let q = 0; q < queue.length; q++) {
+      const g = queue[q]!;
+      alive[g] = 0;
+      for (let e = start[g]!; e < start[g + 1]!; e++) if (--degree[next[e]!]! === 0) queue.push(next[e]!);
+    }
+  };
+  peel(parent, child);
+  peel(child, parent);
+  const left: number[] = [];
+  for (let g = 0; g < size; g++) if (alive[g]) left.push(g);
+  return left;
+}
