@@ -14,6 +14,7 @@ import { EXIT_OK, EXIT_USAGE, asLineageError, errorLine, exitCodeFor, usageError
 import { defaultIo, type CliIo } from './cli-io.js';
 import { commandContext, type CommandContext } from './command-context.js';
 import { INSPECT_FORMATS, inspectCommand, type InspectOptions } from './inspect-command.js';
+import { mergeCommand, type MergeCommandOptions } from './merge-command.js';
 import { statsCommand, type StatsOptions } from './stats-command.js';
 import { DEFAULT_VERIFY_LIMIT, verifyCommand, type VerifyCommandOptions } from './verify-command.js';
 import { STATUSES } from './task-status.js';
@@ -145,6 +146,19 @@ function buildProgram(ctx: CommandContext, setExit: (code: number) => void): Com
     .option('--limit <n>', `problems listed per check (default ${DEFAULT_VERIFY_LIMIT})`, wholeNumber(1))
     .addHelpText('after', examples('lineage verify ckpt', 'lineage verify ckpt --repair', 'lineage verify ckpt --json | jq .counts'))
     .action(async (dir: string, opts: VerifyCommandOptions) => setExit(await verifyCommand(ctx, dir, opts)));
+
+  program
+    .command('merge')
+    .description('Compact all writer shards into one environment, in place or into a new directory; verified before anything is replaced.')
+    .argument('<checkpoint>', 'checkpoint directory')
+    .option('--into <dir>', 'write the merged checkpoint here (a new or empty directory) and leave <checkpoint> as it is')
+    .option('--json', 'print the result as one JSON document')
+    .addHelpText(
+      'after',
+      '\nStop every run writing the checkpoint first: an in-place merge replaces the shards.\n' +
+        examples('lineage merge ckpt', 'lineage merge ckpt --into ckpt-merged', 'lineage merge ckpt --json | jq .tasks'),
+    )
+    .action(async (dir: string, opts: MergeCommandOptions) => setExit(await mergeCommand(ctx, dir, opts)));
 
   return program;
 }

@@ -6,8 +6,9 @@
  * Completion is recomputed while replaying (it equals the batch pass over the
  * union); completion run numbers become the merge's run.
  */
-import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { completedSet, computeCompletion } from '../completion/batch-completion.js';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { LineageStore, WRITERS_DIR } from './lineage-store.js';
@@ -35,12 +36,20 @@ export async function mergeCheckpoint(dir: string, options: MergeOptions = {}): 
   const from = resolve(dir);
   const source = await LineageStore.open(from, { readOnly: true });
   const inPlace = options.into === undefined;
-  const into = inPlace ? mkdtempSync(join(dirname(from), `.${basename(from)}.merge-`)) : resolve(options.into!);
+  let intoExisted = false;
   try {
+    if (!inPlace) intoExisted = assertUsableTarget(from, resolve(options.into!));
     if (source.mode !== 'dag') {
       throw new LineageError(ErrorCodes.MODE_MISMATCH, `${from} is a source-counter checkpoint; merge compacts DAG checkpoints only.`);
     }
-    if (inPlace) for (const shard of source.shards) assertNoLiveWriter(shard.dir, shard.writerId);
+    // Also for --into: a moving checkpoint cannot be verified against its union.
+    for (const shard of source.shards) assertNoLiveWriter(shard.dir, shard.writerId);
+  } catch (err) {
+    await source.close();
+    throw err;
+  }
+  const into = inPlace ? mkdtempSync(join(dirname(from), `.${basename(from)}.merge-`)) : resolve(options.into!);
+  try {
     const target = await LineageStore.open(into, { writerId: 'main', create: true, onWarning: () => {} });
     let tasks = 0;
     let edges = 0;
@@ -77,7 +86,9 @@ export async function mergeCheckpoint(dir: string, options: MergeOptions = {}): 
       await target.close().catch(() => undefined);
     }
   } catch (err) {
-    if (inPlace) rmSync(into, { recursive: true, force: true });
+    // Leave nothing half-merged behind: the temp directory, or what --into did not hold before.
+    if (!intoExisted) rmSync(into, { recursive: true, force: true });
+    else for (const entry of readdirSync(into)) rmSync(join(into, entry), { recursive: true, force: true });
     throw err;
   } finally {
     await source.close();
@@ -106,10 +117,40 @@ function replay(source: LineageStore, target: LineageStore, task: TaskInfo): voi
   if (outcome?.kind === 'failed') target.recordFailure({ stage: outcome.stage, task: ref, error: outcome.error ?? '' });
 }
 
+/**
+ * `--into` must be a new or empty directory outside the checkpoint: merging
+ * into an existing checkpoint would mix two DAGs and overwrite its manifest.
+ * Returns whether the directory exists (and is empty).
+ */
+function assertUsableTarget(from: string, into: string): boolean {
+  const bad = (found: string) =>
+    new LineageError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `merge into ${into}: expected a new or empty directory, but ${found}. Nothing was changed. Choose a new directory for the merged checkpoint.`,
+    );
+  const rel = relative(from, into);
+  if (rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel))) {
+    throw bad(`it is ${rel === '' ? 'the checkpoint itself' : `inside the checkpoint ${from}`} (to compact in place, leave out the target)`);
+  }
+  let isDir: boolean;
+  try {
+    isDir = statSync(into).isDirectory();
+  } catch {
+    return false;
+  }
+  if (!isDir) throw bad('it is a file');
+  const entries = readdirSync(into);
+  if (entries.length > 0) {
+    throw bad(`it holds ${entries.includes(MANIFEST_FILE) ? 'a checkpoint' : `${entries.length} ${entries.length === 1 ? 'entry' : 'entries'} (${entries.slice(0, 3).join(', ')})`}`);
+  }
+  return true;
+}
+
 function assertNoLiveWriter(shardDir: string, writerId: string): void {
   assertNotOwnedElsewhere(shardDir, writerId);
   const owner = readOwner(shardDir);
-  if (owner && owner.pid !== process.pid && isAlive(owner.pid)) {
+  // A pid means something only on its own host; other hosts are judged by heartbeat above.
+  if (owner && owner.host === hostname() && owner.pid !== process.pid && isAlive(owner.pid)) {
     throw new LineageError(
       ErrorCodes.LOCKED,
       `writer shard "${writerId}" at ${shardDir} is being written by pid ${owner.pid}. Merge when no run is writing the checkpoint.`,
