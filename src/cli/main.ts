@@ -15,6 +15,7 @@ import { defaultIo, type CliIo } from './cli-io.js';
 import { commandContext, type CommandContext } from './command-context.js';
 import { INSPECT_FORMATS, inspectCommand, type InspectOptions } from './inspect-command.js';
 import { mergeCommand, type MergeCommandOptions } from './merge-command.js';
+import { runCommand, type RunCommandOptions } from './run-command.js';
 import { statsCommand, type StatsOptions } from './stats-command.js';
 import { DEFAULT_VERIFY_LIMIT, verifyCommand, type VerifyCommandOptions } from './verify-command.js';
 import { STATUSES } from './task-status.js';
@@ -159,6 +160,33 @@ function buildProgram(ctx: CommandContext, setExit: (code: number) => void): Com
         examples('lineage merge ckpt', 'lineage merge ckpt --into ckpt-merged', 'lineage merge ckpt --json | jq .tasks'),
     )
     .action(async (dir: string, opts: MergeCommandOptions) => setExit(await mergeCommand(ctx, dir, opts)));
+
+  program
+    .command('run')
+    .description("Run a pipeline module's Pipeline, recording into a checkpoint; a rerun skips what is complete.")
+    .argument('<pipeline-module>', 'JavaScript module exporting a Pipeline as default or `pipeline` (and optionally `sources`, `sourceFromKey`)')
+    .option('--checkpoint <dir>', 'checkpoint directory, created on the first run (required)')
+    .option('--sources <file|->', "one source key per line (# comments and blank lines ignored; - reads standard input); default: the module's `sources`")
+    .option('--writer-id <id>', 'this worker\'s writer shard, stable across retries (e.g. the array task index); default LINEAGE_WRITER_ID, else "main"')
+    .option('--concurrency <n>', 'calls running at once per stage, unless a stage sets its own', wholeNumber(1))
+    .option('--accept-change', 'the stages changed (id, order or version) but their outputs did not: keep the completed work')
+    .option('--json', 'print the run report as one JSON document')
+    .addHelpText(
+      'after',
+      '\nExit 1 when tasks failed: fix the cause and run again; completed work is skipped.\n' +
+        examples(
+          'lineage run ./pipeline.js --checkpoint ckpt',
+          'lineage run ./pipeline.js --checkpoint ckpt --sources inputs.txt --concurrency 8',
+          'ls data/*.jsonl | lineage run ./pipeline.js --checkpoint ckpt --sources -',
+          'lineage run ./pipeline.js --checkpoint /scratch/ckpt --writer-id "task-$SLURM_ARRAY_TASK_ID" --sources part-$SLURM_ARRAY_TASK_ID.txt',
+          'lineage run ./pipeline.js --checkpoint ckpt --json | jq .failures',
+        ),
+    )
+    .action(async (module: string, opts: Partial<RunCommandOptions>) => {
+      // Checked here rather than by commander, so that a missing module is reported first.
+      if (opts.checkpoint === undefined) throw usageError("required option '--checkpoint <dir>' not specified (see `lineage run --help`)");
+      setExit(await runCommand(ctx, module, { ...opts, checkpoint: opts.checkpoint }));
+    });
 
   return program;
 }

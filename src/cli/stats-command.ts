@@ -12,6 +12,7 @@ import { EXIT_OK } from './cli-errors.js';
 import { withStore, type CommandContext } from './command-context.js';
 import { checkpointHeader, fingerprintText } from './describe-checkpoint.js';
 import { STATUSES, statusOf, type TaskStatus } from './task-status.js';
+import { table } from './text-table.js';
 
 export interface StatsOptions {
   readonly json?: boolean;
@@ -128,20 +129,6 @@ function renderStats(store: LineageStore, s: CheckpointStats): string {
   lines.push(...table(['writer', 'tasks', 'runs', 'bytes'], s.shards.map((sh) => [sh.writerId, sh.tasks, sh.runs, sh.bytes])));
   lines.push('', `on disk     ${s.bytesOnDisk} bytes (${human(s.bytesOnDisk)}) in ${s.files} files`);
   return lines.join('\n') + '\n';
-}
-
-/** Left-aligned first column, right-aligned numbers, two spaces apart, indented. */
-export function table(header: string[], rows: (string | number)[][]): string[] {
-  const cells = [header, ...rows.map((r) => r.map(String))];
-  const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
-  return cells.map(
-    (r) =>
-      '  ' +
-      r
-        .map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
-        .join('  ')
-        .trimEnd(),
-  );
 }
 
 function orderStages<T>(byStage: Map<string, T>, fingerprint: readonly string[]): [string, T][] {

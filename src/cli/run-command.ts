@@ -1,0 +1,145 @@
+/**
+ * @internal
+ * `lineage run <pipeline-module> --checkpoint <dir>`: runs a pipeline module's
+ * Pipeline over its own `sources`, or over a `--sources` list, recording into
+ * the checkpoint; a rerun skips what is complete. Prints a summary per stage
+ * (or the RunReport as JSON) and exits 1 when tasks failed.
+ *
+ * The source list and the module are checked before the run starts, so a bad
+ * list or module (exit 2) never touches the checkpoint.
+ */
+import { ErrorCodes, LineageError, isLineageError } from '../errors/lineage-error.js';
+import { EXIT_OK, EXIT_PROBLEM } from './cli-errors.js';
+import type { CommandContext } from './command-context.js';
+import { isIterable, loadPipelineModule, type PipelineModule, type SourceStream } from './load-pipeline-module.js';
+import { openSourceList, type SourceKey } from './read-source-list.js';
+import type { RunProgress, RunReport, Source } from './runner-api.js';
+import { shortUdid } from './task-status.js';
+import { table } from './text-table.js';
+
+export interface RunCommandOptions {
+  readonly checkpoint: string;
+  readonly sources?: string;
+  readonly writerId?: string;
+  readonly concurrency?: number;
+  readonly acceptChange?: boolean;
+  readonly json?: boolean;
+}
+
+/** Failures listed in the text summary (the JSON report holds up to 100). */
+const LISTED_FAILURES = 10;
+
+export async function runCommand(ctx: CommandContext, modulePath: string, options: RunCommandOptions): Promise<number> {
+  const list = options.sources !== undefined ? await openSourceList(options.sources, ctx.io.stdin) : null;
+  let report: RunReport;
+  try {
+    const mod = await loadPipelineModule(modulePath);
+    const sources = list ? fromKeys(list.name, list.keys, mod) : moduleSources(mod);
+    report = await mod.pipeline.run(sources, {
+      checkpoint: options.checkpoint,
+      ...(options.writerId !== undefined ? { writerId: options.writerId } : {}),
+      ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+      ...(options.acceptChange ? { acceptChange: true } : {}),
+      ...(ctx.io.progress ? { onProgress: (p: RunProgress) => ctx.progress.update(() => progressText(p)), progressIntervalMs: 200 } : {}),
+    });
+  } finally {
+    ctx.progress.done();
+    await list?.keys.return(undefined);
+  }
+  ctx.out.write(options.json ? JSON.stringify(report, null, 2) + '\n' : summary(report));
+  await ctx.out.flush();
+  return report.failed > 0 ? EXIT_PROBLEM : EXIT_OK;
+}
+
+/** The module's own `sources` export, called once. */
+function moduleSources(mod: PipelineModule): SourceStream {
+  if (!mod.sources) {
+    throw new LineageError(
+      ErrorCodes.BAD_SOURCES,
+      `no sources to run: ${mod.path} exports no \`sources\`. Give a list with --sources <file> (one key per line, or - for standard input), ` +
+        'or export `sources` from the module.',
+    );
+  }
+  let stream: unknown;
+  try {
+    stream = mod.sources();
+  } catch (err) {
+    throw new LineageError(ErrorCodes.MODULE_LOAD, `the \`sources\` function of ${mod.path} threw: ${messageOf(err)}`, { cause: err });
+  }
+  if (!isIterable(stream)) {
+    throw new LineageError(ErrorCodes.MODULE_LOAD, `the \`sources\` function of ${mod.path} returned neither an iterable nor an async iterable of sources.`);
+  }
+  return stream;
+}
+
+/** Sources for the keys of a list: `sourceFromKey(key)` when the module has it, else `{ key, data: key }`. */
+async function* fromKeys(listName: string, keys: AsyncIterable<SourceKey>, mod: PipelineModule): AsyncGenerator<Source> {
+  const make = mod.sourceFromKey;
+  for await (const { key, line } of keys) {
+    if (!make) {
+      yield { key, data: key };
+      continue;
+    }
+    let source: Source;
+    try {
+      source = await make(key);
+    } catch (err) {
+      throw new LineageError(
+        ErrorCodes.BAD_SOURCES,
+        `sourceFromKey of ${mod.path} failed on the key ${JSON.stringify(key)} (line ${line} of ${listName}): ${messageOf(err)}`,
+        { cause: err },
+      );
+    }
+    if (typeof source !== 'object' || source === null || typeof source.key !== 'string' || source.key === '') {
+      throw new LineageError(
+        ErrorCodes.BAD_SOURCES,
+        `sourceFromKey of ${mod.path} returned ${JSON.stringify(source) ?? String(source)} for the key ${JSON.stringify(key)} ` +
+          `(line ${line} of ${listName}); expected { key, data }.`,
+      );
+    }
+    yield source;
+  }
+}
+
+function progressText(p: RunProgress): string {
+  const stages = p.stages.map((s) => `${s.stage} ${s.processed}`).join(', ');
+  const failed = p.stages.reduce((n, s) => n + s.failed, 0);
+  return `run: ${p.sourcesRead} sources read, ${p.sourcesSkipped} skipped; processed ${stages}${failed > 0 ? `; ${failed} failed` : ''}; ${seconds(p.elapsedMs)}`;
+}
+
+function summary(r: RunReport): string {
+  const lines: string[] = [];
+  lines.push(`checkpoint  ${r.checkpoint ?? '(none)'}${r.checkpoint !== null ? ` (run ${r.run})` : ''}`);
+  lines.push(`sources     ${r.sources.read} read, ${r.sources.skipped} skipped (already complete)`);
+  lines.push('');
+  lines.push(
+    ...table(
+      ['stage', 'processed', 'emitted', 'filtered', 'failed', 'pruned'],
+      r.stages.map((s) => [s.stage, s.processed, s.emitted, s.filtered, s.failed, s.pruned]),
+    ),
+  );
+  lines.push('');
+  if (r.failed > 0) {
+    const listed = r.failures.slice(0, LISTED_FAILURES);
+    lines.push(`failed      ${r.failed} ${r.failed === 1 ? 'task' : 'tasks'}${r.failed > listed.length ? ` (first ${listed.length} listed; --json lists up to 100)` : ''}:`);
+    for (const f of listed) lines.push(`  ${f.stage}  ${shortUdid(f.udid)}  [${f.sourceKey}]  ${f.error.replace(/\s*\n\s*/g, ' ')}`);
+  }
+  lines.push(`elapsed     ${seconds(r.elapsedMs)}`);
+  lines.push('');
+  if (r.failed > 0) {
+    const where = r.checkpoint ?? '<checkpoint>';
+    lines.push(`${r.failed} ${r.failed === 1 ? 'task' : 'tasks'} failed. Fix the cause and run again: completed work is skipped. See them with \`lineage inspect ${where} --status failed\`.`);
+  } else {
+    lines.push('ok: no task failed.');
+  }
+  return lines.join('\n') + '\n';
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
+function messageOf(err: unknown): string {
+  if (isLineageError(err)) return `${err.code}: ${err.message}`;
+  return err instanceof Error ? err.message : String(err);
+}
