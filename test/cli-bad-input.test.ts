@@ -4,7 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BAD_CHECKPOINTS } from './helpers/bad-checkpoints.js';
-import { BIN, ROOT, buildSmall, ensureBuilt, lineage, lineageAsync, snapshotTree } from './helpers/cli.js';
+import { ROOT, buildSmall, ensureBuilt, lineage, lineageAsync, snapshotTree } from './helpers/cli.js';
 import { fileTempDir, tempDir } from './helpers/temp-dir.js';
 
 let small = '';

@@ -14,6 +14,8 @@ export interface CliIo {
   readonly stdin: Readable;
   /** Show progress on stderr. Default: stderr is a TTY. */
   readonly progress: boolean;
+  /** Milliseconds of work before progress shows (quick commands show none). Default 1000. */
+  readonly progressDelayMs: number;
   /** Environment variables (LINEAGE_DEBUG prints stack traces of internal errors). */
   readonly env: Readonly<Record<string, string | undefined>>;
 }
@@ -25,6 +27,7 @@ export function defaultIo(partial: Partial<CliIo> = {}): CliIo {
     stderr,
     stdin: partial.stdin ?? process.stdin,
     progress: partial.progress ?? (stderr as { isTTY?: boolean }).isTTY === true,
+    progressDelayMs: partial.progressDelayMs ?? 1000,
     env: partial.env ?? process.env,
   };
 }
@@ -92,7 +95,8 @@ function waitForDrain(stream: Writable): Promise<void> {
 
 /**
  * A one-line progress display on stderr, shown only on a terminal and only
- * once the work has taken a second, redrawn at most ten times a second.
+ * once the work has taken a while (a second by default), redrawn at most ten
+ * times a second.
  */
 export class Progress {
   private readonly started = Date.now();
@@ -102,13 +106,14 @@ export class Progress {
   constructor(
     private readonly stream: Writable,
     private readonly enabled: boolean,
+    private readonly delayMs = 1000,
   ) {}
 
   /** Cheap to call often: the text is built only when it will be drawn. */
   update(text: () => string): void {
     if (!this.enabled) return;
     const now = Date.now();
-    if (now - this.started < 1000 || now - this.lastDraw < 100) return;
+    if (now - this.started < this.delayMs || now - this.lastDraw < 100) return;
     this.lastDraw = now;
     this.shown = true;
     this.stream.write(`\r\x1b[K${text()}`);

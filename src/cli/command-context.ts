@@ -20,7 +20,7 @@ export function commandContext(io: CliIo): CommandContext {
   return {
     io,
     out: new Output(io.stdout),
-    progress: new Progress(io.stderr, io.progress),
+    progress: new Progress(io.stderr, io.progress, io.progressDelayMs),
     warn: (message) => {
       io.stderr.write(`lineage: warning: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
     },

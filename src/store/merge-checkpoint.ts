@@ -34,11 +34,11 @@ export interface MergeOptions {
 
 export async function mergeCheckpoint(dir: string, options: MergeOptions = {}): Promise<MergeResult> {
   const from = resolve(dir);
-  const source = await LineageStore.open(from, { readOnly: true });
   const inPlace = options.into === undefined;
-  let intoExisted = false;
+  // Checked before the checkpoint is opened: a refused merge touches nothing, not even a lock file.
+  const intoExisted = !inPlace && assertUsableTarget(from, resolve(options.into!));
+  const source = await LineageStore.open(from, { readOnly: true });
   try {
-    if (!inPlace) intoExisted = assertUsableTarget(from, resolve(options.into!));
     if (source.mode !== 'dag') {
       throw new LineageError(ErrorCodes.MODE_MISMATCH, `${from} is a source-counter checkpoint; merge compacts DAG checkpoints only.`);
     }

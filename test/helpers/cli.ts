@@ -27,6 +27,7 @@ export function lineage(args: readonly string[], options: { input?: string; env?
     input: options.input,
     env: { ...process.env, ...options.env },
     timeout: 60_000,
+    maxBuffer: 256 << 20,
   });
   if (r.error) throw r.error;
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
@@ -46,7 +47,7 @@ export function lineageAsync(args: readonly string[]): Promise<CliResult> {
 }
 
 /** Calls `main` in-process with captured streams. */
-export async function lineageInProcess(args: readonly string[], options: { stdin?: string; progress?: boolean } = {}): Promise<CliResult> {
+export async function lineageInProcess(args: readonly string[], options: { stdin?: string; progress?: boolean; progressDelayMs?: number } = {}): Promise<CliResult> {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   const stdin = new PassThrough();
@@ -55,7 +56,14 @@ export async function lineageInProcess(args: readonly string[], options: { stdin
   stdout.on('data', (d: Buffer) => (out += d.toString()));
   stderr.on('data', (d: Buffer) => (err += d.toString()));
   stdin.end(options.stdin ?? '');
-  const code = await main(['node', 'lineage', ...args], { stdout, stderr, stdin, progress: options.progress ?? false, env: {} });
+  const code = await main(['node', 'lineage', ...args], {
+    stdout,
+    stderr,
+    stdin,
+    progress: options.progress ?? false,
+    ...(options.progressDelayMs !== undefined ? { progressDelayMs: options.progressDelayMs } : {}),
+    env: {},
+  });
   return { code, stdout: out, stderr: err };
 }
 
