@@ -15,6 +15,7 @@ import { defaultIo, type CliIo } from './cli-io.js';
 import { commandContext, type CommandContext } from './command-context.js';
 import { INSPECT_FORMATS, inspectCommand, type InspectOptions } from './inspect-command.js';
 import { mergeCommand, type MergeCommandOptions } from './merge-command.js';
+import { DEFAULT_PLAN_LIMIT, planCommand, type PlanCommandOptions } from './plan-command.js';
 import { runCommand, type RunCommandOptions } from './run-command.js';
 import { statsCommand, type StatsOptions } from './stats-command.js';
 import { DEFAULT_VERIFY_LIMIT, verifyCommand, type VerifyCommandOptions } from './verify-command.js';
@@ -129,6 +130,26 @@ function buildProgram(ctx: CommandContext, setExit: (code: number) => void): Com
       ),
     )
     .action(async (dir: string, opts: InspectOptions) => setExit(await inspectCommand(ctx, dir, opts)));
+
+  program
+    .command('plan')
+    .description('Preview a rerun: sources skipped / resumed / new / invalidated, subtrees pruned, work saved; per stage and per source.')
+    .argument('<checkpoint>', 'checkpoint directory')
+    .option('--sources <file>', 'source keys of the next run, one per line (- for stdin); default: the sources the checkpoint knows')
+    .option('--explain <key-or-udid>', 'why this source (or task) reruns: the path down to each failed or never-consumed task')
+    .option('--limit <n>', `sources (or open tasks, with --explain) listed (default ${DEFAULT_PLAN_LIMIT})`, wholeNumber(1))
+    .option('--json', 'print one JSON document')
+    .addHelpText(
+      'after',
+      examples(
+        'lineage plan ckpt',
+        'lineage plan ckpt --sources next-run.txt',
+        'ls data/*.jsonl | lineage plan ckpt --sources -',
+        'lineage plan ckpt --explain part-0001.jsonl',
+        'lineage plan ckpt --json | jq .totals',
+      ),
+    )
+    .action(async (dir: string, opts: PlanCommandOptions) => setExit(await planCommand(ctx, dir, opts)));
 
   program
     .command('stats')

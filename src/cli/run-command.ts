@@ -13,7 +13,7 @@ import { EXIT_OK, EXIT_PROBLEM } from './cli-errors.js';
 import type { CommandContext } from './command-context.js';
 import { isIterable, loadPipelineModule, type PipelineModule, type SourceStream } from './load-pipeline-module.js';
 import { openSourceList, type SourceKey } from './read-source-list.js';
-import type { RunProgress, RunReport, Source } from './runner-api.js';
+import type { RunProgress, RunReport, Source } from '../runner/pipeline.js';
 import { shortUdid } from './task-status.js';
 import { table } from './text-table.js';
 

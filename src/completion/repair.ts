@@ -12,9 +12,8 @@
  * (LINEAGE_LOCKED): stop the run first.
  */
 import { join } from 'node:path';
-import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { LineageStore, WRITERS_DIR } from '../store/lineage-store.js';
-import { OwnerHeartbeat, STALE_MS, readOwner } from '../store/owner-record.js';
+import { OwnerHeartbeat, assertNoLiveWriter } from '../store/owner-record.js';
 import { Shard } from '../store/shard.js';
 import { UdidIndex } from '../store/udid-index.js';
 import { computeCompletion } from './batch-completion.js';
@@ -39,18 +38,7 @@ export async function repairCheckpoint(dir: string): Promise<RepairSummary> {
   await reader.close();
   if (mode !== 'dag') return { edgesRestored: 0, taskTypesFixed: 0, completedMarked: 0, completedCleared: 0, shards: writerIds };
 
-  const now = Date.now();
-  for (const id of writerIds) {
-    const owner = readOwner(join(path, WRITERS_DIR, id));
-    const age = owner ? now - Date.parse(owner.heartbeatAt) : Infinity;
-    if (owner && age < STALE_MS) {
-      throw new LineageError(
-        ErrorCodes.LOCKED,
-        `writer shard "${id}" of ${path} is being written by pid ${owner.pid} on host ${owner.host} (heartbeat ${Math.round(age / 1000)} s ago). ` +
-          'Repair rewrites derived state under the writer; stop that run first, then repair.',
-      );
-    }
-  }
+  for (const id of writerIds) assertNoLiveWriter(join(path, WRITERS_DIR, id), id, 'Repair');
 
   const shards: Shard[] = [];
   const beats: OwnerHeartbeat[] = [];

@@ -45,6 +45,34 @@ export function assertNotOwnedElsewhere(shardDir: string, writerId: string, now 
   );
 }
 
+/**
+ * Throws LINEAGE_LOCKED when any writer holds the shard: a fresh heartbeat
+ * from another host, or a live process on this one. For whole-checkpoint
+ * rewrites (repair, invalidation) that must not run under a writer.
+ */
+export function assertNoLiveWriter(shardDir: string, writerId: string, action: string, now = Date.now()): void {
+  const owner = readOwner(shardDir);
+  if (!owner) return;
+  const age = now - Date.parse(owner.heartbeatAt);
+  if (!(age < STALE_MS)) return;
+  if (owner.host === hostname() && !processAlive(owner.pid)) return;
+  throw new LineageError(
+    ErrorCodes.LOCKED,
+    `writer shard "${writerId}" at ${shardDir} is being written by pid ${owner.pid} on host ${owner.host} ` +
+      `(heartbeat ${Math.round(age / 1000)} s ago). ${action} rewrites state under every writer; stop that run first.`,
+  );
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Claims the shard and keeps the heartbeat fresh until `release()`. */
 export class OwnerHeartbeat {
   private readonly timer: NodeJS.Timeout;

@@ -1,0 +1,99 @@
+/**
+ * @internal
+ * `lineage plan <ckpt>`: what a rerun will skip, resume and redo, totals
+ * first, then per stage and per source; `--explain` shows the path down to
+ * each failed or never-consumed task of one source or task. Reads only.
+ */
+import { explainResume, type Explanation } from '../planner/explain-resume.js';
+import { formatFingerprint } from '../planner/fingerprint.js';
+import { planResume, type ResumePlan } from '../planner/plan-resume.js';
+import type { LineageStore } from '../store/lineage-store.js';
+import { EXIT_OK } from './cli-errors.js';
+import { withStore, type CommandContext } from './command-context.js';
+import { checkpointHeader } from './describe-checkpoint.js';
+import { readSourceKeys } from './read-sources.js';
+import { resolveSourceOrUdid } from './resolve-task.js';
+
+export interface PlanCommandOptions {
+  readonly sources?: string;
+  readonly json?: boolean;
+  readonly explain?: string;
+  readonly limit?: number;
+}
+
+export const DEFAULT_PLAN_LIMIT = 20;
+
+export async function planCommand(ctx: CommandContext, dir: string, options: PlanCommandOptions): Promise<number> {
+  const keys = options.sources !== undefined ? await readSourceKeys(options.sources, ctx.io.stdin) : undefined;
+  return withStore(ctx, dir, async (store) => {
+    if (options.explain !== undefined) {
+      const target = resolveSourceOrUdid(store, options.explain, '--explain');
+      const why = explainResume(store, target.sourceKey ?? target.udid, { limit: options.limit ?? DEFAULT_PLAN_LIMIT });
+      ctx.out.write(options.json ? JSON.stringify(why, null, 2) + '\n' : renderExplanation(store, why));
+    } else {
+      ctx.progress.update(() => 'planning: reading the checkpoint…');
+      const plan = await planResume(store, keys ? { sources: keys } : {});
+      ctx.progress.done();
+      ctx.out.write(options.json ? JSON.stringify(plan, null, 2) + '\n' : renderPlan(store, plan, options.limit ?? DEFAULT_PLAN_LIMIT));
+    }
+    await ctx.out.flush();
+    return EXIT_OK;
+  });
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+const num = (x: number) => x.toLocaleString('en-US');
+
+export function renderPlan(store: LineageStore, plan: ResumePlan, limit: number): string {
+  const t = plan.totals;
+  const lines = checkpointHeader(store);
+  lines.push(`pipeline    ${formatFingerprint(plan.fingerprint.stored)}`);
+  if (plan.fingerprint.changed) lines.push(`changed     ${plan.fingerprint.change}${plan.fingerprint.accepted ? ' (accepted as cosmetic)' : ': completion from there on is void'}`);
+  lines.push('');
+  lines.push(`sources     ${num(t.sources)}: ${num(t.skip)} skip, ${num(t.resume)} resume, ${num(t.new)} new, ${num(t.invalidated)} invalidated`);
+  if (plan.mode === 'sources') {
+    lines.push('            source-counter mode: the plan is per source; a source that is not skipped reruns whole');
+  } else {
+    lines.push(`tasks       ${num(t.tasks)} known, ${num(t.complete)} complete`);
+    lines.push(`rerun       ${num(t.rerunTasks)} known task(s) execute again; ${num(t.prunedSubtrees)} completed subtree(s) pruned; work saved ${pct(t.workSaved)}`);
+    lines.push('');
+    const w = Math.max(5, ...plan.stages.map((s) => s.stage.length));
+    lines.push(`${'stage'.padEnd(w)}  ${'rerun'.padStart(10)}  ${'pruned'.padStart(10)}`);
+    for (const s of plan.stages) lines.push(`${s.stage.padEnd(w)}  ${num(s.rerun).padStart(10)}  ${num(s.pruned).padStart(10)}`);
+  }
+  const todo = plan.sources.filter((s) => s.verdict !== 'skip');
+  lines.push('');
+  if (todo.length === 0) lines.push(t.sources === 0 ? 'no sources' : 'every source is complete: a rerun skips them all');
+  else {
+    lines.push(`sources to run (${num(todo.length)}):`);
+    const kw = Math.max(...todo.slice(0, limit).map((s) => s.sourceKey.length));
+    for (const s of todo.slice(0, limit)) {
+      lines.push(`  ${s.verdict.padEnd(11)} ${s.sourceKey.padEnd(kw)}  ${s.reason}`);
+      for (const o of s.open) {
+        const what = o.status === 'failed' ? `failed in ${o.at}: ${o.error}` : `never consumed${o.at ? ` by ${o.at}` : ''}`;
+        lines.push(`  ${''.padEnd(11)} ${''.padEnd(kw)}    ${o.udid.slice(0, 8)} (${o.stage ?? 'source'}) ${what}`);
+      }
+    }
+    if (todo.length > limit) lines.push(`  … and ${num(todo.length - limit)} more (--limit, or --json for all)`);
+    lines.push('', 'why a source reruns: lineage plan <checkpoint> --explain <source key or UDID>');
+  }
+  return lines.join('\n') + '\n';
+}
+
+function renderExplanation(store: LineageStore, why: Explanation): string {
+  const lines = checkpointHeader(store);
+  lines.push('');
+  const name = why.sourceKey !== null ? `${why.sourceKey} (${why.udid.slice(0, 8)})` : why.udid;
+  if (why.complete) lines.push(`${name} is complete: a rerun skips it`);
+  else if (why.open.length === 0) lines.push(`${name} is incomplete, but no failed or unconsumed task below it was found: its last emissions were lost in a crash; a rerun redoes them`);
+  else {
+    lines.push(`${name} reruns: ${why.open.length}${why.truncated ? '+' : ''} open task(s) below it`);
+    why.open.forEach(({ task, path }, i) => {
+      const what = task.status === 'failed' ? `failed in ${task.at}: ${task.error}` : `never consumed${task.at ? ` by ${task.at}` : ''} (the run stopped before it)`;
+      lines.push('', `${i + 1}. ${task.udid.slice(0, 8)} ${what}`);
+      for (const step of path) lines.push(`     ${step.stage === null ? 'source' : step.stage.padEnd(6)} ${step.udid}`);
+    });
+    if (why.truncated) lines.push('', `… more open tasks (--limit)`);
+  }
+  return lines.join('\n') + '\n';
+}

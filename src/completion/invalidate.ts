@@ -1,0 +1,101 @@
+/**
+ * Voids the completion that a pipeline change invalidated (DESIGN.md §6).
+ * When stage k changed (id, order or version), everything a stage at k or
+ * later emitted or decided is removed from every shard: tasks those stages
+ * emitted (with their edges), and the outcomes they recorded. What stages
+ * before k did stays. Derived state (task_type, completed) is then recomputed
+ * by the repair pass, so a source stays complete only if it finished before
+ * stage k (e.g. filtered early). The checkpoint is then exactly what a run of
+ * the changed pipeline would have left after its first k stages.
+ *
+ * In source-counter mode there are no per-task records: every source state is
+ * dropped. Refuses (LINEAGE_LOCKED) while any writer is live.
+ */
+import { join } from 'node:path';
+import { LineageStore, WRITERS_DIR } from '../store/lineage-store.js';
+import { OwnerHeartbeat, assertNoLiveWriter } from '../store/owner-record.js';
+import { Shard } from '../store/shard.js';
+import { repairCheckpoint } from './repair.js';
+
+export interface InvalidationSummary {
+  /** Tasks removed because a changed or later stage emitted them. */
+  readonly tasksRemoved: number;
+  /** Outcomes removed because a changed or later stage recorded them. */
+  readonly outcomesRemoved: number;
+  /** Completion flags cleared by the recomputation. */
+  readonly completedCleared: number;
+  /** Source states dropped (source-counter mode). */
+  readonly sourcesReset: number;
+}
+
+/** Removes from the checkpoint in `dir` what any stage not in `keptStages` emitted or decided. */
+export async function invalidateStages(dir: string, keptStages: readonly string[]): Promise<InvalidationSummary> {
+  const reader = await LineageStore.open(dir, { readOnly: true });
+  const path = reader.dir;
+  const writerIds = reader.shards.map((s) => s.writerId);
+  const mode = reader.mode;
+  await reader.close();
+  for (const id of writerIds) assertNoLiveWriter(join(path, WRITERS_DIR, id), id, 'A run of a changed pipeline');
+
+  const kept = new Set(keptStages);
+  let tasksRemoved = 0;
+  let outcomesRemoved = 0;
+  let sourcesReset = 0;
+  for (const id of writerIds) {
+    const shardDir = join(path, WRITERS_DIR, id);
+    const beat = new OwnerHeartbeat(shardDir);
+    const shard = Shard.open(shardDir, id, false);
+    try {
+      if (!shard.initialized) continue;
+      const done = shard.env.transactionSync(() => (mode === 'sources' ? { tasks: 0, outcomes: 0, sources: resetSources(shard) } : removeStale(shard, kept)));
+      tasksRemoved += done.tasks;
+      outcomesRemoved += done.outcomes;
+      sourcesReset += done.sources;
+      await shard.env.flushed;
+    } finally {
+      await shard.close();
+      beat.release();
+    }
+  }
+  const repaired = mode === 'dag' ? await repairCheckpoint(path) : null;
+  return { tasksRemoved, outcomesRemoved, completedCleared: repaired?.completedCleared ?? 0, sourcesReset };
+}
+
+function removeStale(shard: Shard, kept: ReadonlySet<string>): { tasks: number; outcomes: number; sources: number } {
+  const stale = (n: number) => n !== 0 && !kept.has(shard.stageName(n) ?? '');
+  const remove: { id: number; udid: Buffer }[] = [];
+  for (const { key, value } of shard.meta.getRange()) {
+    if (stale((value as Buffer).readUInt16LE(16))) remove.push({ id: key, udid: Buffer.from((value as Buffer).subarray(0, 16)) });
+  }
+  for (const { id, udid } of remove) {
+    for (const p of shard.parentIds(id)) shard.children.removeSync(p, u32be(id) as never);
+    for (const c of shard.childIds(id)) shard.parents.removeSync(c, u32be(id) as never);
+    shard.parents.removeSync(id);
+    shard.children.removeSync(id);
+    shard.meta.removeSync(id);
+    shard.udid.removeSync(udid);
+    shard.taskType.removeSync(id);
+    shard.completed.removeSync(id);
+    shard.outcome.removeSync(id);
+  }
+  let outcomes = 0;
+  const staleOutcomes: number[] = [];
+  for (const { key, value } of shard.outcome.getRange()) if (stale((value as Buffer).readUInt16LE(1))) staleOutcomes.push(key);
+  for (const id of staleOutcomes) {
+    shard.outcome.removeSync(id);
+    outcomes++;
+  }
+  return { tasks: remove.length, outcomes, sources: 0 };
+}
+
+function resetSources(shard: Shard): number {
+  const keys = [...shard.sourceState.getKeys()];
+  for (const k of keys) shard.sourceState.removeSync(k);
+  return keys.length;
+}
+
+function u32be(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+}

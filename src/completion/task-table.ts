@@ -1,0 +1,189 @@
+/**
+ * @internal
+ * A columnar, read-only image of every task in a checkpoint's shards: one
+ * global index per distinct UDID, typed arrays for what the batch passes need
+ * (stage, outcome, terminal flag, recorded completion, root, parents in CSR
+ * form). The DAG is never built as objects: a task costs ~60 bytes here, so
+ * millions of tasks fit in a few hundred MB at most.
+ */
+import { FLAG_TERMINAL, OUTCOME_FAILED, type Shard } from '../store/shard.js';
+import { UdidIndex } from '../store/udid-index.js';
+
+export interface TaskTable {
+  readonly size: number;
+  udidAt(i: number): string;
+  /** Global index of a UDID (16 raw bytes), or -1. */
+  indexOf(udid: Buffer): number;
+  /** Stage names by global stage number; 0 is "no stage" (a root). */
+  readonly stageNames: readonly string[];
+  /** Stage that emitted task i (0 for a root). */
+  readonly emitStage: Uint16Array;
+  /** Outcome kind of task i (0 none, 1 emitted, 2 filtered, 3 failed). */
+  readonly outcome: Uint8Array;
+  /** Stage that consumed task i (0 when no outcome). */
+  readonly outcomeStage: Uint16Array;
+  readonly terminal: Uint8Array;
+  /** Completed as recorded in the `completed` sub-DBs. */
+  readonly recorded: Uint8Array;
+  /** Global index of task i's root (source) task. */
+  readonly root: Uint32Array;
+  /** Parents of i are parents[parentStart[i] .. parentStart[i + 1]). */
+  readonly parentStart: Uint32Array;
+  readonly parents: Uint32Array;
+  /** Distinct children per task. */
+  readonly childCount: Uint32Array;
+  /** Source key of a root task, by global index. */
+  readonly sourceKeys: ReadonlyMap<number, string>;
+  /** Error text of failed tasks, by global index. */
+  readonly errors: ReadonlyMap<number, string>;
+}
+
+export function loadTaskTable(shards: readonly Shard[]): TaskTable {
+  const byUdid = shards.length > 1 ? new UdidIndex() : null;
+  const stageNames: string[] = [''];
+  const stageNo = new Map<string, number>();
+  let cap = 1024;
+  let size = 0;
+  let udids = Buffer.alloc(cap * 16);
+  let emitStage = new Uint16Array(cap);
+  let terminal = new Uint8Array(cap);
+  let rootLocal = new Uint32Array(cap);
+  let shardOf = new Uint8Array(cap);
+  const grow = () => {
+    cap *= 2;
+    const u = Buffer.alloc(cap * 16);
+    udids.copy(u);
+    udids = u;
+    emitStage = resized(emitStage, cap);
+    terminal = resized(terminal, cap);
+    rootLocal = resized(rootLocal, cap);
+    shardOf = resized(shardOf, cap);
+  };
+  const globalOf: Uint32Array[] = [];
+  const stageMaps: Uint16Array[] = [];
+
+  for (let k = 0; k < shards.length; k++) {
+    const shard = shards[k]!;
+    // Shard stage numbers → global stage numbers (by name).
+    const local: number[] = [0];
+    for (const { key, value } of shard.stages.getRange()) {
+      let g = stageNo.get(value);
+      if (g === undefined) {
+        g = stageNames.length;
+        stageNames.push(value);
+        stageNo.set(value, g);
+      }
+      local[key] = g;
+    }
+    const stageMap = Uint16Array.from({ length: local.length }, (_, i) => local[i] ?? 0);
+    stageMaps.push(stageMap);
+    let maxId = 0;
+    for (const key of shard.meta.getKeys({ reverse: true, limit: 1 })) maxId = key;
+    const g = new Uint32Array(maxId + 1);
+    globalOf.push(g);
+    for (const { key, value } of shard.meta.getRange()) {
+      const v = value as Buffer;
+      let idx = byUdid ? byUdid.get(v.subarray(0, 16)) - 1 : -1;
+      if (idx < 0) {
+        idx = size++;
+        if (idx >= cap) grow();
+        v.copy(udids, idx * 16, 0, 16);
+        byUdid?.add(v.subarray(0, 16), idx + 1);
+        emitStage[idx] = stageMap[v.readUInt16LE(16)] ?? 0;
+        rootLocal[idx] = v.readUInt32LE(18);
+        shardOf[idx] = k;
+      }
+      if ((v[22]! & FLAG_TERMINAL) !== 0) terminal[idx] = 1;
+      g[key] = idx;
+    }
+  }
+
+  const root = new Uint32Array(size);
+  for (let i = 0; i < size; i++) root[i] = globalOf[shardOf[i]!]![rootLocal[i]!] ?? i;
+  const outcome = new Uint8Array(size);
+  const outcomeStage = new Uint16Array(size);
+  const recorded = new Uint8Array(size);
+  const errors = new Map<number, string>();
+  const sourceKeys = new Map<number, string>();
+  const edgeLists: Uint32Array[] = [];
+  for (let k = 0; k < shards.length; k++) {
+    const shard = shards[k]!;
+    const g = globalOf[k]!;
+    const list: number[] = [];
+    for (const { key, value } of shard.parents.getRange()) list.push(g[key]!, g[(value as Buffer).readUInt32BE(0)]!);
+    edgeLists.push(Uint32Array.from(list));
+    for (const { key, value } of shard.outcome.getRange()) {
+      const i = g[key]!;
+      const v = value as Buffer;
+      // With several shards, an emitted or filtered outcome outranks a failure.
+      if (outcome[i] === 0 || outcome[i] === OUTCOME_FAILED) {
+        outcome[i] = v[0]!;
+        outcomeStage[i] = stageMaps[k]![v.readUInt16LE(1)] ?? 0;
+        if (v[0] === OUTCOME_FAILED) errors.set(i, v.length > 3 ? v.toString('utf8', 3) : '');
+        else errors.delete(i);
+      }
+    }
+    for (const key of shard.completed.getKeys()) recorded[g[key]!] = 1;
+    for (const { key, value } of shard.sources.getRange()) if (!sourceKeys.has(g[key]!)) sourceKeys.set(g[key]!, value);
+  }
+
+  // Parents in CSR form, edges recorded by several shards counted once.
+  const parentStart = new Uint32Array(size + 1);
+  const childCount = new Uint32Array(size);
+  const seen = shards.length > 1 ? new Set<number | string>() : null;
+  const wide = size >= 2 ** 26;
+  for (const list of edgeLists) {
+    for (let j = 0; j < list.length; j += 2) {
+      const c = list[j]!;
+      const p = list[j + 1]!;
+      if (seen) {
+        const key = wide ? `${c}:${p}` : c * 2 ** 26 + p;
+        if (seen.has(key)) {
+          list[j] = 0xffffffff;
+          continue;
+        }
+        seen.add(key);
+      }
+      parentStart[c + 1]!++;
+      childCount[p]!++;
+    }
+  }
+  for (let i = 0; i < size; i++) parentStart[i + 1]! += parentStart[i]!;
+  const parents = new Uint32Array(parentStart[size]!);
+  const fill = parentStart.slice(0, size);
+  for (const list of edgeLists) {
+    for (let j = 0; j < list.length; j += 2) {
+      const c = list[j]!;
+      if (c !== 0xffffffff) parents[fill[c]!++] = list[j + 1]!;
+    }
+  }
+
+  const single = shards.length === 1 ? shards[0]! : null;
+  return {
+    size,
+    udidAt: (i) => udids.toString('hex', i * 16, i * 16 + 16),
+    indexOf: (udid) => {
+      if (byUdid) return byUdid.get(udid) - 1;
+      const id = single?.idOf(udid);
+      return id === undefined ? -1 : (globalOf[0]![id] ?? -1);
+    },
+    stageNames,
+    emitStage: emitStage.subarray(0, size),
+    outcome,
+    outcomeStage,
+    terminal: terminal.subarray(0, size),
+    recorded,
+    root,
+    parentStart,
+    parents,
+    childCount,
+    sourceKeys,
+    errors,
+  };
+}
+
+function resized<T extends Uint8Array | Uint16Array | Uint32Array>(a: T, cap: number): T {
+  const b = new (a.constructor as new (n: number) => T)(cap);
+  b.set(a);
+  return b;
+}

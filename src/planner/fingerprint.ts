@@ -1,0 +1,53 @@
+/**
+ * Pipeline fingerprints (DESIGN.md §6): the ordered stage ids and versions.
+ * Comparing the checkpoint's fingerprint with the pipeline about to run tells
+ * which stage is the first that changed; completion that depended on it or
+ * on any later stage is void.
+ */
+import type { StageFingerprint } from '../store/manifest.js';
+
+export interface FingerprintChange {
+  /** Index (in the stored fingerprint) of the first stage that differs; -1 when nothing changed. */
+  readonly firstChanged: number;
+  /** Stage ids before the first change: their completion stays valid. */
+  readonly kept: readonly string[];
+  /** One line saying what changed, e.g. `stage "clean" changed version 1 → 2`; null when nothing did. */
+  readonly description: string | null;
+}
+
+export function sameStage(a: StageFingerprint | undefined, b: StageFingerprint | undefined): boolean {
+  return a !== undefined && b !== undefined && a.id === b.id && (a.version ?? null) === (b.version ?? null);
+}
+
+export function sameFingerprint(a: readonly StageFingerprint[], b: readonly StageFingerprint[]): boolean {
+  return a.length === b.length && a.every((s, i) => sameStage(s, b[i]));
+}
+
+/** Compares the stored fingerprint with the current one. */
+export function compareFingerprints(stored: readonly StageFingerprint[], current: readonly StageFingerprint[]): FingerprintChange {
+  let i = 0;
+  while (i < stored.length && i < current.length && sameStage(stored[i], current[i])) i++;
+  if (i === stored.length && i === current.length) return { firstChanged: -1, kept: stored.map((s) => s.id), description: null };
+  const kept = stored.slice(0, i).map((s) => s.id);
+  return { firstChanged: i, kept, description: describe(stored, current, i) };
+}
+
+function describe(stored: readonly StageFingerprint[], current: readonly StageFingerprint[], i: number): string {
+  const before = stored[i];
+  const after = current[i];
+  const v = (s: StageFingerprint) => s.version ?? '(none)';
+  if (before && after && before.id === after.id) return `stage "${before.id}" changed version ${v(before)} → ${v(after)}`;
+  if (before && after) {
+    const moved = current.some((s) => s.id === before.id);
+    return moved
+      ? `stage order changed at position ${i + 1}: "${before.id}" → "${after.id}"`
+      : `stage "${before.id}" at position ${i + 1} was replaced by "${after.id}"`;
+  }
+  if (before) return `stage "${before.id}" and any after it were removed`;
+  return `stage "${after!.id}" was added at position ${i + 1}`;
+}
+
+export function formatFingerprint(fp: readonly StageFingerprint[] | null): string {
+  if (!fp) return '(none)';
+  return fp.map((s) => (s.version === undefined ? s.id : `${s.id}@${s.version}`)).join(' → ');
+}

@@ -1,0 +1,282 @@
+/**
+ * The resume plan (DESIGN.md §6): what a rerun over a checkpoint will skip,
+ * redo and why, computed without running anything and without writing.
+ * Returned as a value with a verdict per source, never thrown half-way:
+ *
+ * - `skip`: the source's root is complete; it never enters the pipeline.
+ * - `resume`: known and incomplete; completed subtrees are pruned, the
+ *   failed and never-consumed tasks (and what leads to them) rerun.
+ * - `new`: the checkpoint has never seen it.
+ * - `invalidated`: it was complete, but the pipeline changed at a stage its
+ *   completion depended on.
+ *
+ * One pass over a columnar image of the checkpoint (see task-table.ts), so
+ * it stays fast and small on millions of tasks.
+ */
+import { completeTable } from '../completion/batch-completion.js';
+import { loadTaskTable, type TaskTable } from '../completion/task-table.js';
+import { rootLineage } from '../identity/lineage.js';
+import { LineageStore } from '../store/lineage-store.js';
+import type { StageFingerprint } from '../store/manifest.js';
+import { OUTCOME_FAILED } from '../store/shard.js';
+import { stageFingerprint, type Stage } from '../runner/stage.js';
+import { compareFingerprints } from './fingerprint.js';
+
+export type Verdict = 'skip' | 'resume' | 'new' | 'invalidated';
+
+/** A task the rerun will execute again because it failed or no stage consumed it. */
+export interface OpenTask {
+  readonly udid: string;
+  /** Stage that emitted it (null: the source's root). */
+  readonly stage: string | null;
+  readonly status: 'failed' | 'pending';
+  /** The stage that failed on it, or that would consume it next. */
+  readonly at: string | null;
+  readonly error?: string;
+}
+
+export interface SourcePlan {
+  readonly sourceKey: string;
+  readonly udid: string;
+  readonly verdict: Verdict;
+  /** One line: why. */
+  readonly reason: string;
+  /** Completed subtrees the rerun drops before they execute. */
+  readonly pruned: number;
+  /** Known tasks of the source that will execute again. */
+  readonly rerun: number;
+  readonly failed: number;
+  /** Tasks no stage consumed yet (the run stopped before them). */
+  readonly pending: number;
+  /** The first few failed or pending tasks (see `lineage plan --explain` for paths). */
+  readonly open: OpenTask[];
+}
+
+export interface StagePlan {
+  readonly stage: string;
+  /** Known tasks this stage will consume again. */
+  readonly rerun: number;
+  /** Completed tasks dropped at this stage's input. */
+  readonly pruned: number;
+}
+
+export interface ResumePlan {
+  readonly checkpoint: string;
+  readonly mode: 'dag' | 'sources';
+  readonly fingerprint: {
+    readonly stored: StageFingerprint[] | null;
+    readonly current: StageFingerprint[] | null;
+    readonly changed: boolean;
+    /** What changed, e.g. `stage "clean" changed version 1 → 2`. */
+    readonly change: string | null;
+    /** The change was accepted as cosmetic: completion is kept. */
+    readonly accepted: boolean;
+  };
+  readonly totals: {
+    readonly sources: number;
+    readonly skip: number;
+    readonly resume: number;
+    readonly new: number;
+    readonly invalidated: number;
+    /** Tasks the checkpoint knows (all shards). */
+    readonly tasks: number;
+    readonly complete: number;
+    readonly prunedSubtrees: number;
+    readonly rerunTasks: number;
+    /** Share (0..1) of the known stage work a rerun will not redo. */
+    readonly workSaved: number;
+  };
+  /** Per stage of the pipeline (or of the checkpoint's fingerprint); empty in source-counter mode. */
+  readonly stages: StagePlan[];
+  readonly sources: SourcePlan[];
+}
+
+export interface PlanOptions {
+  /** Source keys of the next run (default: every source the checkpoint knows). */
+  readonly sources?: Iterable<string | { readonly key: string }>;
+  /** The pipeline of the next run (default: the one the checkpoint was written with). */
+  readonly pipeline?: { readonly stages: readonly Stage[] } | readonly StageFingerprint[];
+  /** Plan as if the fingerprint change were accepted (`acceptChange` of `run`). */
+  readonly acceptChange?: boolean;
+  /** Open tasks listed per source. Default 3. */
+  readonly openPerSource?: number;
+}
+
+/** Plans a rerun over the checkpoint at `checkpoint` (a path or an open store). */
+export async function planResume(checkpoint: string | LineageStore, options: PlanOptions = {}): Promise<ResumePlan> {
+  const store = typeof checkpoint === 'string' ? await LineageStore.open(checkpoint, { readOnly: true }) : checkpoint;
+  try {
+    return planOver(store, options);
+  } finally {
+    if (typeof checkpoint === 'string') await store.close();
+  }
+}
+
+function planOver(store: LineageStore, options: PlanOptions): ResumePlan {
+  const stored = store.manifest.fingerprint;
+  const current = options.pipeline === undefined ? stored : 'stages' in options.pipeline ? stageFingerprint(options.pipeline.stages) : [...options.pipeline];
+  const change = stored && current ? compareFingerprints(stored, current) : null;
+  const changed = change !== null && change.firstChanged >= 0;
+  const accepted = changed && options.acceptChange === true;
+  const fingerprint = { stored, current, changed, change: change?.description ?? null, accepted };
+  const wanted = options.sources === undefined ? null : [...options.sources].map((s) => (typeof s === 'string' ? s : s.key));
+  if (store.mode === 'sources') return planSources(store, wanted, fingerprint, changed && !accepted);
+
+  const t = loadTaskTable(store.shards);
+  const done = changed && !accepted ? completeTable(t, keptStages(t, change!.kept)) : completeTable(t);
+  const order = current ?? stored ?? [];
+  // Position in the next run's pipeline of the stage that consumes a task emitted by global stage s.
+  const position = new Map(order.map((s, i) => [s.id, i]));
+  const consumer = Int32Array.from(t.stageNames, (name, s) => (s === 0 ? 0 : (position.get(name) ?? -2) + 1));
+  const n = order.length;
+
+  const limit = options.openPerSource ?? 3;
+  const perRoot = new Map<number, { pruned: number; rerun: number; failed: number; pending: number; open: number[] }>();
+  const stageRerun = new Float64Array(n);
+  const stagePruned = new Float64Array(n);
+  let prunedSubtrees = 0;
+  let rerunTasks = 0;
+  let work = 0;
+  let saved = 0;
+  const statsOf = (r: number) => {
+    let s = perRoot.get(r);
+    if (!s) perRoot.set(r, (s = { pruned: 0, rerun: 0, failed: 0, pending: 0, open: [] }));
+    return s;
+  };
+  for (let i = 0; i < t.size; i++) {
+    if (t.terminal[i]) continue; // outputs: no stage consumes them
+    const at = consumer[t.emitStage[i]!]!;
+    work++;
+    if (done[i]) {
+      saved++;
+      // A complete task under an incomplete parent is where the rerun prunes.
+      let underOpen = false;
+      for (let e = t.parentStart[i]!; e < t.parentStart[i + 1]!; e++) if (!done[t.parents[e]!]) underOpen = true;
+      if (underOpen) {
+        prunedSubtrees++;
+        statsOf(t.root[i]!).pruned++;
+        if (at >= 0 && at < n) stagePruned[at]!++;
+      }
+      continue;
+    }
+    rerunTasks++;
+    const s = statsOf(t.root[i]!);
+    s.rerun++;
+    if (at >= 0 && at < n) stageRerun[at]!++;
+    if (t.outcome[i] === OUTCOME_FAILED) s.failed++;
+    else if (t.outcome[i] === 0) s.pending++;
+    else continue;
+    if (s.open.length < limit) s.open.push(i);
+  }
+
+  const openTask = (i: number): OpenTask => {
+    const failed = t.outcome[i] === OUTCOME_FAILED;
+    const at = consumer[t.emitStage[i]!]!;
+    return {
+      udid: t.udidAt(i),
+      stage: t.emitStage[i] === 0 ? null : t.stageNames[t.emitStage[i]!]!,
+      status: failed ? 'failed' : 'pending',
+      at: failed ? t.stageNames[t.outcomeStage[i]!]! : (order[at]?.id ?? null),
+      ...(failed ? { error: t.errors.get(i) ?? '' } : {}),
+    };
+  };
+
+  const sources: SourcePlan[] = [];
+  const keys = wanted ?? [...t.sourceKeys.values()];
+  const seen = new Set<string>();
+  for (const key of keys) {
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const udid = rootLineage(key).udid;
+    const r = t.indexOf(Buffer.from(udid, 'hex'));
+    if (r < 0) {
+      sources.push({ sourceKey: key, udid, verdict: 'new', reason: 'not in the checkpoint: runs from the start', pruned: 0, rerun: 0, failed: 0, pending: 0, open: [] });
+      continue;
+    }
+    const s = perRoot.get(r) ?? { pruned: 0, rerun: 0, failed: 0, pending: 0, open: [] };
+    const base = { sourceKey: key, udid, pruned: s.pruned, rerun: s.rerun, failed: s.failed, pending: s.pending, open: s.open.map(openTask) };
+    if (done[r]) sources.push({ ...base, verdict: 'skip', reason: 'complete: skipped' });
+    else if (t.recorded[r] && changed && !accepted) {
+      sources.push({ ...base, verdict: 'invalidated', reason: `was complete, but ${change!.description}: redoes ${s.rerun} task(s) from there` });
+    } else sources.push({ ...base, verdict: 'resume', reason: resumeReason(s) });
+  }
+
+  const count = (v: Verdict) => sources.filter((s) => s.verdict === v).length;
+  let complete = 0;
+  for (let i = 0; i < t.size; i++) complete += done[i]!;
+  return {
+    checkpoint: store.dir,
+    mode: 'dag',
+    fingerprint,
+    totals: {
+      sources: sources.length,
+      skip: count('skip'),
+      resume: count('resume'),
+      new: count('new'),
+      invalidated: count('invalidated'),
+      tasks: t.size,
+      complete,
+      prunedSubtrees,
+      rerunTasks,
+      workSaved: work === 0 ? 0 : saved / work,
+    },
+    stages: order.map((s, i) => ({ stage: s.id, rerun: stageRerun[i]!, pruned: stagePruned[i]! })),
+    sources,
+  };
+}
+
+function resumeReason(s: { pruned: number; failed: number; pending: number }): string {
+  const parts: string[] = [];
+  if (s.failed) parts.push(`${s.failed} failed`);
+  if (s.pending) parts.push(`${s.pending} never consumed`);
+  const what = parts.length ? parts.join(', ') : 'unfinished tasks';
+  return `incomplete: ${what}; ${s.pruned} completed subtree(s) pruned`;
+}
+
+/** Global stage numbers whose completion a changed pipeline keeps. */
+function keptStages(t: TaskTable, kept: readonly string[]): (stage: number) => boolean {
+  const keep = new Set(kept);
+  const flags = t.stageNames.map((name, s) => s !== 0 && keep.has(name));
+  return (s) => flags[s] === true;
+}
+
+function planSources(store: LineageStore, wanted: string[] | null, fingerprint: ResumePlan['fingerprint'], voided: boolean): ResumePlan {
+  const states = new Map<string, { state: string; stage?: string; error?: string }>();
+  for (const s of store.sourceStates()) states.set(s.sourceKey, s);
+  const keys = wanted ?? [...states.keys()];
+  const sources: SourcePlan[] = [];
+  const seen = new Set<string>();
+  for (const key of keys) {
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const udid = rootLineage(key).udid;
+    const s = states.get(key);
+    const base = { sourceKey: key, udid, pruned: 0, rerun: 0, failed: 0, pending: 0, open: [] };
+    if (!s) sources.push({ ...base, verdict: 'new', reason: 'not in the checkpoint: runs from the start' });
+    else if (s.state === 'done' && voided) sources.push({ ...base, verdict: 'invalidated', reason: `was complete, but ${fingerprint.change}: reruns whole (source-counter mode)` });
+    else if (s.state === 'done') sources.push({ ...base, verdict: 'skip', reason: 'complete: skipped' });
+    else if (s.state === 'failed') sources.push({ ...base, failed: 1, verdict: 'resume', reason: `failed in stage "${s.stage ?? '?'}": ${s.error ?? ''}; reruns whole (source-counter mode)` });
+    else sources.push({ ...base, verdict: 'resume', reason: 'started, not finished; reruns whole (source-counter mode)' });
+  }
+  const count = (v: Verdict) => sources.filter((s) => s.verdict === v).length;
+  const skip = count('skip');
+  return {
+    checkpoint: store.dir,
+    mode: 'sources',
+    fingerprint,
+    totals: {
+      sources: sources.length,
+      skip,
+      resume: count('resume'),
+      new: count('new'),
+      invalidated: count('invalidated'),
+      tasks: states.size,
+      complete: [...states.values()].filter((s) => s.state === 'done').length,
+      prunedSubtrees: 0,
+      rerunTasks: 0,
+      workSaved: sources.length === 0 ? 0 : skip / sources.length,
+    },
+    stages: [],
+    sources,
+  };
+}

@@ -1,0 +1,97 @@
+/**
+ * Opens the checkpoint a run writes to, after the checks that must pass
+ * before anything executes: no `resumable: false` stage, no arrival-order
+ * batch in source-counter mode, and the pipeline fingerprint. When the
+ * fingerprint changed, completion that depended on the first changed stage
+ * or a later one is voided (see `invalidateStages`), unless the caller
+ * accepts the change as cosmetic; the manifest records either way.
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { invalidateStages } from '../completion/invalidate.js';
+import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
+import { compareFingerprints, formatFingerprint } from '../planner/fingerprint.js';
+import { LineageStore } from '../store/lineage-store.js';
+import { MANIFEST_FILE, readManifest, type Manifest, type StageFingerprint } from '../store/manifest.js';
+import { isBatchStage, stageFingerprint, type Stage } from './stage.js';
+
+export interface OpenedRun {
+  readonly store: LineageStore;
+  /** True when the run opened the store itself (and closes it). */
+  readonly owned: boolean;
+  readonly dir: string;
+}
+
+interface Options {
+  readonly writerId?: string;
+  readonly mode?: 'dag' | 'sources';
+  readonly acceptChange?: boolean;
+}
+
+export async function openForRun(stages: readonly Stage[], checkpoint: string | LineageStore, options: Options): Promise<OpenedRun> {
+  const where = typeof checkpoint === 'string' ? resolve(checkpoint) : checkpoint.dir;
+  assertResumable(stages, where);
+  const current = stageFingerprint(stages);
+  let store: LineageStore;
+  let owned = false;
+  if (typeof checkpoint === 'string') {
+    if (existsSync(join(checkpoint, MANIFEST_FILE))) {
+      const manifest = readManifest(checkpoint);
+      const change = manifest.fingerprint ? compareFingerprints(manifest.fingerprint, current) : null;
+      if (change && change.firstChanged >= 0 && options.acceptChange !== true) await invalidateStages(checkpoint, change.kept);
+    }
+    store = await LineageStore.open(checkpoint, {
+      ...(options.writerId !== undefined ? { writerId: options.writerId } : {}),
+      ...(options.mode !== undefined ? { mode: options.mode } : {}),
+    });
+    owned = true;
+  } else {
+    store = checkpoint;
+    if (store.readOnly) {
+      throw new LineageError(ErrorCodes.READ_ONLY, `Pipeline.run: the store for ${store.dir} is open read-only; open it for writing, or pass its path.`);
+    }
+    const stored = store.manifest.fingerprint;
+    if (stored && compareFingerprints(stored, current).firstChanged >= 0 && options.acceptChange !== true) {
+      throw new LineageError(
+        ErrorCodes.INVALID_PIPELINE,
+        `the checkpoint ${store.dir} was written by the pipeline ${formatFingerprint(stored)}, not ${formatFingerprint(current)}. ` +
+          'Pass the checkpoint path instead of an open store so the run can void the changed stages, or pass acceptChange: true if the change is cosmetic.',
+      );
+    }
+  }
+  try {
+    if (store.mode === 'sources') assertAttributable(stages, store.dir);
+    store.updateManifest(manifestPatch(store.manifest, current, options.acceptChange === true));
+  } catch (err) {
+    if (owned) await store.close();
+    throw err;
+  }
+  return { store, owned, dir: store.dir };
+}
+
+function manifestPatch(manifest: Manifest, current: StageFingerprint[], accept: boolean): Partial<Manifest> {
+  const stored = manifest.fingerprint;
+  if (!stored || !accept || compareFingerprints(stored, current).firstChanged < 0) return { fingerprint: current };
+  return { fingerprint: current, acceptedChanges: [...manifest.acceptedChanges, { from: stored, to: current, at: new Date().toISOString() }] };
+}
+
+function assertResumable(stages: readonly Stage[], dir: string): void {
+  const refused = stages.filter((s) => s.resumable === false);
+  if (refused.length === 0) return;
+  const names = refused.map((s) => `"${s.id}"`).join(', ');
+  throw new LineageError(
+    ErrorCodes.STAGE_NOT_RESUMABLE,
+    `stage${refused.length > 1 ? 's' : ''} ${names} declare${refused.length > 1 ? '' : 's'} resumable: false, so a run with the checkpoint ${dir} ` +
+      'could not resume them correctly. Run without a checkpoint, or make the stage resumable (attributable outputs, or checkpointed state).',
+  );
+}
+
+function assertAttributable(stages: readonly Stage[], dir: string): void {
+  const mixed = stages.filter((s) => isBatchStage(s) && s.batchSize !== undefined);
+  if (mixed.length === 0) return;
+  throw new LineageError(
+    ErrorCodes.NOT_ATTRIBUTABLE,
+    `stage${mixed.length > 1 ? 's' : ''} ${mixed.map((s) => `"${s.id}"`).join(', ')} batch tasks in arrival order, which can mix sources; ` +
+      `the checkpoint ${dir} is in source-counter mode and can only count per source. Use groupBy: 'source' there, or a DAG-mode checkpoint.`,
+  );
+}

@@ -1,0 +1,485 @@
+/**
+ * The streaming runner. Tasks flow through the stages; later stages are
+ * served first and new sources are admitted only while fewer than
+ * `maxInFlight` tasks are alive, so memory is bounded by the work in flight,
+ * not by the number of sources. With a checkpoint it skips complete sources,
+ * drops complete tasks at every stage boundary before they execute, and
+ * records every call through the stage adapter.
+ *
+ * @example
+ * const report = await new Pipeline([split, clean, write]).run(sources, { checkpoint: 'ckpt' });
+ */
+import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
+import { rootLineage } from '../identity/lineage.js';
+import type { LineageStore } from '../store/lineage-store.js';
+import { openForRun } from './open-for-run.js';
+import { RunCounters, type RunProgress, type RunReport } from './run-report.js';
+import { adaptStage, type StageAdapter, type StageCall, type StageTask } from './stage-adapter.js';
+import { isBatchStage, type Stage, type TaskContext } from './stage.js';
+import { validateStages } from './validate-stages.js';
+
+/** An input: a stable key (part of every descendant's identity) and the data stage 0 gets. */
+export interface Source<T = unknown> {
+  readonly key: string;
+  readonly data?: T;
+}
+
+export interface RunOptions {
+  /** Checkpoint directory (created if missing), or an open writable store. None: nothing is recorded. */
+  readonly checkpoint?: string | LineageStore;
+  /** This worker's shard (see `LineageStore.open`). Default: `LINEAGE_WRITER_ID`, else "main". */
+  readonly writerId?: string;
+  /** `dag` (default) or `sources` (per-source counters only), for a new checkpoint. */
+  readonly mode?: 'dag' | 'sources';
+  /** Calls running at once per stage, unless the stage sets its own. Default 4. */
+  readonly concurrency?: number;
+  /** Extra tries after a failure, unless the stage sets its own. Default 0. */
+  readonly retries?: number;
+  /** Tasks alive at once before no new source is admitted. Default 1024. */
+  readonly maxInFlight?: number;
+  /**
+   * The pipeline changed (another stage id, order or version) but its
+   * outputs did not: keep the checkpoint's completion and record the
+   * decision in the manifest. Without it, completion that depended on the
+   * changed stage or a later one is voided first.
+   */
+  readonly acceptChange?: boolean;
+  readonly onProgress?: (progress: RunProgress) => void;
+  /** Milliseconds between `onProgress` calls. Default 1000. */
+  readonly progressIntervalMs?: number;
+}
+
+export type { RunProgress, RunReport, StageReport } from './run-report.js';
+
+const DEFAULT_CONCURRENCY = 4;
+const DEFAULT_MAX_IN_FLIGHT = 1024;
+const YIELD_EVERY = 512;
+
+export class Pipeline {
+  readonly stages: readonly Stage[];
+
+  constructor(stages: readonly Stage[]) {
+    validateStages(stages);
+    this.stages = [...stages];
+  }
+
+  /** Runs every source through the stages; resolves to the report (failed tasks are in it, not thrown). */
+  async run(sources: Iterable<Source> | AsyncIterable<Source>, options: RunOptions = {}): Promise<RunReport> {
+    const started = performance.now();
+    const opened = options.checkpoint === undefined ? null : await openForRun(this.stages, options.checkpoint, options);
+    const store = opened?.store ?? null;
+    let failure: unknown;
+    let counters: RunCounters | undefined;
+    try {
+      const run = new PipelineRun(this.stages, store, options, started);
+      counters = run.counters;
+      await run.execute(sources);
+    } catch (err) {
+      failure = err;
+    }
+    if (opened?.owned) {
+      try {
+        await opened.store.close();
+      } catch (err) {
+        failure ??= err;
+      }
+    } else if (store && failure === undefined) {
+      await store.flush();
+    }
+    if (failure !== undefined) throw failure;
+    return counters!.report(store, opened?.dir ?? null, performance.now() - started);
+  }
+}
+
+interface Group {
+  readonly tasks: StageTask[];
+  readonly key: string | null;
+}
+
+/** Per source: tasks alive at each stage, and the open keyed groups of `groupBy` stages. */
+interface SourceState {
+  readonly alive: Int32Array;
+  total: number;
+  groups: Map<number, Map<string, StageTask[]>> | null;
+  /** Lowest stage at which a task of this source failed (n: none). */
+  failedAt: number;
+}
+
+/** @internal One run of a pipeline: queues, counters and the scheduling loop. */
+class PipelineRun {
+  readonly counters: RunCounters;
+  private readonly n: number;
+  private readonly adapters: StageAdapter[];
+  private readonly limit: Int32Array;
+  private readonly active: Int32Array;
+  private readonly queues: StageTask[][];
+  private readonly heads: Int32Array;
+  /** Closed groups and arrival batches waiting for a call. */
+  private readonly ready: Group[][];
+  private readonly keyed: (((input: unknown, ctx: TaskContext) => string) | null)[];
+  private readonly batchSize: Int32Array;
+  private readonly perSource = new Map<string, SourceState>();
+  private readonly maxInFlight: number;
+  private inFlight = 0;
+  private activeCalls = 0;
+  private iterator: Iterator<Source> | AsyncIterator<Source> | null = null;
+  private sync = true;
+  private reading = false;
+  private sourcesDone = false;
+  private draining = false;
+  private sinceYield = 0;
+  private pumping = false;
+  private again = false;
+  private fatal: { error: unknown } | null = null;
+  private finish!: () => void;
+  private fail!: (err: unknown) => void;
+
+  constructor(
+    private readonly stages: readonly Stage[],
+    private readonly store: LineageStore | null,
+    options: RunOptions,
+    started: number,
+  ) {
+    this.n = stages.length;
+    this.counters = new RunCounters(stages, started, options);
+    this.adapters = stages.map((s, i) =>
+      adaptStage(s, { recorder: store, terminal: i === stages.length - 1, retries: options.retries ?? 0 }),
+    );
+    this.limit = Int32Array.from(stages, (s) => Math.max(1, s.concurrency ?? options.concurrency ?? DEFAULT_CONCURRENCY));
+    this.active = new Int32Array(this.n);
+    this.queues = stages.map(() => []);
+    this.heads = new Int32Array(this.n);
+    this.ready = stages.map(() => []);
+    this.keyed = stages.map((s) => {
+      if (!isBatchStage(s) || s.groupBy === undefined) return null;
+      return s.groupBy === 'source' ? () => '' : s.groupBy;
+    });
+    this.batchSize = Int32Array.from(stages, (s) => (isBatchStage(s) && s.groupBy === undefined ? Math.max(1, s.batchSize ?? 1) : 0));
+    this.maxInFlight = Math.max(1, options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
+  }
+
+  execute(sources: Iterable<Source> | AsyncIterable<Source>): Promise<void> {
+    const it = sources as Partial<Iterable<Source> & AsyncIterable<Source>>;
+    const syncIt = it[Symbol.iterator];
+    const asyncIt = it[Symbol.asyncIterator];
+    if (typeof syncIt === 'function') this.iterator = syncIt.call(sources);
+    else if (typeof asyncIt === 'function') {
+      this.iterator = asyncIt.call(sources);
+      this.sync = false;
+    } else {
+      throw new LineageError(ErrorCodes.INVALID_ARGUMENT, 'Pipeline.run: sources must be an iterable or async iterable of { key, data }.');
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.finish = resolve;
+      this.fail = reject;
+      this.counters.startProgress();
+      this.pump();
+    }).finally(() => this.counters.stopProgress());
+  }
+
+  /** The scheduling loop: serve later stages first, then admit sources; re-entered after every async completion. */
+  private pump(): void {
+    if (this.pumping) {
+      this.again = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.again = false;
+        if (this.fatal) break;
+        let started = false;
+        for (let i = this.n - 1; i >= 0; i--) started = this.dispatch(i) || started;
+        if (this.fatal) break;
+        if (started) this.again = true;
+        if (this.admit()) this.again = true;
+        else if (this.activeCalls === 0 && !this.reading && !this.draining && this.flushPartialBatch()) this.again = true;
+      } while (this.again);
+    } catch (err) {
+      this.abort(err);
+    } finally {
+      this.pumping = false;
+    }
+    this.maybeFinish();
+  }
+
+  private maybeFinish(): void {
+    if (this.activeCalls > 0 || this.reading || this.draining) return;
+    if (this.fatal) {
+      this.fail(this.fatal.error);
+      return;
+    }
+    if (this.sourcesDone && this.inFlight === 0) this.finish();
+  }
+
+  private abort(err: unknown): void {
+    this.fatal ??= { error: err };
+  }
+
+  /** Starts calls of stage i while it has work and free slots; true if it started any. */
+  private dispatch(i: number): boolean {
+    const ready = this.ready[i]!;
+    let started = false;
+    while (this.active[i]! < this.limit[i]! && !this.fatal) {
+      let group: Group | undefined;
+      if (ready.length > 0) group = ready.shift();
+      else if (this.batchSize[i]! > 1) {
+        if (this.queued(i) < this.batchSize[i]!) break;
+        group = { tasks: this.take(i, this.batchSize[i]!), key: null };
+      } else if (this.queued(i) > 0) group = { tasks: this.take(i, 1), key: null };
+      else break;
+      this.call(i, group!);
+      started = true;
+    }
+    return started;
+  }
+
+  private call(i: number, group: Group): void {
+    this.active[i]!++;
+    this.activeCalls++;
+    let result: StageCall | Promise<StageCall>;
+    try {
+      result = this.adapters[i]!.invoke(group.tasks, group.key);
+    } catch (err) {
+      this.active[i]!--;
+      this.activeCalls--;
+      this.abort(err);
+      return;
+    }
+    if (result instanceof Promise) {
+      result.then(
+        (r) => {
+          this.active[i]!--;
+          this.activeCalls--;
+          try {
+            this.settled(i, group.tasks, r);
+          } catch (err) {
+            this.abort(err);
+          }
+          this.pump();
+        },
+        (err: unknown) => {
+          this.active[i]!--;
+          this.activeCalls--;
+          this.abort(err);
+          this.pump();
+        },
+      );
+      return;
+    }
+    this.active[i]!--;
+    this.activeCalls--;
+    this.settled(i, group.tasks, result);
+  }
+
+  /** A call of stage i on `tasks` finished: pass the children on, then retire the inputs. */
+  private settled(i: number, tasks: readonly StageTask[], r: StageCall): void {
+    this.counters.call(i, tasks, r);
+    if (r.kind === 'failed') {
+      for (const t of tasks) {
+        const s = this.perSource.get(t.lineage.sourceKey)!;
+        s.failedAt = Math.min(s.failedAt, i);
+      }
+    }
+    if (r.kind === 'children' && i + 1 < this.n) {
+      for (const child of r.children) {
+        if (this.store !== null && this.store.isCompleted(child.lineage.udid)) {
+          this.counters.pruned(i + 1);
+          continue;
+        }
+        this.enter(i + 1, child);
+      }
+    }
+    for (const t of tasks) this.leave(i, t);
+  }
+
+  /** A task reaches stage i: queued, or held in its source's group when the stage groups by key. */
+  private enter(i: number, task: StageTask): void {
+    const key = task.lineage.sourceKey;
+    let s = this.perSource.get(key);
+    if (!s) {
+      s = { alive: new Int32Array(this.n), total: 0, groups: null, failedAt: this.n };
+      this.perSource.set(key, s);
+    }
+    s.alive[i]!++;
+    s.total++;
+    this.inFlight++;
+    const groupOf = this.keyed[i];
+    if (groupOf) {
+      const g = groupOf(task.data, { stage: this.stages[i]!.id, udid: task.lineage.udid, sourceKey: key, lineage: task.lineage, attempt: 0 });
+      if (typeof g !== 'string') {
+        throw new LineageError(ErrorCodes.INVALID_PIPELINE, `stage "${this.stages[i]!.id}": groupBy returned ${JSON.stringify(g)} for task ${task.lineage.udid}; it must return a string.`);
+      }
+      s.groups ??= new Map();
+      let byKey = s.groups.get(i);
+      if (!byKey) s.groups.set(i, (byKey = new Map()));
+      const list = byKey.get(g);
+      if (list) list.push(task);
+      else byKey.set(g, [task]);
+      return;
+    }
+    this.queues[i]!.push(task);
+  }
+
+  /** A source's root at a `groupBy` stage 0 is a group of one: nothing upstream can join it. */
+  private enterRoot(task: StageTask): void {
+    this.enter(0, task);
+    if (this.keyed[0]) {
+      const s = this.perSource.get(task.lineage.sourceKey)!;
+      for (const [g, tasks] of s.groups!.get(0)!) this.ready[0]!.push({ tasks, key: g });
+      s.groups!.delete(0);
+    }
+  }
+
+  /** A task of stage i is done with (emitted, filtered, failed): close groups it was holding open. */
+  private leave(i: number, task: StageTask): void {
+    const key = task.lineage.sourceKey;
+    const s = this.perSource.get(key)!;
+    s.alive[i]!--;
+    s.total--;
+    this.inFlight--;
+    if (s.groups) {
+      let upstream = 0;
+      let held: { f: number; tasks: StageTask[] }[] | null = null;
+      for (let f = 0; f < this.n; f++) {
+        const byKey = f > i ? s.groups.get(f) : undefined;
+        if (byKey && upstream === 0) {
+          s.groups.delete(f);
+          if (s.failedAt < f) {
+            // A member failed upstream: merging the rest would emit an output an
+            // uninterrupted run never makes. Hold the group back; a rerun redoes it whole.
+            held ??= [];
+            for (const tasks of byKey.values()) held.push({ f, tasks });
+            continue;
+          }
+          // A fixed order, whatever the arrival order: groups by key, tasks by UDID.
+          for (const g of [...byKey.keys()].sort()) {
+            const members = byKey.get(g)!.sort((a, b) => (a.lineage.udid < b.lineage.udid ? -1 : 1));
+            this.ready[f]!.push({ tasks: members, key: g });
+          }
+        }
+        upstream += s.alive[f]!;
+      }
+      if (s.groups.size === 0) s.groups = null;
+      if (held) {
+        for (const { f, tasks } of held) {
+          this.counters.held(f, tasks.length);
+          for (const t of tasks) this.leave(f, t);
+        }
+        return;
+      }
+    }
+    if (s.total === 0) this.perSource.delete(key);
+  }
+
+  private queued(i: number): number {
+    return this.queues[i]!.length - this.heads[i]!;
+  }
+
+  private take(i: number, count: number): StageTask[] {
+    const q = this.queues[i]!;
+    const head = this.heads[i]!;
+    const end = Math.min(q.length, head + count);
+    const out = q.slice(head, end);
+    if (end === q.length) {
+      q.length = 0;
+      this.heads[i] = 0;
+    } else if (end > 4096 && end * 2 > q.length) {
+      q.splice(0, end);
+      this.heads[i] = 0;
+    } else this.heads[i] = end;
+    return out;
+  }
+
+  /** Nothing else can run: hand an arrival-order stage its last, partial batch. */
+  private flushPartialBatch(): boolean {
+    if (!this.sourcesDone && this.inFlight < this.maxInFlight) return false;
+    for (let i = 0; i < this.n; i++) {
+      const q = this.queued(i);
+      if (this.batchSize[i]! > 1 && q > 0 && q < this.batchSize[i]!) {
+        this.ready[i]!.push({ tasks: this.take(i, q), key: null });
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Admits sources while there is room; true if it admitted any. */
+  private admit(): boolean {
+    let admitted = false;
+    while (!this.sourcesDone && !this.reading && !this.draining && this.inFlight < this.maxInFlight) {
+      if (this.store?.needsDrain) {
+        this.draining = true;
+        this.store.drain().then(
+          () => {
+            this.draining = false;
+            this.pump();
+          },
+          (err: unknown) => {
+            this.draining = false;
+            this.abort(err);
+            this.pump();
+          },
+        );
+        return admitted;
+      }
+      if (this.sync && ++this.sinceYield >= YIELD_EVERY) {
+        // A synchronous source and stages never give the event loop a turn: take one,
+        // so commits, timers and signals run.
+        this.sinceYield = 0;
+        this.draining = true;
+        setImmediate(() => {
+          this.draining = false;
+          this.pump();
+        });
+        return admitted;
+      }
+      const next = this.iterator!.next();
+      if (this.sync) {
+        this.accept(next as IteratorResult<Source>);
+        admitted = true;
+        continue;
+      }
+      this.reading = true;
+      (next as Promise<IteratorResult<Source>>).then(
+        (r) => {
+          this.reading = false;
+          try {
+            this.accept(r);
+          } catch (err) {
+            this.abort(err);
+          }
+          this.pump();
+        },
+        (err: unknown) => {
+          this.reading = false;
+          this.abort(err);
+          this.pump();
+        },
+      );
+      return admitted;
+    }
+    return admitted;
+  }
+
+  private accept(r: IteratorResult<Source>): void {
+    if (r.done) {
+      this.sourcesDone = true;
+      return;
+    }
+    const source = r.value;
+    if (source === null || typeof source !== 'object' || typeof source.key !== 'string' || source.key.length === 0) {
+      throw new LineageError(
+        ErrorCodes.INVALID_ARGUMENT,
+        `Pipeline.run: source #${this.counters.sourcesRead + 1} has no key (got ${JSON.stringify(source)?.slice(0, 80)}); ` +
+          'every source needs a stable, non-empty key such as its file path.',
+      );
+    }
+    this.counters.sourcesRead++;
+    if (this.store !== null && this.store.isSourceCompleted(source.key)) {
+      this.counters.sourcesSkipped++;
+      return;
+    }
+    this.enterRoot({ data: source.data, lineage: rootLineage(source.key) });
+  }
+}

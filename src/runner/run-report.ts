@@ -1,0 +1,152 @@
+/**
+ * What a run did: per stage, tasks processed / emitted / filtered / failed /
+ * pruned and calls made; sources read and skipped; the first failures. Also
+ * the periodic progress callback.
+ */
+import type { LineageStore } from '../store/lineage-store.js';
+import type { StageCall, StageTask } from './stage-adapter.js';
+import type { Stage } from './stage.js';
+
+export interface StageReport {
+  readonly stage: string;
+  /** Tasks the stage consumed (filtered and failed ones included). */
+  readonly processed: number;
+  /** Children it emitted. */
+  readonly emitted: number;
+  /** Tasks it consumed and emitted nothing for. */
+  readonly filtered: number;
+  /** Tasks it failed on, after retries. */
+  readonly failed: number;
+  /** Tasks dropped before this stage because the checkpoint had them complete. */
+  readonly pruned: number;
+  /** Calls of `process`/`processBatch` (retries not counted). */
+  readonly calls: number;
+  /** Tasks of `groupBy` groups not merged because a task of their source failed upstream. */
+  readonly held: number;
+}
+
+export interface TaskFailure {
+  readonly stage: string;
+  readonly udid: string;
+  readonly sourceKey: string;
+  readonly error: string;
+}
+
+export interface RunReport {
+  /** Checkpoint directory, or null for a run without one. */
+  readonly checkpoint: string | null;
+  /** This writer's run number in the checkpoint (0 without one). */
+  readonly run: number;
+  readonly elapsedMs: number;
+  readonly sources: { readonly read: number; readonly skipped: number };
+  readonly stages: StageReport[];
+  /** Failed tasks in all. */
+  readonly failed: number;
+  /** The first 100 failures. */
+  readonly failures: TaskFailure[];
+}
+
+export interface RunProgress {
+  readonly elapsedMs: number;
+  readonly sourcesRead: number;
+  readonly sourcesSkipped: number;
+  readonly stages: StageReport[];
+}
+
+const MAX_FAILURES = 100;
+
+/** @internal */
+export class RunCounters {
+  sourcesRead = 0;
+  sourcesSkipped = 0;
+  private readonly processed: Float64Array;
+  private readonly emitted: Float64Array;
+  private readonly filtered: Float64Array;
+  private readonly failedCount: Float64Array;
+  private readonly prunedCount: Float64Array;
+  private readonly calls: Float64Array;
+  private readonly heldCount: Float64Array;
+  private readonly failures: TaskFailure[] = [];
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly stages: readonly Stage[],
+    private readonly started: number,
+    private readonly options: { onProgress?: (p: RunProgress) => void; progressIntervalMs?: number },
+  ) {
+    const n = stages.length;
+    this.processed = new Float64Array(n);
+    this.emitted = new Float64Array(n);
+    this.filtered = new Float64Array(n);
+    this.failedCount = new Float64Array(n);
+    this.prunedCount = new Float64Array(n);
+    this.calls = new Float64Array(n);
+    this.heldCount = new Float64Array(n);
+  }
+
+  call(i: number, tasks: readonly StageTask[], r: StageCall): void {
+    this.calls[i]!++;
+    this.processed[i]! += tasks.length;
+    if (r.kind === 'children') this.emitted[i]! += r.children.length;
+    else if (r.kind === 'filtered') this.filtered[i]! += tasks.length;
+    else {
+      this.failedCount[i]! += tasks.length;
+      for (const t of tasks) {
+        if (this.failures.length >= MAX_FAILURES) break;
+        this.failures.push({ stage: this.stages[i]!.id, udid: t.lineage.udid, sourceKey: t.lineage.sourceKey, error: r.error ?? '' });
+      }
+    }
+  }
+
+  pruned(i: number): void {
+    this.prunedCount[i]!++;
+  }
+
+  held(i: number, count: number): void {
+    this.heldCount[i]! += count;
+  }
+
+  stageReports(): StageReport[] {
+    return this.stages.map((s, i) => ({
+      stage: s.id,
+      processed: this.processed[i]!,
+      emitted: this.emitted[i]!,
+      filtered: this.filtered[i]!,
+      failed: this.failedCount[i]!,
+      pruned: this.prunedCount[i]!,
+      calls: this.calls[i]!,
+      held: this.heldCount[i]!,
+    }));
+  }
+
+  progress(): RunProgress {
+    return { elapsedMs: performance.now() - this.started, sourcesRead: this.sourcesRead, sourcesSkipped: this.sourcesSkipped, stages: this.stageReports() };
+  }
+
+  startProgress(): void {
+    const onProgress = this.options.onProgress;
+    if (!onProgress) return;
+    this.timer = setInterval(() => onProgress(this.progress()), this.options.progressIntervalMs ?? 1000);
+    this.timer.unref();
+  }
+
+  stopProgress(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.options.onProgress?.(this.progress());
+  }
+
+  report(store: LineageStore | null, dir: string | null, elapsedMs: number): RunReport {
+    let failed = 0;
+    for (const f of this.failedCount) failed += f;
+    return {
+      checkpoint: dir,
+      run: store?.run ?? 0,
+      elapsedMs,
+      sources: { read: this.sourcesRead, skipped: this.sourcesSkipped },
+      stages: this.stageReports(),
+      failed,
+      failures: [...this.failures],
+    };
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * The adapter: wraps a stage so that one call runs it (with retries), gives
+ * its children their lineage (step 1, `assignChildLineage`) and records the
+ * emission or the failure (step 2, `recordEmission`/`recordFailure`) only
+ * after the stage's work resolved, so a recorded output already exists.
+ * The `Pipeline` uses it; so can any other executor.
+ *
+ * @example
+ * const split = adaptStage(splitStage, { recorder: store });
+ * const { children } = await split.call([{ data: file, lineage: rootLineage(file) }]);
+ */
+import type { Lineage } from '../identity/lineage.js';
+import type { EmissionRecord, FailureRecord } from '../store/types.js';
+import { assignChildLineage, type Child } from './assign-child-lineage.js';
+import { isBatchStage, isFailed, type BatchContext, type BatchStage, type MapStage, type Stage, type StageResult, type TaskContext } from './stage.js';
+
+/** Where emissions go: a `LineageStore`, or anything with the same two methods. */
+export interface Recorder {
+  recordEmission(record: EmissionRecord): void;
+  recordFailure(record: FailureRecord): boolean;
+}
+
+/** A task handed to a stage: its data and its lineage. */
+export interface StageTask<In = unknown> {
+  readonly data: In;
+  readonly lineage: Lineage;
+}
+
+export interface AdapterOptions {
+  /** Records emissions and failures; none records nothing. */
+  readonly recorder?: Recorder | null;
+  /** The stage is the pipeline's last: its children are outputs, complete once recorded. */
+  readonly terminal?: boolean;
+  /** Extra tries after a failure, unless the stage sets its own `retries`. Default 0. */
+  readonly retries?: number;
+}
+
+export interface StageCall<Out = unknown> {
+  readonly kind: 'children' | 'filtered' | 'failed';
+  readonly children: readonly Child<Out>[];
+  /** The failure's text, for `failed`. */
+  readonly error?: string;
+  readonly attempts: number;
+}
+
+export interface StageAdapter<In = unknown, Out = unknown> {
+  readonly stage: Stage<In, Out>;
+  /** Runs the stage on `tasks` (exactly one for a `process` stage) and records the result. */
+  call(tasks: readonly StageTask<In>[], groupKey?: string | null): Promise<StageCall<Out>>;
+  /** @internal Same as `call`, but synchronous when the stage is. */
+  invoke(tasks: readonly StageTask<In>[], groupKey?: string | null): StageCall<Out> | Promise<StageCall<Out>>;
+}
+
+const NO_CHILDREN: readonly never[] = [];
+
+export function adaptStage<In, Out>(stage: Stage<In, Out>, options: AdapterOptions = {}): StageAdapter<In, Out> {
+  const recorder = options.recorder ?? null;
+  const terminal = options.terminal === true;
+  const tries = 1 + (stage.retries ?? options.retries ?? 0);
+  const key = stage.key?.bind(stage);
+  const batch = isBatchStage(stage);
+
+  const attempt = (tasks: readonly StageTask<In>[], groupKey: string | null, n: number): StageResult<Out> | Promise<StageResult<Out>> => {
+    if (batch) {
+      const ctx: BatchContext = {
+        stage: stage.id,
+        tasks: tasks.map((t) => taskContext(stage.id, t.lineage, n)),
+        groupKey,
+        sourceKey: commonSource(tasks),
+        attempt: n,
+      };
+      return (stage as BatchStage<In, Out>).processBatch(tasks.map((t) => t.data), ctx);
+    }
+    const task = tasks[0]!;
+    return (stage as MapStage<In, Out>).process(task.data, taskContext(stage.id, task.lineage, n));
+  };
+
+  const settle = (tasks: readonly StageTask<In>[], result: StageResult<Out> | undefined, error: unknown, attempts: number): StageCall<Out> => {
+    const parents = tasks.map((t) => t.lineage);
+    const assigned =
+      error === undefined ? assignChildLineage(stage.id, parents, result, key ? { key } : {}) : { kind: 'failed' as const, reason: errorText(error) };
+    if (assigned.kind === 'failed') {
+      if (recorder) for (const t of tasks) recorder.recordFailure({ stage: stage.id, task: t.lineage, error: assigned.reason });
+      return { kind: 'failed', children: NO_CHILDREN, error: assigned.reason, attempts };
+    }
+    const children = assigned.kind === 'children' ? assigned.children : NO_CHILDREN;
+    recorder?.recordEmission({ stage: stage.id, parents, children: children.map((c) => c.lineage), terminal });
+    return { kind: assigned.kind, children, attempts };
+  };
+
+  const invoke = (tasks: readonly StageTask<In>[], groupKey: string | null = null): StageCall<Out> | Promise<StageCall<Out>> => {
+    for (let n = 0; n < tries; n++) {
+      let result: StageResult<Out> | Promise<StageResult<Out>>;
+      try {
+        result = attempt(tasks, groupKey, n);
+      } catch (err) {
+        if (n + 1 < tries) continue;
+        return settle(tasks, undefined, err, n + 1);
+      }
+      if (isThenable(result)) return finishAsync(tasks, groupKey, result, n);
+      if (isFailed(result) && n + 1 < tries) continue;
+      return settle(tasks, result, undefined, n + 1);
+    }
+    throw new Error('unreachable');
+  };
+
+  const finishAsync = async (tasks: readonly StageTask<In>[], groupKey: string | null, first: Promise<StageResult<Out>>, n0: number): Promise<StageCall<Out>> => {
+    let pending: StageResult<Out> | Promise<StageResult<Out>> = first;
+    for (let n = n0; ; n++) {
+      try {
+        const result = await pending;
+        if (!isFailed(result) || n + 1 >= tries) return settle(tasks, result, undefined, n + 1);
+      } catch (err) {
+        if (n + 1 >= tries) return settle(tasks, undefined, err, n + 1);
+      }
+      try {
+        pending = attempt(tasks, groupKey, n + 1);
+      } catch (err) {
+        pending = Promise.reject(err);
+      }
+    }
+  };
+
+  return {
+    stage,
+    invoke,
+    call: async (tasks, groupKey = null) => {
+      if (!batch && tasks.length !== 1) throw new TypeError(`stage "${stage.id}" takes one task per call (it has no processBatch), got ${tasks.length}`);
+      return invoke(tasks, groupKey);
+    },
+  };
+}
+
+function isThenable<T>(value: unknown): value is Promise<T> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}
+
+function taskContext(stage: string, lineage: Lineage, attempt: number): TaskContext {
+  return { stage, udid: lineage.udid, sourceKey: lineage.sourceKey, lineage, attempt };
+}
+
+function commonSource(tasks: readonly StageTask[]): string | null {
+  const first = tasks[0]?.lineage.sourceKey ?? null;
+  for (const t of tasks) if (t.lineage.sourceKey !== first) return null;
+  return first;
+}
+
+function errorText(err: unknown): string {
+  if (err instanceof Error) return err.message || err.name;
+  return String(err);
+}
+

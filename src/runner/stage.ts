@@ -1,0 +1,99 @@
+/**
+ * What a stage is (DESIGN.md §5): a stable id, an optional version, and one of
+ * `process` (one task in, children out) or `processBatch` (several tasks in,
+ * children out; every child names all of them as parents). How a batch is
+ * formed is the stage's choice:
+ *
+ * - `groupBy`: the tasks of one source that reach this stage, split by a key
+ *   (default: one group per source), handed over when no more of them can
+ *   arrive. The same inputs always form the same groups, so a rerun rebuilds
+ *   exactly the groups and outputs an uninterrupted run would have: the way
+ *   to fan in.
+ * - `batchSize`: the next tasks in arrival order. Groups then depend on
+ *   scheduling, so a rerun may group (and name) outputs differently; use it
+ *   where the grouping does not matter to what the output means.
+ */
+import type { Lineage } from '../identity/lineage.js';
+
+/** What a stage call returns: a child, several, or none (filtered); see {@link failed}. */
+export type StageResult<Out = unknown> = Out | readonly Out[] | null | undefined | Failed;
+
+/** Lineage of the task a stage is called on: name sink outputs by `udid`. */
+export interface TaskContext {
+  readonly stage: string;
+  readonly udid: string;
+  readonly sourceKey: string;
+  readonly lineage: Lineage;
+  /** 0 on the first try, then 1, 2... on retries. */
+  readonly attempt: number;
+}
+
+/** Lineage of a batch: its tasks in the order `inputs` has them. */
+export interface BatchContext {
+  readonly stage: string;
+  readonly tasks: readonly TaskContext[];
+  /** The group's key for `groupBy` stages (`""` for one group per source); null for arrival batches. */
+  readonly groupKey: string | null;
+  /** The source all tasks come from, or null when an arrival batch mixes sources. */
+  readonly sourceKey: string | null;
+  readonly attempt: number;
+}
+
+interface StageBase<Out> {
+  /** Stable id: part of every child's lineage path. Renaming a stage renames its outputs. */
+  readonly id: string;
+  /** Bump when the stage's output changes meaning: completion recorded by an older version is void. */
+  readonly version?: string;
+  /** `false` for a stage whose outputs cannot be attributed to its inputs; runs with a checkpoint then refuse it. */
+  readonly resumable?: boolean;
+  /** Calls of this stage running at once. Default: the run's `concurrency`. */
+  readonly concurrency?: number;
+  /** Extra tries after a thrown error or a `failed()` result. Default: the run's `retries` (0). */
+  readonly retries?: number;
+  /**
+   * A stable key per child (its slot in the lineage path becomes `k<key>`
+   * instead of its index), so identity does not depend on output order.
+   */
+  key?(child: Out, index: number): string | undefined;
+}
+
+export interface MapStage<In = unknown, Out = unknown> extends StageBase<Out> {
+  process(input: In, ctx: TaskContext): StageResult<Out> | Promise<StageResult<Out>>;
+}
+
+export interface BatchStage<In = unknown, Out = unknown> extends StageBase<Out> {
+  processBatch(inputs: In[], ctx: BatchContext): StageResult<Out> | Promise<StageResult<Out>>;
+  /** Group a source's tasks by key (`'source'`: one group per source); the reproducible fan-in. */
+  readonly groupBy?: 'source' | ((input: In, ctx: TaskContext) => string);
+  /** Arrival-order batches of at most this many tasks (not reproducible across reruns). */
+  readonly batchSize?: number;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Stage<In = any, Out = any> = MapStage<In, Out> | BatchStage<In, Out>;
+
+const FAILED: unique symbol = Symbol.for('lineage-dag.failed');
+
+/** A stage's deliberate failure: counts like a thrown error (after retries), with `reason` recorded. */
+export interface Failed {
+  readonly [FAILED]: true;
+  readonly reason: string;
+}
+
+/** Returns the failure sentinel: `return failed('bad header in ' + ctx.sourceKey)`. */
+export function failed(reason: string | Error): Failed {
+  return { [FAILED]: true, reason: reason instanceof Error ? reason.message || String(reason) : String(reason) };
+}
+
+export function isFailed(value: unknown): value is Failed {
+  return typeof value === 'object' && value !== null && (value as { [FAILED]?: unknown })[FAILED] === true;
+}
+
+export function isBatchStage(stage: Stage): stage is BatchStage {
+  return typeof (stage as BatchStage).processBatch === 'function';
+}
+
+/** Ordered stage ids and versions: what the checkpoint's fingerprint compares. */
+export function stageFingerprint(stages: readonly Stage[]): { id: string; version?: string }[] {
+  return stages.map((s) => (s.version === undefined ? { id: s.id } : { id: s.id, version: s.version }));
+}

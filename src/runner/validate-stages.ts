@@ -1,0 +1,39 @@
+/**
+ * Checks a pipeline definition before anything runs, so a typo fails at
+ * construction with the stage named, not hours into a run.
+ */
+import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
+import type { Stage } from './stage.js';
+
+export function validateStages(stages: readonly Stage[]): void {
+  if (!Array.isArray(stages) || stages.length === 0) {
+    throw new LineageError(ErrorCodes.INVALID_PIPELINE, 'new Pipeline(stages): give at least one stage, e.g. new Pipeline([{ id: "split", process: ... }]).');
+  }
+  const seen = new Set<string>();
+  stages.forEach((stage, i) => {
+    const where = `stage #${i + 1}${typeof stage?.id === 'string' && stage.id ? ` ("${stage.id}")` : ''}`;
+    const bad = (what: string) => new LineageError(ErrorCodes.INVALID_PIPELINE, `new Pipeline: ${where} ${what}`);
+    if (stage === null || typeof stage !== 'object') throw bad(`is ${JSON.stringify(stage)}, not a stage object.`);
+    if (typeof stage.id !== 'string' || stage.id.length === 0) throw bad('needs a non-empty string `id`: it names the stage in every lineage path.');
+    if (seen.has(stage.id)) throw bad(`repeats the id "${stage.id}"; stage ids must be unique within a pipeline.`);
+    seen.add(stage.id);
+    const s = stage as unknown as Record<string, unknown>;
+    const hasProcess = typeof s.process === 'function';
+    const hasBatch = typeof s.processBatch === 'function';
+    if (hasProcess === hasBatch) throw bad('needs exactly one of `process(input, ctx)` or `processBatch(inputs, ctx)`.');
+    if (s.version !== undefined && typeof s.version !== 'string') throw bad(`has version ${JSON.stringify(s.version)}; a version is a string such as "2".`);
+    if (hasProcess && (s.groupBy !== undefined || s.batchSize !== undefined)) throw bad('sets groupBy or batchSize, which only a `processBatch` stage uses.');
+    if (hasBatch) {
+      if (s.groupBy !== undefined && s.batchSize !== undefined) throw bad('sets both groupBy (keyed groups) and batchSize (arrival order); choose one.');
+      if (s.groupBy === undefined && s.batchSize === undefined) {
+        throw bad("is a processBatch stage without groupBy or batchSize: use groupBy: 'source' (or a key function) to fan in reproducibly.");
+      }
+      if (s.groupBy !== undefined && s.groupBy !== 'source' && typeof s.groupBy !== 'function') throw bad("has groupBy that is neither 'source' nor a function.");
+      if (s.batchSize !== undefined && !(Number.isSafeInteger(s.batchSize) && (s.batchSize as number) >= 1)) throw bad('has a batchSize that is not a whole number ≥ 1.');
+    }
+    for (const k of ['concurrency', 'retries'] as const) {
+      const v = s[k];
+      if (v !== undefined && !(Number.isSafeInteger(v) && (v as number) >= (k === 'concurrency' ? 1 : 0))) throw bad(`has ${k} ${JSON.stringify(v)}; expected a whole number.`);
+    }
+  });
+}
