@@ -1,10 +1,11 @@
 /**
  * @internal
  * The `--sources <file|->` list of `lineage run`: one source key per line,
- * blank lines and lines starting with `#` ignored, keys taken verbatim (a
- * trailing CR is dropped, so CRLF files work). Read as a stream, so a list of
- * millions of keys costs no memory; the first key is read before the run
- * starts, so a missing or empty list fails before the checkpoint is touched.
+ * surrounding spaces trimmed, blank lines and lines starting with `#` ignored
+ * (the same rules as `lineage plan --sources`, so both see the same keys).
+ * Read as a stream, so a list of millions of keys costs no memory; the first
+ * key is read before the run starts, so a missing or empty list fails before
+ * the checkpoint is touched.
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -62,10 +63,9 @@ async function* readKeys(input: Readable, close: () => Promise<void> | undefined
   try {
     for await (const raw of lines) {
       n++;
-      const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-      const trimmed = line.trim();
-      if (trimmed === '' || trimmed.startsWith('#')) continue;
-      yield { key: line, line: n };
+      const key = raw.trim();
+      if (key === '' || key.startsWith('#')) continue;
+      yield { key, line: n };
     }
   } finally {
     lines.close();

@@ -8,12 +8,13 @@
  * The source list and the module are checked before the run starts, so a bad
  * list or module (exit 2) never touches the checkpoint.
  */
-import { ErrorCodes, LineageError, isLineageError } from '../errors/lineage-error.js';
+import type { RunProgress, RunReport } from '../runner/pipeline.js';
+import { checkWriterId } from '../store/lineage-store.js';
 import { EXIT_OK, EXIT_PROBLEM } from './cli-errors.js';
 import type { CommandContext } from './command-context.js';
-import { isIterable, loadPipelineModule, type PipelineModule, type SourceStream } from './load-pipeline-module.js';
-import { openSourceList, type SourceKey } from './read-source-list.js';
-import type { RunProgress, RunReport, Source } from '../runner/pipeline.js';
+import { loadPipelineModule } from './load-pipeline-module.js';
+import { openSourceList } from './read-source-list.js';
+import { runSources } from './run-sources.js';
 import { shortUdid } from './task-status.js';
 import { table } from './text-table.js';
 
@@ -30,11 +31,13 @@ export interface RunCommandOptions {
 const LISTED_FAILURES = 10;
 
 export async function runCommand(ctx: CommandContext, modulePath: string, options: RunCommandOptions): Promise<number> {
+  // Before anything: opening a run may rewrite the checkpoint (a changed pipeline voids stages) before it opens the writer.
+  if (options.writerId !== undefined) checkWriterId(options.writerId);
   const list = options.sources !== undefined ? await openSourceList(options.sources, ctx.io.stdin) : null;
   let report: RunReport;
   try {
     const mod = await loadPipelineModule(modulePath);
-    const sources = list ? fromKeys(list.name, list.keys, mod) : moduleSources(mod);
+    const sources = await runSources(mod, list);
     report = await mod.pipeline.run(sources, {
       checkpoint: options.checkpoint,
       ...(options.writerId !== undefined ? { writerId: options.writerId } : {}),
@@ -49,56 +52,6 @@ export async function runCommand(ctx: CommandContext, modulePath: string, option
   ctx.out.write(options.json ? JSON.stringify(report, null, 2) + '\n' : summary(report));
   await ctx.out.flush();
   return report.failed > 0 ? EXIT_PROBLEM : EXIT_OK;
-}
-
-/** The module's own `sources` export, called once. */
-function moduleSources(mod: PipelineModule): SourceStream {
-  if (!mod.sources) {
-    throw new LineageError(
-      ErrorCodes.BAD_SOURCES,
-      `no sources to run: ${mod.path} exports no \`sources\`. Give a list with --sources <file> (one key per line, or - for standard input), ` +
-        'or export `sources` from the module.',
-    );
-  }
-  let stream: unknown;
-  try {
-    stream = mod.sources();
-  } catch (err) {
-    throw new LineageError(ErrorCodes.MODULE_LOAD, `the \`sources\` function of ${mod.path} threw: ${messageOf(err)}`, { cause: err });
-  }
-  if (!isIterable(stream)) {
-    throw new LineageError(ErrorCodes.MODULE_LOAD, `the \`sources\` function of ${mod.path} returned neither an iterable nor an async iterable of sources.`);
-  }
-  return stream;
-}
-
-/** Sources for the keys of a list: `sourceFromKey(key)` when the module has it, else `{ key, data: key }`. */
-async function* fromKeys(listName: string, keys: AsyncIterable<SourceKey>, mod: PipelineModule): AsyncGenerator<Source> {
-  const make = mod.sourceFromKey;
-  for await (const { key, line } of keys) {
-    if (!make) {
-      yield { key, data: key };
-      continue;
-    }
-    let source: Source;
-    try {
-      source = await make(key);
-    } catch (err) {
-      throw new LineageError(
-        ErrorCodes.BAD_SOURCES,
-        `sourceFromKey of ${mod.path} failed on the key ${JSON.stringify(key)} (line ${line} of ${listName}): ${messageOf(err)}`,
-        { cause: err },
-      );
-    }
-    if (typeof source !== 'object' || source === null || typeof source.key !== 'string' || source.key === '') {
-      throw new LineageError(
-        ErrorCodes.BAD_SOURCES,
-        `sourceFromKey of ${mod.path} returned ${JSON.stringify(source) ?? String(source)} for the key ${JSON.stringify(key)} ` +
-          `(line ${line} of ${listName}); expected { key, data }.`,
-      );
-    }
-    yield source;
-  }
 }
 
 function progressText(p: RunProgress): string {
@@ -137,9 +90,4 @@ function summary(r: RunReport): string {
 
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`;
-}
-
-function messageOf(err: unknown): string {
-  if (isLineageError(err)) return `${err.code}: ${err.message}`;
-  return err instanceof Error ? err.message : String(err);
 }

@@ -422,7 +422,8 @@ async function probe(dir: string, timeoutMs: number): Promise<void> {
   }
 }
 
-function checkWriterId(id: string): string {
+/** @internal Throws LINEAGE_INVALID_ARGUMENT unless `id` is a usable writer id. */
+export function checkWriterId(id: string): string {
   if (typeof id !== 'string' || !WRITER_ID_RE.test(id)) {
     throw new LineageError(
       ErrorCodes.INVALID_ARGUMENT,
