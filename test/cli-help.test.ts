@@ -3,7 +3,7 @@ import { ensureBuilt, lineage, lineageInProcess } from './helpers/cli.js';
 
 beforeAll(ensureBuilt);
 
-const COMMANDS = ['inspect', 'plan', 'stats', 'verify', 'run'] as const;
+const COMMANDS = ['inspect', 'plan', 'stats', 'verify', 'merge', 'run'] as const;
 
 describe('lineage --help and --version', () => {
   it('prints the top-level help with the commands, examples and exit codes', () => {

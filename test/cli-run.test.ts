@@ -162,7 +162,94 @@ describe('lineage run', () => {
     expect(quiet.stderr).toBe('');
     const shown = await lineageInProcess(['run', TINY, '--checkpoint', b], { progress: true, progressDelayMs: 0 });
     expect(shown.code).toBe(1);
-    expect(shown.stderr).toMatch(/^\r\u001b\[Krun: 3 sources read, 0 skipped; processed split 3, clean 5, write 3; 1 failed; \d+\.\d s\r\u001b\[K$/);
+    const clear = '\r\u001b[K';
+    expect(shown.stderr.startsWith(clear) && shown.stderr.endsWith(clear)).toBe(true);
+    expect(shown.stderr.slice(clear.length, -clear.length)).toMatch(/^run: 3 sources read, 0 skipped; processed split 3, clean 5, write 3; 1 failed; \d+\.\d s$/);
     expect(normalise(shown.stdout, b)).toBe(normalise(quiet.stdout, a));
+  });
+});
+
+describe('lineage run: bad input is one error line, and nothing on disk changes', () => {
+  /** Runs `lineage run` with `args(parent, ckpt)`; `ckpt` is a copy of the small checkpoint, whose pipeline differs from the tiny one (a run that got going would rewrite it). */
+  function refused(setup: (parent: string) => { args: string[]; input?: string }, code: string, exit: number, message: RegExp) {
+    const parent = tempDir('lineage-cli-run-bad-');
+    cpSync(small, join(parent, 'ckpt'), { recursive: true });
+    const { args, input } = setup(parent);
+    const before = snapshotTree(parent);
+    const r = lineage(['run', ...args], input !== undefined ? { input } : {});
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(new RegExp(`^lineage: ${code}: [^\\n]+\\n$`));
+    expect(r.stderr).toMatch(message);
+    expect(r.code).toBe(exit);
+    expect(snapshotTree(parent)).toEqual(before);
+  }
+  const ckptOf = (p: string) => join(p, 'ckpt');
+
+  it.each(BAD_CHECKPOINTS.filter((b) => !b.runCreates).map((b) => [b.name, b] as const))('--checkpoint on %s', (_name, bad) => {
+    refused((p) => ({ args: [TINY, '--checkpoint', bad.make(p, small).arg] }), bad.code, 1, /./);
+  });
+
+  it.each(BAD_CHECKPOINTS.filter((b) => b.runCreates).map((b) => [b.name, b] as const))('--checkpoint on %s: the run creates the checkpoint there', (_name, bad) => {
+    const { arg } = bad.make(tempDir('lineage-cli-run-'), small);
+    const r = lineage(['run', TINY, '--checkpoint', arg], { env: { TINY_FIXED: '1' } });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(readdirSync(arg).sort()).toEqual(['lineage.json', 'writers']);
+  });
+
+  const modules: [string, (dir: string) => string, RegExp][] = [
+    ['a missing module', (d) => join(d, 'nope.js'), /nope\.js: it does not exist/],
+    ['a directory', (d) => (mkdirSync(join(d, 'pipes')), join(d, 'pipes')), /pipes: it is a directory/],
+    ['a syntax error', (d) => pipelineModule(d, 'broken.mjs', 'export default new Pipeline([;'), /broken\.mjs: importing it failed: SyntaxError: /],
+    ['a missing dependency', (d) => pipelineModule(d, 'dep.mjs', "import 'no-such-package-xyz';"), /dep\.mjs: importing it failed: .*no-such-package-xyz/],
+    ['a throw at import', (d) => pipelineModule(d, 'throws.mjs', "throw new Error('no credentials for the bucket');"), /throws\.mjs: importing it failed: Error: no credentials for the bucket/],
+    ['an inconsistent pipeline', (d) => pipelineModule(d, 'dup.mjs', "export default new Pipeline([{ id: 'a', process: (x) => x }, { id: 'a', process: (x) => x }]);"), /dup\.mjs: importing it failed: LINEAGE_INVALID_PIPELINE: /],
+    ['no Pipeline export', (d) => pipelineModule(d, 'none.mjs', 'export const stages = [];\nexport function helper() {}'), /none\.mjs: it exports no Pipeline \(as `default` or `pipeline`\); its exports are helper, stages\./],
+    ['a TypeScript file', (d) => (writeFileSync(join(d, 'p.ts'), 'export default 1 as number;'), join(d, 'p.ts')), /p\.ts: importing it failed: Node cannot import TypeScript directly/],
+    ['a `sources` export of the wrong kind', (d) => pipelineModule(d, 'src.mjs', `export default new Pipeline(${STAGES});\nexport const sources = 42;`), /src\.mjs: its `sources` export is neither/],
+  ];
+  it.each(modules)('a pipeline module that cannot be used: %s (LINEAGE_MODULE_LOAD, exit 2)', (_what, make, message) => {
+    refused((p) => ({ args: [make(p), '--checkpoint', ckptOf(p)] }), 'LINEAGE_MODULE_LOAD', 2, message);
+  });
+
+  const lists: [string, (dir: string) => { args: string[]; input?: string }, RegExp][] = [
+    ['a missing file', (d) => ({ args: ['--sources', join(d, 'keys.txt')] }), /keys\.txt does not exist/],
+    ['a directory', (d) => ({ args: ['--sources', d] }), /is a directory, not a file/],
+    ['an empty file', (d) => (writeFileSync(join(d, 'keys.txt'), ''), { args: ['--sources', join(d, 'keys.txt')] }), /keys\.txt holds no source keys/],
+    ['only comments and blank lines', (d) => (writeFileSync(join(d, 'keys.txt'), '# todo\n\n   \n# later\n'), { args: ['--sources', join(d, 'keys.txt')] }), /holds no source keys/],
+    ['empty standard input', () => ({ args: ['--sources', '-'], input: '' }), /the source list standard input holds no source keys/],
+  ];
+  it.each(lists)('a source list that cannot be used: %s (LINEAGE_BAD_SOURCES, exit 2)', (_what, make, message) => {
+    refused((p) => {
+      const { args, input } = make(p);
+      return { args: [TINY, '--checkpoint', ckptOf(p), ...args], ...(input !== undefined ? { input } : {}) };
+    }, 'LINEAGE_BAD_SOURCES', 2, message);
+  });
+
+  it('no sources at all: a module without `sources` and no --sources (LINEAGE_BAD_SOURCES, exit 2)', () => {
+    refused((p) => ({ args: [pipelineModule(p, 'bare.mjs', `export default new Pipeline(${STAGES});`), '--checkpoint', ckptOf(p)] }), 'LINEAGE_BAD_SOURCES', 2, /bare\.mjs exports no `sources`\. Give a list with --sources/);
+  });
+
+  it('sources that fail at once: a throwing sourceFromKey, a throwing sources generator (LINEAGE_BAD_SOURCES, exit 2)', () => {
+    const fromKey = (p: string) => pipelineModule(p, 'fk.mjs', `export default new Pipeline(${STAGES});\nexport function sourceFromKey(key) { throw new Error('no such partition: ' + key); }`);
+    refused((p) => ({ args: [fromKey(p), '--checkpoint', ckptOf(p), '--sources', '-'], input: '\n  part-9\n' }), 'LINEAGE_BAD_SOURCES', 2, /sourceFromKey of .*fk\.mjs failed on the key "part-9" \(line 2 of standard input\): no such partition: part-9/);
+    const gen = (p: string) => pipelineModule(p, 'gen.mjs', `export default new Pipeline(${STAGES});\nexport function* sources() { throw new Error('listing s3://bucket failed'); }`);
+    refused((p) => ({ args: [gen(p), '--checkpoint', ckptOf(p)] }), 'LINEAGE_BAD_SOURCES', 2, /the `sources` of .*gen\.mjs threw while the run read them: listing s3:\/\/bucket failed/);
+  });
+
+  it.each([
+    [['--checkpoint'], 'LINEAGE_USAGE', /option '--checkpoint <dir>' argument missing/],
+    [['--concurrency', '0'], 'LINEAGE_USAGE', /expected a whole number of at least 1, got "0"/],
+    [['--concurrency', 'lots'], 'LINEAGE_USAGE', /expected a whole number of at least 1, got "lots"/],
+    [['--writer-id', '../other'], 'LINEAGE_INVALID_ARGUMENT', /writerId "\.\.\/other" is not valid/],
+    [['--writer-id', '$(hostname)-$$'], 'LINEAGE_INVALID_ARGUMENT', /is not valid/],
+  ])('bad options %j: exit 2', (extra, code, message) => {
+    refused((p) => ({ args: [TINY, '--checkpoint', ckptOf(p), ...extra] }), code, 2, message);
+  });
+
+  it('a stage declared resumable: false with a checkpoint: LINEAGE_STAGE_NOT_RESUMABLE, exit 1', () => {
+    const shuffle = (p: string) =>
+      pipelineModule(p, 'shuffle.mjs', `export default new Pipeline([{ id: 'shuffle', resumable: false, process: (x) => x }]);\nexport const sources = [{ key: 'a' }];`);
+    refused((p) => ({ args: [shuffle(p), '--checkpoint', ckptOf(p)] }), 'LINEAGE_STAGE_NOT_RESUMABLE', 1, /stage "shuffle" declares resumable: false/);
   });
 });

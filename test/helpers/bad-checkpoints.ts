@@ -8,6 +8,8 @@ export interface BadCheckpoint {
   /** Makes the bad thing under `parent`; returns the path to give the command and the path its message must name. */
   make(parent: string, good: string): { arg: string; named: string };
   readonly code: string;
+  /** Bad only to read: `lineage run` creates a checkpoint there. */
+  readonly runCreates?: true;
 }
 
 const dataFile = (ckpt: string) => join(ckpt, 'writers', 'main', 'data.mdb');
@@ -17,6 +19,7 @@ export const BAD_CHECKPOINTS: readonly BadCheckpoint[] = [
   {
     name: 'a missing path',
     code: 'LINEAGE_NOT_A_CHECKPOINT',
+    runCreates: true,
     make: (parent) => ({ arg: join(parent, 'no-such-ckpt'), named: join(parent, 'no-such-ckpt') }),
   },
   {
@@ -31,6 +34,7 @@ export const BAD_CHECKPOINTS: readonly BadCheckpoint[] = [
   {
     name: 'an empty directory',
     code: 'LINEAGE_NOT_A_CHECKPOINT',
+    runCreates: true,
     make: (parent) => {
       const dir = join(parent, 'empty');
       mkdirSync(dir);
