@@ -164,9 +164,4 @@ describe('lineage inspect: machine formats', () => {
     const data = (t: Record<string, string>) => Object.fromEntries(Object.entries(t).filter(([k]) => !k.endsWith('lock.mdb')));
     expect(data(after)).toEqual(data(before));
   });
-
-  it('stops quietly when the reader of a pipe goes away', () => {
-    const out = execFileSync('sh', ['-c', `node bin/lineage.js inspect ${ckpt} --format ndjson | head -n 1; echo "status:\${PIPESTATUS:-0}"`], { encoding: 'utf8' });
-    expect(out.split('\n')[0]).toMatch(/^\{"udid":/);
-  });
 });

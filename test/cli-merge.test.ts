@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -114,6 +114,10 @@ describe('lineage merge', () => {
     expect(counts(statsOf(into))).toEqual(counts(statsOf(ckpt)));
     expect(tasksOf(into)).toEqual(tasksOf(ckpt));
     expect(lineage(['verify', into]).code).toBe(0);
+    // The picture of one source is the same before and after, and Graphviz reads both.
+    const dot = (c: string) => lineage(['inspect', c, '--format', 'dot', '--source', 'part-1201']).stdout;
+    expect(dot(into)).toBe(dot(ckpt));
+    expect(execFileSync('dot', ['-Tplain'], { input: dot(into), encoding: 'utf8' })).toMatch(/^graph [\d.]+ [\d.]+ [\d.]+\n(node .*\n){7}(edge .*\n){6}stop\n$/);
   });
 
   it('keeps the fingerprint, and merging a single shard is a no-op copy', () => {
