@@ -1,36 +1,19 @@
 // The example pipeline (fixtures/example) in real child processes, killed with
 // SIGKILL at several points; every rerun must finish with exactly the outputs
 // of an uninterrupted run, doing less work whenever something had completed.
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { planResume, type RunReport } from '../src/index.js';
-import { tempDir } from './helpers/temp-dir.js';
+import { planResume } from '../src/index.js';
 import { makeExampleData } from '../fixtures/example/make-data.js';
-
-const ROOT = resolve(import.meta.dirname, '..');
-const RUN = join(ROOT, 'fixtures', 'example', 'run-example.js');
-
-function runExample(dir: string, ...args: string[]) {
-  const r = spawnSync(process.execPath, [RUN, dir, ...args], { encoding: 'utf8', timeout: 120_000 });
-  const last = r.stdout.trim().split('\n').pop() ?? '';
-  return { status: r.status, signal: r.signal, stderr: r.stderr, report: r.status === 0 ? (JSON.parse(last) as RunReport) : null };
-}
-
-function outputs(dir: string): Record<string, string> {
-  const out = join(dir, 'out');
-  if (!existsSync(out)) return {};
-  return Object.fromEntries(readdirSync(out).filter((f) => f.endsWith('.jsonl')).map((f) => [f, readFileSync(join(out, f), 'utf8')]));
-}
-
-const calls = (r: RunReport) => r.stages.reduce((n, s) => n + s.calls, 0);
+import { RUN_EXAMPLE as RUN, ensureBuilt, outputs, runExample, stageCalls as calls } from './helpers/example.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 let reference: Record<string, string> = {};
 let freshCalls = 0;
 
 beforeAll(() => {
-  if (!existsSync(join(ROOT, 'dist', 'index.js'))) spawnSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });
+  ensureBuilt();
   const dir = tempDir('lineage-crash-ref-');
   makeExampleData(join(dir, 'data'));
   const r = runExample(dir, '--no-checkpoint');
@@ -82,6 +65,24 @@ describe('crash and resume of the example pipeline (SIGKILL, real processes)', (
       ['--crash-at', 'write:5', '--slow-ms', '10'],
       ['--crash-at', 'normalise:10', '--slow-ms', '10'],
     ]);
+  }, 120_000);
+
+  it('source-counter mode: killed during the final stage, then resumed per source', async () => {
+    const dir = tempDir();
+    makeExampleData(join(dir, 'data'));
+    const crashed = runExample(dir, '--mode', 'sources', '--crash-at', 'write:6', '--slow-ms', '10');
+    expect(crashed.signal, crashed.stderr).toBe('SIGKILL');
+    const plan = await planResume(join(dir, 'ckpt'));
+    expect(plan.mode).toBe('sources');
+    expect(plan.totals.skip).toBeGreaterThan(0);
+    expect(plan.totals.skip).toBeLessThan(12);
+    const resumed = runExample(dir, '--mode', 'sources');
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(resumed.report!.sources.skipped).toBe(plan.totals.skip);
+    expect(calls(resumed.report!)).toBeLessThan(freshCalls);
+    expect(outputs(dir)).toEqual(reference);
+    const again = runExample(dir, '--mode', 'sources');
+    expect(calls(again.report!)).toBe(0);
   }, 120_000);
 
   it('killed from outside at an arbitrary moment', async () => {
