@@ -53,7 +53,12 @@ export type { RunProgress, RunReport, StageReport } from './run-report.js';
 
 const DEFAULT_CONCURRENCY = 4;
 const DEFAULT_MAX_IN_FLIGHT = 1024;
-const YIELD_EVERY = 512;
+/**
+ * Longest stretch (ms) without giving the event loop a turn. Synchronous
+ * stages and already-resolved promises can chain forever in microtasks;
+ * lmdb-js commits, timers and signals need macrotask turns.
+ */
+const YIELD_MS = 20;
 
 export class Pipeline {
   readonly stages: readonly Stage[];
@@ -127,7 +132,8 @@ class PipelineRun {
   private reading = false;
   private sourcesDone = false;
   private draining = false;
-  private sinceYield = 0;
+  private paused = false;
+  private lastYield = performance.now();
   private pumping = false;
   private again = false;
   private fatal: { error: unknown } | null = null;
@@ -179,8 +185,18 @@ class PipelineRun {
 
   /** The scheduling loop: serve later stages first, then admit sources; re-entered after every async completion. */
   private pump(): void {
+    if (this.paused) return;
     if (this.pumping) {
       this.again = true;
+      return;
+    }
+    if (performance.now() - this.lastYield > YIELD_MS) {
+      this.paused = true;
+      setImmediate(() => {
+        this.paused = false;
+        this.lastYield = performance.now();
+        this.pump();
+      });
       return;
     }
     this.pumping = true;
@@ -188,6 +204,11 @@ class PipelineRun {
       do {
         this.again = false;
         if (this.fatal) break;
+        if (performance.now() - this.lastYield > YIELD_MS) {
+          this.pumping = false;
+          this.pump(); // pauses for a turn, then resumes here
+          return;
+        }
         let started = false;
         for (let i = this.n - 1; i >= 0; i--) started = this.dispatch(i) || started;
         if (this.fatal) break;
@@ -204,7 +225,7 @@ class PipelineRun {
   }
 
   private maybeFinish(): void {
-    if (this.activeCalls > 0 || this.reading || this.draining) return;
+    if (this.activeCalls > 0 || this.reading || this.draining || this.paused) return;
     if (this.fatal) {
       this.fail(this.fatal.error);
       return;
@@ -421,17 +442,6 @@ class PipelineRun {
             this.pump();
           },
         );
-        return admitted;
-      }
-      if (this.sync && ++this.sinceYield >= YIELD_EVERY) {
-        // A synchronous source and stages never give the event loop a turn: take one,
-        // so commits, timers and signals run.
-        this.sinceYield = 0;
-        this.draining = true;
-        setImmediate(() => {
-          this.draining = false;
-          this.pump();
-        });
         return admitted;
       }
       const next = this.iterator!.next();
