@@ -5,12 +5,12 @@ import { createInterface } from 'node:readline';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BAD_CHECKPOINTS } from './helpers/bad-checkpoints.js';
 import { ROOT, buildSmall, ensureBuilt, lineage, lineageAsync, snapshotTree } from './helpers/cli.js';
-import { fileTempDir, tempDir } from './helpers/temp-dir.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 let small = '';
 beforeAll(() => {
   ensureBuilt();
-  small = buildSmall(join(fileTempDir('lineage-cli-bad-'), 'small'));
+  small = buildSmall(join(tempDir('lineage-cli-bad-'), 'small'));
 });
 
 /** Every reading or rewriting command, as arguments for a checkpoint path (`parent` is for targets such as --into). */

@@ -2,13 +2,13 @@ import { execFileSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { childLineage, rootLineage } from '../src/index.js';
 import { buildSmall, ensureBuilt, lineage, lineageInProcess, normalise, snapshotTree } from './helpers/cli.js';
-import { fileTempDir, tempDir } from './helpers/temp-dir.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 // One small fixed checkpoint for the whole file; nothing here writes to it.
 let ckpt = '';
 beforeAll(() => {
   ensureBuilt();
-  ckpt = buildSmall(`${fileTempDir('lineage-cli-inspect-')}/ckpt`);
+  ckpt = buildSmall(`${tempDir('lineage-cli-inspect-')}/ckpt`);
 });
 
 const s0 = rootLineage('part-0000.jsonl');

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LineageStore, childLineage, rootLineage } from '../src/index.js';
 import { ROOT, buildSmall, ensureBuilt, lineage, lineageInProcess, snapshotTree } from './helpers/cli.js';
-import { fileTempDir, tempDir } from './helpers/temp-dir.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 const exec = promisify(execFile);
 const recorder = join(ROOT, 'test', 'children', 'record-sources.mjs');
@@ -20,7 +20,7 @@ let multi = '';
 let small = '';
 beforeAll(async () => {
   ensureBuilt();
-  const dir = fileTempDir('lineage-cli-merge-');
+  const dir = tempDir('lineage-cli-merge-');
   small = buildSmall(join(dir, 'small'));
   multi = join(dir, 'multi');
   await Promise.all([0, 1, 2].map((k) => exec(process.execPath, [recorder, multi, `w${k}`, String(k * 600), k === 2 ? '700' : '600', k === 2 ? 'split' : 'write'])));

@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { rootLineage } from '../src/index.js';
 import { BAD_CHECKPOINTS } from './helpers/bad-checkpoints.js';
 import { ROOT, buildSmall, ensureBuilt, lineage, lineageAsync, lineageInProcess, snapshotTree } from './helpers/cli.js';
-import { fileTempDir, tempDir } from './helpers/temp-dir.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 const TINY = join(ROOT, 'test', 'fixtures', 'tiny-pipeline.js');
 const LIB = pathToFileURL(join(ROOT, 'dist', 'index.js')).href;
@@ -15,7 +15,7 @@ const LIB = pathToFileURL(join(ROOT, 'dist', 'index.js')).href;
 let small = '';
 beforeAll(() => {
   ensureBuilt();
-  small = buildSmall(join(fileTempDir('lineage-cli-run-'), 'small'));
+  small = buildSmall(join(tempDir('lineage-cli-run-'), 'small'));
 });
 
 /** Writes a pipeline module into `dir` (it imports the built library) and returns its path. */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BIN, ROOT, ensureBuilt } from './helpers/cli.js';
-import { fileTempDir } from './helpers/temp-dir.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 // A checkpoint whose NDJSON is far larger than the heap the tests allow the command.
 const SOURCES = 20_000;
@@ -14,7 +14,7 @@ const HEAP_MB = 16;
 let big = '';
 beforeAll(async () => {
   ensureBuilt();
-  big = join(fileTempDir('lineage-cli-stream-'), 'big');
+  big = join(tempDir('lineage-cli-stream-'), 'big');
   await promisify(execFile)(process.execPath, [join(ROOT, 'test', 'children', 'record-sources.mjs'), big, 'main', '0', String(SOURCES)]);
 }, 120_000);
 

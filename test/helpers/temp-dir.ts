@@ -6,27 +6,15 @@ import { afterAll, afterEach, expect } from 'vitest';
 const perTest: string[] = [];
 const perFile: string[] = [];
 
-function make(prefix: string, into: string[]): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  into.push(dir);
-  return dir;
-}
-
 /**
- * A fresh temp directory, removed after the current test. Called from a
- * `beforeAll` it would be gone before the second test runs, so it refuses:
- * use `fileTempDir` there.
+ * A fresh temp directory. Made inside a test, it is removed after that test;
+ * made outside one (in `beforeAll`, for a fixture the whole file shares), it
+ * lives until every test of the file has run.
  */
 export function tempDir(prefix = 'lineage-'): string {
-  if (expect.getState().currentTestName === undefined) {
-    throw new Error('tempDir() is removed after each test; outside a test (in beforeAll) use fileTempDir()');
-  }
-  return make(prefix, perTest);
-}
-
-/** A fresh temp directory that lives until every test of the file has run: for fixtures built once in `beforeAll`. */
-export function fileTempDir(prefix = 'lineage-'): string {
-  return make(prefix, perFile);
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  (expect.getState().currentTestName === undefined ? perFile : perTest).push(dir);
+  return dir;
 }
 
 afterEach(() => {
