@@ -47,6 +47,14 @@ describe('a bad checkpoint path: one error line, exit 1, nothing changed on disk
   });
 });
 
+describe('damage the pre-mapping check cannot see', () => {
+  // Garbage after intact meta pages (keep the first 8 KiB of data.mdb, randomise the rest) passes
+  // checkLmdbFile, and LMDB then follows garbage page pointers: the process dies with SIGBUS (exit
+  // 135), no error line. Catching it needs a structural walk of the B-tree pages before mapping
+  // (a full read of the file), a store decision left open; see the README's lineage command notes.
+  it.todo('garbage pages behind intact meta pages: LINEAGE_CORRUPT instead of SIGBUS');
+});
+
 describe('a checkpoint being written by a live run', () => {
   /** Starts a writer child on `ckpt`; resolves once it has committed its first hundred sources. */
   function liveWriter(ckpt: string): Promise<{ pid: number; stop: () => Promise<void> }> {
