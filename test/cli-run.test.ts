@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { cpSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
@@ -195,6 +195,21 @@ describe('lineage run: bad input is one error line, and nothing on disk changes'
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(readdirSync(arg).sort()).toEqual(['lineage.json', 'writers']);
+  });
+
+  it('a damaged shard of another writer: LINEAGE_CORRUPT before this writer creates its own shard', () => {
+    const parent = tempDir('lineage-cli-run-bad-');
+    const ckpt = join(parent, 'ckpt');
+    // Same pipeline as the checkpoint's, so the run goes straight to opening its writer.
+    expect(lineage(['run', TINY, '--checkpoint', ckpt], { env: { TINY_FIXED: '1' } }).code).toBe(0);
+    const data = join(ckpt, 'writers', 'main', 'data.mdb');
+    truncateSync(data, 3 * 4096 + 100);
+    const before = snapshotTree(parent);
+    const r = lineage(['run', TINY, '--checkpoint', ckpt, '--writer-id', 'w2']);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(new RegExp(`^lineage: LINEAGE_CORRUPT: ${data} is damaged: it is truncated: [^\\n]+ Nothing was changed\\. [^\\n]+\\n$`));
+    expect(r.code).toBe(1);
+    expect(snapshotTree(parent)).toEqual(before); // no writers/w2
   });
 
   const modules: [string, (dir: string) => string, RegExp][] = [

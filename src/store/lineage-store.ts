@@ -16,6 +16,7 @@ import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { assertUdid } from '../identity/udid.js';
 import { completionOfShards } from '../completion/batch-completion.js';
 import { MANIFEST_FILE, MANIFEST_TEMP, createManifest, newManifest, readManifest, writeManifest, type Manifest } from './manifest.js';
+import { checkLmdbFile } from './lmdb-header.js';
 import { networkFsWarning } from './mount-check.js';
 import { OwnerHeartbeat, assertNotOwnedElsewhere } from './owner-record.js';
 import { UdidIndex } from './udid-index.js';
@@ -69,6 +70,11 @@ export class LineageStore {
       );
     }
     const shardIds = listShards(path);
+    // Every existing data file is checked before this writer creates its own shard: a damaged checkpoint stays as it was.
+    for (const id of shardIds) {
+      const shardDir = join(path, WRITERS_DIR, id);
+      if (hasData(shardDir)) checkLmdbFile(join(shardDir, 'data.mdb'));
+    }
     const shards: Shard[] = [];
     let heartbeat: OwnerHeartbeat | null = null;
     try {
