@@ -1,35 +1,26 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { childLineage, rootLineage } from '../src/index.js';
+import { ROOT, buildSmall, ensureBuilt, lineage as run, normalise } from './helpers/cli.js';
+import { tempDir } from './helpers/temp-dir.js';
 
-const ROOT = resolve(import.meta.dirname, '..');
-const BIN = join(ROOT, 'bin', 'lineage.js');
 let work = '';
 let ckpt = '';
-
-function lineage(args: string[], input?: string) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', input, timeout: 60_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
+const lineage = (args: string[], input?: string) => run(args, input === undefined ? {} : { input });
 
 beforeAll(() => {
-  if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) spawnSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });
-  work = mkdtempSync(join(tmpdir(), 'lineage-cli-plan-'));
-  ckpt = join(work, 'ckpt');
-  const r = spawnSync(process.execPath, [join(ROOT, 'fixtures', 'checkpoints', 'small.js'), ckpt], { encoding: 'utf8' });
-  expect(r.status, r.stderr).toBe(0);
+  ensureBuilt();
+  work = tempDir('lineage-cli-plan-');
+  ckpt = buildSmall(join(work, 'ckpt'));
 });
-afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe('lineage plan', () => {
   it('prints totals, then per stage, then the sources to run', () => {
     const r = lineage(['plan', ckpt]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout.replaceAll(ckpt, '<ckpt>')).toMatchSnapshot();
+    expect(normalise(r.stdout, ckpt)).toMatchSnapshot();
   });
 
   it('--json: one document on stdout', () => {
@@ -60,14 +51,35 @@ describe('lineage plan', () => {
     expect(lineage(['plan', ckpt, '--explain', 'part-0000.jsonl']).stdout).toMatch(/is complete: a rerun skips it/);
   });
 
+  it('--pipeline: what a changed stage voids, and --accept-change', () => {
+    const dir = tempDir('lineage-cli-plan-change-');
+    const ck = join(dir, 'ck');
+    expect(lineage(['run', join(ROOT, 'test', 'fixtures', 'tiny-pipeline.js'), '--checkpoint', ck]).code).toBe(1); // part-0001 has a bad chunk
+    const changed = join(dir, 'changed.js');
+    writeFileSync(
+      changed,
+      `import { Pipeline } from ${JSON.stringify(join(ROOT, 'dist', 'index.js'))};\n` +
+        `export default new Pipeline([{ id: 'split', process: (d) => d }, { id: 'clean', version: '2', process: (c) => c }, { id: 'write', process: (c) => c }]);\n`,
+    );
+    const r = lineage(['plan', ck, '--pipeline', changed]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain('next run    split → clean@2 → write');
+    expect(r.stdout).toContain('changed     stage "clean" changed version 1 → 2: completion from there on is void; 1 complete source(s) go back to work');
+    expect(r.stdout).toMatch(/sources\s+3: 1 skip, 1 resume, 0 new, 1 invalidated/);
+    const ok = lineage(['plan', ck, '--pipeline', changed, '--accept-change']);
+    expect(ok.stdout).toContain('(accepted as cosmetic: completion kept)');
+    expect(ok.stdout).toMatch(/sources\s+3: 2 skip, 1 resume, 0 new, 0 invalidated/);
+    expect(lineage(['plan', ck, '--pipeline', join(dir, 'missing.js')]).stderr).toMatch(/^lineage: LINEAGE_MODULE_LOAD: /);
+  });
+
   it('bad input: one line with the code; usage problems exit 2, checkpoint problems 1', () => {
     const missing = lineage(['plan', ckpt, '--sources', join(work, 'nope.txt')]);
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toMatch(/^lineage: LINEAGE_BAD_SOURCES: sources file .*nope\.txt does not exist/);
+    expect(missing.stderr).toMatch(/^lineage: LINEAGE_BAD_SOURCES: the source list .*nope\.txt does not exist/);
     expect(missing.stderr.trim().split('\n')).toHaveLength(1);
     const empty = join(work, 'empty.txt');
     writeFileSync(empty, '# nothing\n\n');
-    expect(lineage(['plan', ckpt, '--sources', empty]).stderr).toMatch(/LINEAGE_BAD_SOURCES: .* lists no source keys/);
+    expect(lineage(['plan', ckpt, '--sources', empty]).stderr).toMatch(/LINEAGE_BAD_SOURCES: .* holds no source keys/);
     const unknown = lineage(['plan', ckpt, '--explain', 'no-such-source']);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/^lineage: LINEAGE_UNKNOWN_TASK: /);

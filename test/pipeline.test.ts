@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   LineageStore,
@@ -182,6 +183,21 @@ describe('Pipeline', () => {
     expect(calls).toEqual(['split:s123', 'write:s123:2']);
     expect(r2.stages[1]).toMatchObject({ stage: 'write', processed: 1, pruned: 2 });
     expect(r2.sources.skipped).toBe(1);
+  });
+
+  it('refuses a bad writer id, another mode and arrival batches in counter mode before anything is written', async () => {
+    const dir = tempDir();
+    const p = numbers().pipeline;
+    await p.run(sources('s12'), { checkpoint: dir });
+    const before = (await LineageStore.open(dir, { readOnly: true }).then(async (s) => [s.manifest, await s.close()]))[0];
+    await expect(p.run(sources('s12'), { checkpoint: dir, writerId: '../x' })).rejects.toMatchObject({ code: 'LINEAGE_INVALID_ARGUMENT' });
+    await expect(p.run(sources('s12'), { checkpoint: dir, mode: 'sources' })).rejects.toMatchObject({ code: 'LINEAGE_MODE_MISMATCH' });
+    const batched = new Pipeline([{ id: 'b', batchSize: 2, processBatch: () => null }]);
+    const fresh = tempDir();
+    await expect(batched.run(sources('s1'), { checkpoint: fresh, mode: 'sources' })).rejects.toMatchObject({ code: 'LINEAGE_NOT_ATTRIBUTABLE' });
+    expect(readdirSync(fresh)).toEqual([]);
+    const after = (await LineageStore.open(dir, { readOnly: true }).then(async (s) => [s.manifest, await s.close()]))[0];
+    expect(after).toEqual(before);
   });
 
   it('refuses resumable: false stages with a checkpoint, naming them', async () => {

@@ -136,6 +136,8 @@ function buildProgram(ctx: CommandContext, setExit: (code: number) => void): Com
     .description('Preview a rerun: sources skipped / resumed / new / invalidated, subtrees pruned, work saved; per stage and per source.')
     .argument('<checkpoint>', 'checkpoint directory')
     .option('--sources <file>', 'source keys of the next run, one per line (- for stdin); default: the sources the checkpoint knows')
+    .option('--pipeline <module>', "plan for this pipeline module's stages (default: the pipeline that wrote the checkpoint): shows what a changed stage voids")
+    .option('--accept-change', 'plan as if the pipeline change were accepted as cosmetic (run --accept-change)')
     .option('--explain <key-or-udid>', 'why this source (or task) reruns: the path down to each failed or never-consumed task')
     .option('--limit <n>', `sources (or open tasks, with --explain) listed (default ${DEFAULT_PLAN_LIMIT})`, wholeNumber(1))
     .option('--json', 'print one JSON document')
@@ -146,6 +148,7 @@ function buildProgram(ctx: CommandContext, setExit: (code: number) => void): Com
         'lineage plan ckpt --sources next-run.txt',
         'ls data/*.jsonl | lineage plan ckpt --sources -',
         'lineage plan ckpt --explain part-0001.jsonl',
+        'lineage plan ckpt --pipeline ./pipeline.js',
         'lineage plan ckpt --json | jq .totals',
       ),
     )

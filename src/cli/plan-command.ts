@@ -11,11 +11,14 @@ import type { LineageStore } from '../store/lineage-store.js';
 import { EXIT_OK } from './cli-errors.js';
 import { withStore, type CommandContext } from './command-context.js';
 import { checkpointHeader } from './describe-checkpoint.js';
-import { readSourceKeys } from './read-sources.js';
+import { loadPipelineModule } from './load-pipeline-module.js';
+import { openSourceList } from './read-source-list.js';
 import { resolveSourceOrUdid } from './resolve-task.js';
 
 export interface PlanCommandOptions {
   readonly sources?: string;
+  readonly pipeline?: string;
+  readonly acceptChange?: boolean;
   readonly json?: boolean;
   readonly explain?: string;
   readonly limit?: number;
@@ -24,7 +27,12 @@ export interface PlanCommandOptions {
 export const DEFAULT_PLAN_LIMIT = 20;
 
 export async function planCommand(ctx: CommandContext, dir: string, options: PlanCommandOptions): Promise<number> {
-  const keys = options.sources !== undefined ? await readSourceKeys(options.sources, ctx.io.stdin) : undefined;
+  let keys: string[] | undefined;
+  if (options.sources !== undefined) {
+    keys = [];
+    for await (const { key } of (await openSourceList(options.sources, ctx.io.stdin)).keys) keys.push(key);
+  }
+  const next = options.pipeline !== undefined ? (await loadPipelineModule(options.pipeline)).pipeline : undefined;
   return withStore(ctx, dir, async (store) => {
     if (options.explain !== undefined) {
       const target = resolveSourceOrUdid(store, options.explain, '--explain');
@@ -32,7 +40,11 @@ export async function planCommand(ctx: CommandContext, dir: string, options: Pla
       ctx.out.write(options.json ? JSON.stringify(why, null, 2) + '\n' : renderExplanation(store, why));
     } else {
       ctx.progress.update(() => 'planning: reading the checkpoint…');
-      const plan = await planResume(store, keys ? { sources: keys } : {});
+      const plan = await planResume(store, {
+        ...(keys ? { sources: keys } : {}),
+        ...(next ? { pipeline: next } : {}),
+        acceptChange: options.acceptChange === true,
+      });
       ctx.progress.done();
       ctx.out.write(options.json ? JSON.stringify(plan, null, 2) + '\n' : renderPlan(store, plan, options.limit ?? DEFAULT_PLAN_LIMIT));
     }
@@ -48,7 +60,12 @@ export function renderPlan(store: LineageStore, plan: ResumePlan, limit: number)
   const t = plan.totals;
   const lines = checkpointHeader(store);
   lines.push(`pipeline    ${formatFingerprint(plan.fingerprint.stored)}`);
-  if (plan.fingerprint.changed) lines.push(`changed     ${plan.fingerprint.change}${plan.fingerprint.accepted ? ' (accepted as cosmetic)' : ': completion from there on is void'}`);
+  if (plan.fingerprint.changed) {
+    lines.push(`next run    ${formatFingerprint(plan.fingerprint.current)}`);
+    lines.push(
+      `changed     ${plan.fingerprint.change}${plan.fingerprint.accepted ? ' (accepted as cosmetic: completion kept)' : `: completion from there on is void; ${num(t.invalidated)} complete source(s) go back to work`}`,
+    );
+  }
   lines.push('');
   lines.push(`sources     ${num(t.sources)}: ${num(t.skip)} skip, ${num(t.resume)} resume, ${num(t.new)} new, ${num(t.invalidated)} invalidated`);
   if (plan.mode === 'sources') {

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { invalidateStages } from '../completion/invalidate.js';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { compareFingerprints, formatFingerprint } from '../planner/fingerprint.js';
-import { LineageStore } from '../store/lineage-store.js';
+import { LineageStore, checkWriterId } from '../store/lineage-store.js';
 import { MANIFEST_FILE, readManifest, type Manifest, type StageFingerprint } from '../store/manifest.js';
 import { isBatchStage, stageFingerprint, type Stage } from './stage.js';
 
@@ -30,13 +30,27 @@ interface Options {
 
 export async function openForRun(stages: readonly Stage[], checkpoint: string | LineageStore, options: Options): Promise<OpenedRun> {
   const where = typeof checkpoint === 'string' ? resolve(checkpoint) : checkpoint.dir;
+  // Every check that can refuse the run comes before anything is written.
   assertResumable(stages, where);
+  if (options.writerId !== undefined) checkWriterId(options.writerId);
+  if (options.mode !== undefined && options.mode !== 'dag' && options.mode !== 'sources') {
+    throw new LineageError(ErrorCodes.INVALID_ARGUMENT, `Pipeline.run: mode must be "dag" or "sources", got ${JSON.stringify(options.mode)}.`);
+  }
+  if (options.mode === 'sources') assertAttributable(stages, where);
   const current = stageFingerprint(stages);
   let store: LineageStore;
   let owned = false;
   if (typeof checkpoint === 'string') {
     if (existsSync(join(checkpoint, MANIFEST_FILE))) {
       const manifest = readManifest(checkpoint);
+      if (options.mode !== undefined && manifest.mode !== options.mode) {
+        throw new LineageError(
+          ErrorCodes.MODE_MISMATCH,
+          `the checkpoint ${where} is in ${manifest.mode} mode, but the run asked for ${options.mode} mode; the mode is fixed when a checkpoint is created. ` +
+            'Drop the mode option, or use a new checkpoint directory.',
+        );
+      }
+      if (manifest.mode === 'sources') assertAttributable(stages, where);
       const change = manifest.fingerprint ? compareFingerprints(manifest.fingerprint, current) : null;
       if (change && change.firstChanged >= 0 && options.acceptChange !== true) await invalidateStages(checkpoint, change.kept);
     }
