@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { LineageStore, Pipeline, childLineage, failed, rootLineage, type Source, type Stage, type StatefulStage } from '../src/index.js';
+import { LineageStore, Pipeline, childLineage, failed, planResume, rootLineage, type Source, type Stage, type StatefulStage } from '../src/index.js';
 import { ROOT, ensureBuilt } from './helpers/example.js';
 import { tempDir } from './helpers/temp-dir.js';
 
@@ -311,6 +311,11 @@ describe('stateful stages: checkpoints', () => {
     const dir = tempDir();
     const app = newApp();
     await pipeline(app, { failFinish: true, version: '1' }).run(ALL, { checkpoint: dir });
+    // The plan says so beforehand.
+    const same = await planResume(dir, { pipeline: pipeline(newApp(), { version: '1' }) });
+    expect(same.stateful).toEqual([expect.objectContaining({ stage: 'collect', offered: expect.objectContaining({ id: 3, absorbed: 9 }), kept: 3, inputsSaved: 9, void: false })]);
+    const changed = await planResume(dir, { pipeline: pipeline(newApp(), { version: '2' }) });
+    expect(changed.stateful).toEqual([expect.objectContaining({ stage: 'collect', inputsSaved: 0, void: true })]);
     app.events.length = 0;
     const r = await pipeline(app, { version: '2' }).run(ALL, { checkpoint: dir });
     expect(app.events.slice(0, 4)).toEqual(['expired 1', 'expired 2', 'expired 3', 'load null']);
