@@ -325,5 +325,6 @@ describe('stateful stages: checkpoints', () => {
     expect(app.events.slice(0, 4)).toEqual(['expired 1', 'expired 2', 'expired 3', 'load null']);
     expect(app.offered.at(-1)).toEqual([]);
     expect(r.stages[1]!.state).toMatchObject({ absorbed: 11, finished: true });
+    expect(app.events.filter((e) => e.startsWith('save'))).toEqual(['save 4', 'save 5', 'save 6']); // ids are not reused
   });
 });

@@ -149,15 +149,16 @@ export function readStateCheckpoints(shards: readonly Shard[]): StageCheckpoints
 export function dropStageCheckpointsSync(shard: Shard, stale: (stage: number) => boolean): { stage: string; ids: number[] }[] {
   if (!shard.stateCheckpoints || !shard.absorbed) return [];
   const dropped: { stage: string; ids: number[] }[] = [];
-  const stages: number[] = [];
+  const stages: { stage: number; nextId: number }[] = [];
   for (const { key, value } of shard.stateCheckpoints.getRange()) {
     if (!stale(key)) continue;
-    stages.push(key);
+    stages.push({ stage: key, nextId: (value as Stored).nextId });
     const ids = (value as Stored).checkpoints.map((c) => c.id);
     if (ids.length > 0) dropped.push({ stage: shard.stageName(key) ?? `#${key}`, ids });
   }
-  for (const stage of stages) {
-    shard.stateCheckpoints.removeSync(stage);
+  for (const { stage, nextId } of stages) {
+    // The row stays, empty, so that ids are never handed out twice.
+    shard.stateCheckpoints.putSync(stage, { nextId, checkpoints: [] } satisfies Stored);
     for (const key of [...shard.absorbed.getKeys({ start: logKey(stage, 0), end: logEnd(stage) })]) shard.absorbed.removeSync(key as Buffer);
   }
   return dropped;
