@@ -19,10 +19,25 @@ export { computeCompletion, completedSet, type CompletionSnapshot } from './comp
 export { mergeCheckpoint, type MergeOptions, type MergeResult } from './store/merge-checkpoint.js';
 export { Pipeline, type Source, type RunOptions, type RunReport, type RunProgress, type StageReport } from './runner/pipeline.js';
 export type { TaskFailure } from './runner/run-report.js';
-export { failed, isFailed, stageFingerprint, type Stage, type MapStage, type BatchStage, type StageResult, type TaskContext, type BatchContext, type Failed } from './runner/stage.js';
+export {
+  failed,
+  isFailed,
+  stageFingerprint,
+  type Stage,
+  type MapStage,
+  type BatchStage,
+  type StatefulStage,
+  type StageResult,
+  type TaskContext,
+  type BatchContext,
+  type FinishContext,
+  type Failed,
+} from './runner/stage.js';
+export { isCheckpointable, DEFAULT_KEEP_CHECKPOINTS, type Checkpointable, type CheckpointContext } from './runner/checkpointable.js';
+export type { StateCheckpoint, StageCheckpoints } from './store/state-checkpoint-log.js';
 export { assignChildLineage, type Assigned, type Child, type AssignOptions } from './runner/assign-child-lineage.js';
 export { adaptStage, type StageAdapter, type StageCall, type StageTask, type Recorder, type AdapterOptions } from './runner/stage-adapter.js';
 export { compareFingerprints, type FingerprintChange } from './planner/fingerprint.js';
 export { invalidateStages, type InvalidationSummary } from './completion/invalidate.js';
-export { planResume, type ResumePlan, type SourcePlan, type StagePlan, type Verdict, type OpenTask, type PlanOptions } from './planner/plan-resume.js';
+export { planResume, type ResumePlan, type SourcePlan, type StagePlan, type StatePlan, type Verdict, type OpenTask, type PlanOptions } from './planner/plan-resume.js';
 export { explainResume, type Explanation, type PathStep } from './planner/explain-resume.js';

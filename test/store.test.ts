@@ -83,6 +83,21 @@ describe('LineageStore: recording', () => {
     await reader.close();
   });
 
+  it('a wide fan-in records each edge once, over several calls and repeats', async () => {
+    const store = await LineageStore.open(tempDir());
+    const roots = Array.from({ length: 40 }, (_, i) => rootLineage(`part-${i}`));
+    const wide = childLineage('count', roots.map((r) => r.udid), 0);
+    store.recordEmission({ stage: 'count', parents: [...roots.slice(0, 30), roots[3]!, roots[3]!], children: [wide] });
+    store.recordEmission({ stage: 'count', parents: roots.slice(20), children: [wide] });
+    store.recordEmission({ stage: 'count', parents: roots, children: [wide], terminal: true });
+    await store.flush();
+    expect(store.get(wide.udid)!.parents.sort()).toEqual(roots.map((r) => r.udid).sort());
+    for (const r of roots) expect(store.get(r.udid)).toMatchObject({ children: [wide.udid], completed: { run: 1 } });
+    const dump = execFileSync('mdb_dump', ['-s', 'parents', join(store.dir, 'writers', 'main')], { encoding: 'utf8' });
+    expect(dump.split('\n').filter((l) => l.startsWith(' ')).length / 2).toBe(40);
+    await store.close();
+  });
+
   it('writes files that Debian mdb_stat and mdb_dump can read, in named sub-DBs only', async () => {
     const store = await recorded();
     await store.close();

@@ -13,6 +13,7 @@ import { drawTree, taskLine, type TreeBudget } from './render-tree.js';
 import { selectTasks, selectedTasks, type Selection, type TaskFilter } from './select-tasks.js';
 import { checkpointHeader, fingerprintText } from './describe-checkpoint.js';
 import { LEGEND, STATUSES, statusOf, taskRecord, type TaskStatus } from './task-status.js';
+import { stateCheckpointLines } from './describe-state-checkpoints.js';
 
 export const INSPECT_FORMATS = ['text', 'json', 'ndjson', 'dot', 'mermaid'] as const;
 export type InspectFormat = (typeof INSPECT_FORMATS)[number];
@@ -101,6 +102,7 @@ async function text(ctx: CommandContext, store: LineageStore, selection: Selecti
   out.write(`tasks       ${counts.total}${counts.total > 0 ? `: ${STATUSES.map((s) => `${counts.byStatus[s]} ${s}`).join(', ')}` : ''}\n`);
   out.write(`sources     ${counts.sources}${counts.sources > 0 ? `: ${counts.sourcesDone} complete, ${counts.sources - counts.sourcesDone} incomplete` : ''}\n`);
   out.write(`legend      ${LEGEND}\n`);
+  for (const line of stateCheckpointLines(store.stateCheckpoints())) out.write(line + '\n');
 
   const limit = options.limit ?? DEFAULT_TREE_LIMIT;
   const budget: TreeBudget = { left: limit, drawn: new Set() };
@@ -189,6 +191,7 @@ function checkpointJson(store: LineageStore): Record<string, unknown> {
     createdAt: m.createdAt,
     updatedAt: m.updatedAt,
     shards: store.shards.map((s) => s.writerId),
+    stateCheckpoints: store.stateCheckpoints(),
   };
 }
 

@@ -6,7 +6,7 @@
  */
 import { explainResume, type Explanation } from '../planner/explain-resume.js';
 import { formatFingerprint } from '../planner/fingerprint.js';
-import { planResume, type ResumePlan } from '../planner/plan-resume.js';
+import { planResume, type ResumePlan, type StatePlan } from '../planner/plan-resume.js';
 import type { LineageStore } from '../store/lineage-store.js';
 import { EXIT_OK } from './cli-errors.js';
 import { withStore, type CommandContext } from './command-context.js';
@@ -77,6 +77,7 @@ export function renderPlan(store: LineageStore, plan: ResumePlan, limit: number)
     const w = Math.max(5, ...plan.stages.map((s) => s.stage.length));
     lines.push(`${'stage'.padEnd(w)}  ${'rerun'.padStart(10)}  ${'pruned'.padStart(10)}`);
     for (const s of plan.stages) lines.push(`${s.stage.padEnd(w)}  ${num(s.rerun).padStart(10)}  ${num(s.pruned).padStart(10)}`);
+    for (const s of plan.stateful) lines.push(statefulLine(s));
   }
   const todo = plan.sources.filter((s) => s.verdict !== 'skip');
   lines.push('');
@@ -95,6 +96,15 @@ export function renderPlan(store: LineageStore, plan: ResumePlan, limit: number)
     lines.push('', 'why a source reruns: lineage plan <checkpoint> --explain <source key or UDID>');
   }
   return lines.join('\n') + '\n';
+}
+
+function statefulLine(s: StatePlan): string {
+  const where = `stateful    ${s.stage} (writer ${s.writerId}): `;
+  if (s.void) return `${where}its ${num(s.kept)} checkpoint(s) are void (the pipeline changed at or before it); every input is absorbed again`;
+  return (
+    `${where}a resume is offered checkpoint #${s.offered.id} first (of ${num(s.kept)}, recorded ${s.offered.at}); ` +
+    `restored, it saves absorbing ${num(s.inputsSaved)} input(s) again`
+  );
 }
 
 function renderExplanation(store: LineageStore, why: Explanation): string {

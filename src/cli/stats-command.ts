@@ -13,6 +13,8 @@ import { withStore, type CommandContext } from './command-context.js';
 import { checkpointHeader, fingerprintText } from './describe-checkpoint.js';
 import { STATUSES, statusOf, type TaskStatus } from './task-status.js';
 import { table } from './text-table.js';
+import { stateCheckpointLines } from './describe-state-checkpoints.js';
+import type { StageCheckpoints } from '../store/state-checkpoint-log.js';
 
 export interface StatsOptions {
   readonly json?: boolean;
@@ -35,6 +37,8 @@ export interface CheckpointStats {
   readonly shards: { writerId: string; tasks: number; runs: number; bytes: number }[];
   readonly bytesOnDisk: number;
   readonly files: number;
+  /** Recorded checkpoints of stateful stages, newest first per stage and writer. */
+  readonly stateCheckpoints: StageCheckpoints[];
 }
 
 const SOURCE_STAGE = '(source)';
@@ -103,6 +107,7 @@ export function collectStats(ctx: CommandContext, store: LineageStore): Checkpoi
     })),
     bytesOnDisk: disk.bytes,
     files: disk.files,
+    stateCheckpoints: store.stateCheckpoints(),
   };
 }
 
@@ -125,6 +130,7 @@ function renderStats(store: LineageStore, s: CheckpointStats): string {
       ),
     );
   }
+  lines.push(...stateCheckpointLines(s.stateCheckpoints));
   lines.push('', 'shards');
   lines.push(...table(['writer', 'tasks', 'runs', 'bytes'], s.shards.map((sh) => [sh.writerId, sh.tasks, sh.runs, sh.bytes])));
   lines.push('', `on disk     ${s.bytesOnDisk} bytes (${human(s.bytesOnDisk)}) in ${s.files} files`);

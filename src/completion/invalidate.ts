@@ -3,7 +3,8 @@
  * When stage k changed (id, order or version), everything a stage at k or
  * later emitted or decided is removed from every shard: tasks those stages
  * emitted (with their edges), and the outcomes they recorded. What stages
- * before k did stays. Derived state (task_type, completed) is then recomputed
+ * before k did stays, except the checkpoints of stateful stages at k or
+ * later: their state was built from inputs that changed. Derived state (task_type, completed) is then recomputed
  * by the repair pass, so a source stays complete only if it finished before
  * stage k (e.g. filtered early). The checkpoint is then exactly what a run of
  * the changed pipeline would have left after its first k stages.
@@ -15,6 +16,7 @@ import { join } from 'node:path';
 import { LineageStore, WRITERS_DIR } from '../store/lineage-store.js';
 import { OwnerHeartbeat, assertNoLiveWriter } from '../store/owner-record.js';
 import { Shard } from '../store/shard.js';
+import { dropStageCheckpointsSync } from '../store/state-checkpoint-log.js';
 import { repairCheckpoint } from './repair.js';
 
 export interface InvalidationSummary {
@@ -26,6 +28,8 @@ export interface InvalidationSummary {
   readonly completedCleared: number;
   /** Source states dropped (source-counter mode). */
   readonly sourcesReset: number;
+  /** Checkpoints of stateful stages dropped, per writer and stage: a run expires its own writer's. */
+  readonly checkpointsDropped: { writerId: string; stage: string; ids: number[] }[];
 }
 
 /** Removes from the checkpoint in `dir` what any stage not in `keptStages` emitted or decided. */
@@ -41,16 +45,18 @@ export async function invalidateStages(dir: string, keptStages: readonly string[
   let tasksRemoved = 0;
   let outcomesRemoved = 0;
   let sourcesReset = 0;
+  const checkpointsDropped: InvalidationSummary['checkpointsDropped'] = [];
   for (const id of writerIds) {
     const shardDir = join(path, WRITERS_DIR, id);
     const beat = new OwnerHeartbeat(shardDir);
     const shard = Shard.open(shardDir, id, false);
     try {
       if (!shard.initialized) continue;
-      const done = shard.env.transactionSync(() => (mode === 'sources' ? { tasks: 0, outcomes: 0, sources: resetSources(shard) } : removeStale(shard, kept)));
+      const done = shard.env.transactionSync(() => (mode === 'sources' ? { tasks: 0, outcomes: 0, sources: resetSources(shard), checkpoints: [] } : removeStale(shard, kept)));
       tasksRemoved += done.tasks;
       outcomesRemoved += done.outcomes;
       sourcesReset += done.sources;
+      for (const c of done.checkpoints) checkpointsDropped.push({ writerId: id, ...c });
       await shard.env.flushed;
     } finally {
       await shard.close();
@@ -58,10 +64,10 @@ export async function invalidateStages(dir: string, keptStages: readonly string[
     }
   }
   const repaired = mode === 'dag' ? await repairCheckpoint(path) : null;
-  return { tasksRemoved, outcomesRemoved, completedCleared: repaired?.completedCleared ?? 0, sourcesReset };
+  return { tasksRemoved, outcomesRemoved, completedCleared: repaired?.completedCleared ?? 0, sourcesReset, checkpointsDropped };
 }
 
-function removeStale(shard: Shard, kept: ReadonlySet<string>): { tasks: number; outcomes: number; sources: number } {
+function removeStale(shard: Shard, kept: ReadonlySet<string>): { tasks: number; outcomes: number; sources: number; checkpoints: { stage: string; ids: number[] }[] } {
   const stale = (n: number) => n !== 0 && !kept.has(shard.stageName(n) ?? '');
   const remove: { id: number; udid: Buffer }[] = [];
   for (const { key, value } of shard.meta.getRange()) {
@@ -85,7 +91,7 @@ function removeStale(shard: Shard, kept: ReadonlySet<string>): { tasks: number; 
     shard.outcome.removeSync(id);
     outcomes++;
   }
-  return { tasks: remove.length, outcomes, sources: 0 };
+  return { tasks: remove.length, outcomes, sources: 0, checkpoints: dropStageCheckpointsSync(shard, stale) };
 }
 
 function resetSources(shard: Shard): number {

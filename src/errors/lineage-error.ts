@@ -29,6 +29,8 @@ export const ErrorCodes = {
   UNKNOWN_TASK: 'LINEAGE_UNKNOWN_TASK',
   /** A stage declared `resumable: false` was used with a checkpoint. */
   STAGE_NOT_RESUMABLE: 'LINEAGE_STAGE_NOT_RESUMABLE',
+  /** A stateful stage's `loadCheckpoint` returned a checkpoint id the engine did not offer. */
+  UNKNOWN_CHECKPOINT: 'LINEAGE_UNKNOWN_CHECKPOINT',
   /** Source-counter mode was given an output that belongs to several sources. */
   NOT_ATTRIBUTABLE: 'LINEAGE_NOT_ATTRIBUTABLE',
   /** The checkpoint was written in another mode (dag vs sources) than asked for. */

@@ -10,6 +10,9 @@
  * - `invalidated`: it was complete, but the pipeline changed at a stage its
  *   completion depended on.
  *
+ * Stateful stages with recorded checkpoints get a line each: the checkpoint a
+ * resume is offered first (the newest) and how many absorbed inputs it holds.
+ *
  * One pass over a columnar image of the checkpoint (see task-table.ts), so
  * it stays fast and small on millions of tasks.
  */
@@ -18,6 +21,7 @@ import { loadTaskTable, type TaskTable } from '../completion/task-table.js';
 import { rootLineage } from '../identity/lineage.js';
 import { LineageStore } from '../store/lineage-store.js';
 import type { StageFingerprint } from '../store/manifest.js';
+import type { StateCheckpoint } from '../store/state-checkpoint-log.js';
 import { OUTCOME_FAILED } from '../store/shard.js';
 import { stageFingerprint, type Stage } from '../runner/stage.js';
 import { compareFingerprints } from './fingerprint.js';
@@ -60,6 +64,20 @@ export interface StagePlan {
   readonly pruned: number;
 }
 
+/** A stateful stage with recorded checkpoints (DESIGN.md §8). */
+export interface StatePlan {
+  readonly stage: string;
+  readonly writerId: string;
+  /** The checkpoint a resume offers first: the newest. */
+  readonly offered: StateCheckpoint;
+  /** Checkpoints recorded (all offered, newest first). */
+  readonly kept: number;
+  /** Inputs the offered checkpoint holds: restored, they are not fed to absorb again (0 when void). */
+  readonly inputsSaved: number;
+  /** The pipeline changed at or before this stage: its checkpoints will be dropped and every input absorbed again. */
+  readonly void: boolean;
+}
+
 export interface ResumePlan {
   readonly checkpoint: string;
   readonly mode: 'dag' | 'sources';
@@ -88,6 +106,8 @@ export interface ResumePlan {
   };
   /** Per stage of the pipeline (or of the checkpoint's fingerprint); empty in source-counter mode. */
   readonly stages: StagePlan[];
+  /** Stateful stages with recorded checkpoints, per writer. */
+  readonly stateful: StatePlan[];
   readonly sources: SourcePlan[];
 }
 
@@ -221,6 +241,7 @@ function planOver(store: LineageStore, options: PlanOptions): ResumePlan {
       workSaved: work === 0 ? 0 : saved / work,
     },
     stages: order.map((s, i) => ({ stage: s.id, rerun: stageRerun[i]!, pruned: stagePruned[i]! })),
+    stateful: statefulPlan(store, changed && !accepted ? change!.kept : null),
     sources,
   };
 }
@@ -277,6 +298,15 @@ function planSources(store: LineageStore, wanted: string[] | null, fingerprint: 
       workSaved: sources.length === 0 ? 0 : skip / sources.length,
     },
     stages: [],
+    stateful: [],
     sources,
   };
+}
+
+/** The newest checkpoint of every stateful stage; void when a pipeline change drops them (`kept`: the stages whose work stays). */
+function statefulPlan(store: LineageStore, kept: readonly string[] | null): StatePlan[] {
+  return store.stateCheckpoints().map(({ stage, writerId, checkpoints }) => {
+    const voided = kept !== null && !kept.includes(stage);
+    return { stage, writerId, offered: checkpoints[0]!, kept: checkpoints.length, inputsSaved: voided ? 0 : checkpoints[0]!.absorbed, void: voided };
+  });
 }

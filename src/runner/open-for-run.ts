@@ -1,7 +1,8 @@
 /**
  * Opens the checkpoint a run writes to, after the checks that must pass
- * before anything executes: no `resumable: false` stage, no arrival-order
- * batch in source-counter mode, and the pipeline fingerprint. When the
+ * before anything executes: no `resumable: false` stage (unless it
+ * checkpoints its state), no arrival-order batch or stateful stage in
+ * source-counter mode, and the pipeline fingerprint. When the
  * fingerprint changed, completion that depended on the first changed stage
  * or a later one is voided (see `invalidateStages`), unless the caller
  * accepts the change as cosmetic; the manifest records either way.
@@ -13,13 +14,16 @@ import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { compareFingerprints, formatFingerprint } from '../planner/fingerprint.js';
 import { LineageStore, checkWriterId } from '../store/lineage-store.js';
 import { MANIFEST_FILE, readManifest, type Manifest, type StageFingerprint } from '../store/manifest.js';
-import { isBatchStage, stageFingerprint, type Stage } from './stage.js';
+import { isCheckpointable } from './checkpointable.js';
+import { isBatchStage, isStatefulStage, stageFingerprint, type Stage } from './stage.js';
 
 export interface OpenedRun {
   readonly store: LineageStore;
   /** True when the run opened the store itself (and closes it). */
   readonly owned: boolean;
   readonly dir: string;
+  /** Checkpoint ids of stateful stages (by stage id) in this writer's shard that a pipeline change voided: to expire. */
+  readonly voidedCheckpoints: ReadonlyMap<string, readonly number[]>;
 }
 
 interface Options {
@@ -40,6 +44,7 @@ export async function openForRun(stages: readonly Stage[], checkpoint: string | 
   const current = stageFingerprint(stages);
   let store: LineageStore;
   let owned = false;
+  const voidedCheckpoints = new Map<string, number[]>();
   if (typeof checkpoint === 'string') {
     if (existsSync(join(checkpoint, MANIFEST_FILE))) {
       const manifest = readManifest(checkpoint);
@@ -52,7 +57,11 @@ export async function openForRun(stages: readonly Stage[], checkpoint: string | 
       }
       if (manifest.mode === 'sources') assertAttributable(stages, where);
       const change = manifest.fingerprint ? compareFingerprints(manifest.fingerprint, current) : null;
-      if (change && change.firstChanged >= 0 && options.acceptChange !== true) await invalidateStages(checkpoint, change.kept);
+      if (change && change.firstChanged >= 0 && options.acceptChange !== true) {
+        const summary = await invalidateStages(checkpoint, change.kept);
+        const writerId = options.writerId ?? process.env.LINEAGE_WRITER_ID ?? 'main';
+        for (const c of summary.checkpointsDropped) if (c.writerId === writerId) voidedCheckpoints.set(c.stage, c.ids);
+      }
     }
     store = await LineageStore.open(checkpoint, {
       ...(options.writerId !== undefined ? { writerId: options.writerId } : {}),
@@ -80,7 +89,7 @@ export async function openForRun(stages: readonly Stage[], checkpoint: string | 
     if (owned) await store.close();
     throw err;
   }
-  return { store, owned, dir: store.dir };
+  return { store, owned, dir: store.dir, voidedCheckpoints };
 }
 
 function manifestPatch(manifest: Manifest, current: StageFingerprint[], accept: boolean): Partial<Manifest> {
@@ -90,7 +99,8 @@ function manifestPatch(manifest: Manifest, current: StageFingerprint[], accept: 
 }
 
 function assertResumable(stages: readonly Stage[], dir: string): void {
-  const refused = stages.filter((s) => s.resumable === false);
+  // A stage whose state is checkpointed resumes from its checkpoint: nothing to refuse.
+  const refused = stages.filter((s) => s.resumable === false && !isCheckpointable(s));
   if (refused.length === 0) return;
   const names = refused.map((s) => `"${s.id}"`).join(', ');
   throw new LineageError(
@@ -102,10 +112,20 @@ function assertResumable(stages: readonly Stage[], dir: string): void {
 
 function assertAttributable(stages: readonly Stage[], dir: string): void {
   const mixed = stages.filter((s) => isBatchStage(s) && s.batchSize !== undefined);
-  if (mixed.length === 0) return;
-  throw new LineageError(
-    ErrorCodes.NOT_ATTRIBUTABLE,
-    `stage${mixed.length > 1 ? 's' : ''} ${mixed.map((s) => `"${s.id}"`).join(', ')} batch tasks in arrival order, which can mix sources; ` +
-      `the checkpoint ${dir} is in source-counter mode and can only count per source. Use groupBy: 'source' there, or a DAG-mode checkpoint.`,
-  );
+  if (mixed.length > 0) {
+    throw new LineageError(
+      ErrorCodes.NOT_ATTRIBUTABLE,
+      `stage${mixed.length > 1 ? 's' : ''} ${mixed.map((s) => `"${s.id}"`).join(', ')} batch tasks in arrival order, which can mix sources; ` +
+        `the checkpoint ${dir} is in source-counter mode and can only count per source. Use groupBy: 'source' there, or a DAG-mode checkpoint.`,
+    );
+  }
+  const stateful = stages.filter((s) => isStatefulStage(s));
+  if (stateful.length > 0) {
+    throw new LineageError(
+      ErrorCodes.NOT_ATTRIBUTABLE,
+      `stage${stateful.length > 1 ? 's' : ''} ${stateful.map((s) => `"${s.id}"`).join(', ')} ${stateful.length > 1 ? 'are' : 'is a'} stateful stage${stateful.length > 1 ? 's' : ''}: ` +
+        `${stateful.length > 1 ? 'their outputs fan in' : 'its output fans in'} every input, of every source, but the checkpoint ${dir} is in source-counter mode ` +
+        'and can only count per source. Use a DAG-mode checkpoint (a new directory).',
+    );
+  }
 }

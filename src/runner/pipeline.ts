@@ -4,7 +4,9 @@
  * `maxInFlight` tasks are alive, so memory is bounded by the work in flight,
  * not by the number of sources. With a checkpoint it skips complete sources,
  * drops complete tasks at every stage boundary before they execute, and
- * records every call through the stage adapter.
+ * records every call through the stage adapter. Stateful stages are fed one
+ * input at a time and finish once nothing upstream of them is alive (see
+ * stateful-driver.ts).
  *
  * @example
  * const report = await new Pipeline([split, clean, write]).run(sources, { checkpoint: 'ckpt' });
@@ -12,11 +14,13 @@
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { rootLineage } from '../identity/lineage.js';
 import type { LineageStore } from '../store/lineage-store.js';
+import { DEFAULT_KEEP_CHECKPOINTS } from './checkpointable.js';
 import { openForRun } from './open-for-run.js';
 import { RunCounters, type RunProgress, type RunReport } from './run-report.js';
 import { adaptStage, type StageAdapter, type StageCall, type StageTask } from './stage-adapter.js';
-import { isBatchStage, type Stage, type TaskContext } from './stage.js';
-import { validateStages } from './validate-stages.js';
+import { isBatchStage, isStatefulStage, type Stage, type TaskContext } from './stage.js';
+import { StatefulDriver, type InputOutcome } from './stateful-driver.js';
+import { keepCheckpointsProblem, validateStages } from './validate-stages.js';
 
 /** An input: a stable key (part of every descendant's identity) and the data stage 0 gets. */
 export interface Source<T = unknown> {
@@ -44,6 +48,8 @@ export interface RunOptions {
    * changed stage or a later one is voided first.
    */
   readonly acceptChange?: boolean;
+  /** Checkpoints kept per stateful stage, unless the stage sets its own; at least 2. Default 20. */
+  readonly keepCheckpoints?: number;
   readonly onProgress?: (progress: RunProgress) => void;
   /** Milliseconds between `onProgress` calls. Default 1000. */
   readonly progressIntervalMs?: number;
@@ -71,6 +77,8 @@ export class Pipeline {
   /** Runs every source through the stages; resolves to the report (failed tasks are in it, not thrown). */
   async run(sources: Iterable<Source> | AsyncIterable<Source>, options: RunOptions = {}): Promise<RunReport> {
     const started = performance.now();
+    const keep = options.keepCheckpoints === undefined ? null : keepCheckpointsProblem(options.keepCheckpoints);
+    if (keep) throw new LineageError(ErrorCodes.INVALID_ARGUMENT, `Pipeline.run: the option ${keep}`);
     const opened = options.checkpoint === undefined ? null : await openForRun(this.stages, options.checkpoint, options);
     const store = opened?.store ?? null;
     let failure: unknown;
@@ -78,7 +86,7 @@ export class Pipeline {
     try {
       const run = new PipelineRun(this.stages, store, options, started);
       counters = run.counters;
-      await run.execute(sources);
+      await run.execute(sources, opened?.voidedCheckpoints ?? new Map());
     } catch (err) {
       failure = err;
     }
@@ -124,6 +132,12 @@ class PipelineRun {
   private readonly keyed: (((input: unknown, ctx: TaskContext) => string) | null)[];
   private readonly batchSize: Int32Array;
   private readonly perSource = new Map<string, SourceState>();
+  /** Tasks alive at each stage, all sources together. */
+  private readonly aliveAt: Int32Array;
+  /** Per stage: the driver of a stateful stage, else null. */
+  private readonly drivers: (StatefulDriver | null)[];
+  /** Lowest stage at which any task failed (n: none); a stateful stage after it holds `finish` back. */
+  private firstFailure: number;
   private readonly maxInFlight: number;
   private inFlight = 0;
   private activeCalls = 0;
@@ -162,9 +176,15 @@ class PipelineRun {
     });
     this.batchSize = Int32Array.from(stages, (s) => (isBatchStage(s) && s.groupBy === undefined ? Math.max(1, s.batchSize ?? 1) : 0));
     this.maxInFlight = Math.max(1, options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
+    this.aliveAt = new Int32Array(this.n);
+    this.firstFailure = this.n;
+    this.drivers = stages.map((s, i) =>
+      isStatefulStage(s) ? new StatefulDriver(s, store, s.keepCheckpoints ?? options.keepCheckpoints ?? DEFAULT_KEEP_CHECKPOINTS, this.counters.states[i]!) : null,
+    );
   }
 
-  execute(sources: Iterable<Source> | AsyncIterable<Source>): Promise<void> {
+  async execute(sources: Iterable<Source> | AsyncIterable<Source>, voided: ReadonlyMap<string, readonly number[]>): Promise<void> {
+    for (const d of this.drivers) if (d) await d.restore(voided.get(d.stage.id) ?? []);
     const it = sources as Partial<Iterable<Source> & AsyncIterable<Source>>;
     const syncIt = it[Symbol.iterator];
     const asyncIt = it[Symbol.asyncIterator];
@@ -212,6 +232,7 @@ class PipelineRun {
         let started = false;
         for (let i = this.n - 1; i >= 0; i--) started = this.dispatch(i) || started;
         if (this.fatal) break;
+        if (this.concludeStateful()) started = true;
         if (started) this.again = true;
         if (this.admit()) this.again = true;
         else if (this.activeCalls === 0 && !this.reading && !this.draining && this.flushPartialBatch()) this.again = true;
@@ -230,7 +251,7 @@ class PipelineRun {
       this.fail(this.fatal.error);
       return;
     }
-    if (this.sourcesDone && this.inFlight === 0) this.finish();
+    if (this.sourcesDone && this.inFlight === 0 && this.drivers.every((d) => d === null || d.done)) this.finish();
   }
 
   private abort(err: unknown): void {
@@ -239,6 +260,8 @@ class PipelineRun {
 
   /** Starts calls of stage i while it has work and free slots; true if it started any. */
   private dispatch(i: number): boolean {
+    const driver = this.drivers[i];
+    if (driver) return this.feed(i, driver);
     const ready = this.ready[i]!;
     let started = false;
     while (this.active[i]! < this.limit[i]! && !this.fatal) {
@@ -293,10 +316,121 @@ class PipelineRun {
     this.settled(i, group.tasks, result);
   }
 
+  /** Feeds a stateful stage its queued inputs, one at a time; true if it fed any. */
+  private feed(i: number, driver: StatefulDriver): boolean {
+    let fed = false;
+    while (!driver.busy && !driver.done && this.queued(i) > 0 && !this.fatal) {
+      const task = this.take(i, 1)[0]!;
+      fed = true;
+      const outcome = driver.absorb(task);
+      if (!(outcome instanceof Promise)) {
+        this.absorbed(i, task, outcome);
+        continue;
+      }
+      driver.busy = true;
+      this.activeCalls++;
+      outcome.then(
+        (o) => {
+          driver.busy = false;
+          this.activeCalls--;
+          try {
+            this.absorbed(i, task, o);
+          } catch (err) {
+            this.abort(err);
+          }
+          this.pump();
+        },
+        (err: unknown) => {
+          driver.busy = false;
+          this.activeCalls--;
+          this.abort(err);
+          this.pump();
+        },
+      );
+    }
+    return fed;
+  }
+
+  private absorbed(i: number, task: StageTask, outcome: InputOutcome): void {
+    if (outcome !== 'duplicate') this.counters.input(i, task, outcome);
+    if (typeof outcome === 'object') {
+      this.firstFailure = Math.min(this.firstFailure, i);
+      const s = this.perSource.get(task.lineage.sourceKey)!;
+      s.failedAt = Math.min(s.failedAt, i);
+    }
+    this.leave(i, task);
+  }
+
+  /**
+   * Starts the `finish` of the first stateful stage that is still open, once
+   * no more input can reach it: every source read, nothing alive at or
+   * before it. Later stateful stages wait for it. True if it started one.
+   */
+  private concludeStateful(): boolean {
+    if (!this.sourcesDone || this.reading) return false;
+    let upstream = 0;
+    for (let k = 0; k < this.n; k++) {
+      upstream += this.aliveAt[k]!;
+      const driver = this.drivers[k];
+      if (!driver || driver.done) continue;
+      if (driver.busy || upstream > 0) return false;
+      this.conclude(k, driver);
+      return true;
+    }
+    return false;
+  }
+
+  private conclude(k: number, driver: StatefulDriver): void {
+    driver.busy = true;
+    this.activeCalls++;
+    const heldBack = this.firstFailure <= k;
+    const run = async () => {
+      const inputs = await driver.conclude(heldBack);
+      if (inputs === null) {
+        if (heldBack) this.counters.held(k, this.counters.states[k]!.absorbed + this.counters.states[k]!.restored);
+        driver.done = true;
+        return;
+      }
+      const r = await this.adapters[k]!.invoke(inputs);
+      this.counters.finish(k, inputs, r);
+      driver.done = true;
+      if (r.kind === 'failed') {
+        this.firstFailure = Math.min(this.firstFailure, k);
+        return;
+      }
+      this.emitFinished(k, r);
+      await driver.finished();
+    };
+    run()
+      .catch((err: unknown) => this.abort(err))
+      .finally(() => {
+        driver.done = true;
+        driver.busy = false;
+        this.activeCalls--;
+        this.pump();
+      });
+  }
+
+  /** A stateful stage's children enter the next stage; groups waiting downstream for their source may close. */
+  private emitFinished(k: number, r: StageCall): void {
+    if (r.kind !== 'children' || k + 1 >= this.n) return;
+    const sources = new Set<string>();
+    for (const child of r.children) {
+      if (this.store !== null && this.store.isCompleted(child.lineage.udid)) {
+        this.counters.pruned(k + 1);
+        continue;
+      }
+      this.enter(k + 1, child);
+      sources.add(child.lineage.sourceKey);
+    }
+    for (const key of sources) this.release(key, this.perSource.get(key)!, k);
+  }
+
   /** A call of stage i on `tasks` finished: pass the children on, then retire the inputs. */
   private settled(i: number, tasks: readonly StageTask[], r: StageCall): void {
     this.counters.call(i, tasks, r);
     if (r.kind === 'failed') {
+      this.firstFailure = Math.min(this.firstFailure, i);
       for (const t of tasks) {
         const s = this.perSource.get(t.lineage.sourceKey)!;
         s.failedAt = Math.min(s.failedAt, i);
@@ -325,6 +459,7 @@ class PipelineRun {
     s.alive[i]!++;
     s.total++;
     this.inFlight++;
+    this.aliveAt[i]!++;
     const groupOf = this.keyed[i];
     if (groupOf) {
       const g = groupOf(task.data, { stage: this.stages[i]!.id, udid: task.lineage.udid, sourceKey: key, lineage: task.lineage, attempt: 0 });
@@ -352,13 +487,19 @@ class PipelineRun {
     }
   }
 
-  /** A task of stage i is done with (emitted, filtered, failed): close groups it was holding open. */
+  /** A task of stage i is done with (emitted, filtered, failed, absorbed): close groups it was holding open. */
   private leave(i: number, task: StageTask): void {
     const key = task.lineage.sourceKey;
     const s = this.perSource.get(key)!;
     s.alive[i]!--;
     s.total--;
     this.inFlight--;
+    this.aliveAt[i]!--;
+    this.release(key, s, i);
+  }
+
+  /** Closes the source's groups after stage i that nothing upstream can still add to; forgets the source when nothing of it is alive. */
+  private release(key: string, s: SourceState, i: number): void {
     if (s.groups) {
       let upstream = 0;
       let held: { f: number; tasks: StageTask[] }[] | null = null;

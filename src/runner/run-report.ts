@@ -5,7 +5,7 @@
  */
 import type { LineageStore } from '../store/lineage-store.js';
 import type { StageCall, StageTask } from './stage-adapter.js';
-import type { Stage } from './stage.js';
+import { isStatefulStage, type Stage } from './stage.js';
 
 export interface StageReport {
   readonly stage: string;
@@ -21,8 +21,48 @@ export interface StageReport {
   readonly pruned: number;
   /** Calls of `process`/`processBatch` (retries not counted). */
   readonly calls: number;
-  /** Tasks of `groupBy` groups not merged because a task of their source failed upstream. */
+  /**
+   * Tasks of `groupBy` groups not merged because a task of their source failed
+   * upstream; for a stateful stage, inputs whose `finish` was held back because
+   * an input failed (upstream or in `absorb`).
+   */
   readonly held: number;
+  /** Stateful stages only: how the state was restored, fed and checkpointed. */
+  readonly state?: StateReport;
+}
+
+export interface StateReport {
+  /** The checkpoint the stage restored at the start (null: it started empty). */
+  readonly restoredFrom: number | null;
+  /** Inputs that reached the stage but were inside the restored checkpoint's frontier, so were not absorbed again. */
+  readonly restored: number;
+  /** Inputs fed to `absorb` in this run (failed ones not counted). */
+  readonly absorbed: number;
+  /** Checkpoints recorded in this run. */
+  readonly checkpoints: number;
+  /** `finish` ran and its result was recorded. */
+  readonly finished: boolean;
+  /** The first failures of `saveCheckpoint` (that checkpoint was not recorded) and `checkpointExpired`. */
+  readonly errors: string[];
+}
+
+/** @internal The mutable form of a StateReport, updated by the stateful stage's driver. */
+export class StateCounters {
+  restoredFrom: number | null = null;
+  restored = 0;
+  absorbed = 0;
+  checkpoints = 0;
+  finished = false;
+  readonly errors: string[] = [];
+
+  error(text: string): void {
+    if (this.errors.length < MAX_STATE_ERRORS) this.errors.push(text);
+  }
+
+  report(): StateReport {
+    const { restoredFrom, restored, absorbed, checkpoints, finished } = this;
+    return { restoredFrom, restored, absorbed, checkpoints, finished, errors: [...this.errors] };
+  }
 }
 
 export interface TaskFailure {
@@ -54,6 +94,7 @@ export interface RunProgress {
 }
 
 const MAX_FAILURES = 100;
+const MAX_STATE_ERRORS = 20;
 
 /** @internal */
 export class RunCounters {
@@ -67,6 +108,8 @@ export class RunCounters {
   private readonly calls: Float64Array;
   private readonly heldCount: Float64Array;
   private readonly failures: TaskFailure[] = [];
+  /** Per stage: the state counters of a stateful stage, else null. */
+  readonly states: (StateCounters | null)[];
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -82,19 +125,39 @@ export class RunCounters {
     this.prunedCount = new Float64Array(n);
     this.calls = new Float64Array(n);
     this.heldCount = new Float64Array(n);
+    this.states = stages.map((s) => (isStatefulStage(s) ? new StateCounters() : null));
   }
 
   call(i: number, tasks: readonly StageTask[], r: StageCall): void {
-    this.calls[i]!++;
     this.processed[i]! += tasks.length;
+    this.settle(i, tasks, r);
+  }
+
+  /** A stateful stage's input: absorbed, restored from its checkpoint, or failed in absorb. */
+  input(i: number, task: StageTask, outcome: 'absorbed' | 'restored' | { failed: string }): void {
+    this.processed[i]!++;
+    if (outcome === 'restored') return;
+    this.calls[i]!++;
+    if (typeof outcome === 'object') this.fail(i, [task], outcome.failed);
+  }
+
+  /** A stateful stage's `finish` over the inputs its state holds (counted as processed when they arrived). */
+  finish(i: number, inputs: readonly StageTask[], r: StageCall): void {
+    this.settle(i, inputs, r);
+  }
+
+  private settle(i: number, tasks: readonly StageTask[], r: StageCall): void {
+    this.calls[i]!++;
     if (r.kind === 'children') this.emitted[i]! += r.children.length;
     else if (r.kind === 'filtered') this.filtered[i]! += tasks.length;
-    else {
-      this.failedCount[i]! += tasks.length;
-      for (const t of tasks) {
-        if (this.failures.length >= MAX_FAILURES) break;
-        this.failures.push({ stage: this.stages[i]!.id, udid: t.lineage.udid, sourceKey: t.lineage.sourceKey, error: r.error ?? '' });
-      }
+    else this.fail(i, tasks, r.error ?? '');
+  }
+
+  private fail(i: number, tasks: readonly StageTask[], error: string): void {
+    this.failedCount[i]! += tasks.length;
+    for (const t of tasks) {
+      if (this.failures.length >= MAX_FAILURES) break;
+      this.failures.push({ stage: this.stages[i]!.id, udid: t.lineage.udid, sourceKey: t.lineage.sourceKey, error });
     }
   }
 
@@ -116,6 +179,7 @@ export class RunCounters {
       pruned: this.prunedCount[i]!,
       calls: this.calls[i]!,
       held: this.heldCount[i]!,
+      ...(this.states[i] ? { state: this.states[i].report() } : {}),
     }));
   }
 

@@ -3,7 +3,9 @@
  * its children their lineage (step 1, `assignChildLineage`) and records the
  * emission or the failure (step 2, `recordEmission`/`recordFailure`) only
  * after the stage's work resolved, so a recorded output already exists.
- * The `Pipeline` uses it; so can any other executor.
+ * The `Pipeline` uses it; so can any other executor. For a stateful stage
+ * a call runs `finish`, with `tasks` the inputs its state absorbed: they all
+ * become its children's parents.
  *
  * @example
  * const split = adaptStage(splitStage, { recorder: store });
@@ -12,7 +14,18 @@
 import type { Lineage } from '../identity/lineage.js';
 import type { EmissionRecord, FailureRecord } from '../store/types.js';
 import { assignChildLineage, type Child } from './assign-child-lineage.js';
-import { isBatchStage, isFailed, type BatchContext, type BatchStage, type MapStage, type Stage, type StageResult, type TaskContext } from './stage.js';
+import {
+  isBatchStage,
+  isFailed,
+  isStatefulStage,
+  type BatchContext,
+  type BatchStage,
+  type MapStage,
+  type Stage,
+  type StageResult,
+  type StatefulStage,
+  type TaskContext,
+} from './stage.js';
 
 /** Where emissions go: a `LineageStore`, or anything with the same two methods. */
 export interface Recorder {
@@ -45,7 +58,7 @@ export interface StageCall<Out = unknown> {
 
 export interface StageAdapter<In = unknown, Out = unknown> {
   readonly stage: Stage<In, Out>;
-  /** Runs the stage on `tasks` (exactly one for a `process` stage) and records the result. */
+  /** Runs the stage on `tasks` (exactly one for a `process` stage; a stateful stage's absorbed inputs for `finish`) and records the result. */
   call(tasks: readonly StageTask<In>[], groupKey?: string | null): Promise<StageCall<Out>>;
   /** @internal Same as `call`, but synchronous when the stage is. */
   invoke(tasks: readonly StageTask<In>[], groupKey?: string | null): StageCall<Out> | Promise<StageCall<Out>>;
@@ -59,8 +72,12 @@ export function adaptStage<In, Out>(stage: Stage<In, Out>, options: AdapterOptio
   const tries = 1 + (stage.retries ?? options.retries ?? 0);
   const key = stage.key?.bind(stage);
   const batch = isBatchStage(stage);
+  const stateful = isStatefulStage(stage);
 
   const attempt = (tasks: readonly StageTask<In>[], groupKey: string | null, n: number): StageResult<Out> | Promise<StageResult<Out>> => {
+    if (stateful) {
+      return (stage as StatefulStage<In, Out>).finish({ stage: stage.id, inputs: tasks.length, sourceKey: commonSource(tasks), attempt: n });
+    }
     if (batch) {
       const ctx: BatchContext = {
         stage: stage.id,
@@ -125,7 +142,7 @@ export function adaptStage<In, Out>(stage: Stage<In, Out>, options: AdapterOptio
     stage,
     invoke,
     call: async (tasks, groupKey = null) => {
-      if (!batch && tasks.length !== 1) throw new TypeError(`stage "${stage.id}" takes one task per call (it has no processBatch), got ${tasks.length}`);
+      if (!batch && !stateful && tasks.length !== 1) throw new TypeError(`stage "${stage.id}" takes one task per call (it has no processBatch), got ${tasks.length}`);
       return invoke(tasks, groupKey);
     },
   };

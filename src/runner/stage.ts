@@ -12,8 +12,15 @@
  * - `batchSize`: the next tasks in arrival order. Groups then depend on
  *   scheduling, so a rerun may group (and name) outputs differently; use it
  *   where the grouping does not matter to what the output means.
+ *
+ * A stateful stage (`absorb` + `finish`) takes every task that reaches it into
+ * its own state, one at a time, and emits once no more input can arrive;
+ * its children name all absorbed inputs as parents. It may implement
+ * `Checkpointable` so a resumed run does not absorb again what a checkpoint
+ * already holds (DESIGN.md §8).
  */
 import type { Lineage } from '../identity/lineage.js';
+import type { Checkpointable } from './checkpointable.js';
 
 /** What a stage call returns: a child, several, or none (filtered); see {@link failed}. */
 export type StageResult<Out = unknown> = Out | readonly Out[] | null | undefined | Failed;
@@ -35,6 +42,16 @@ export interface BatchContext {
   /** The group's key for `groupBy` stages (`""` for one group per source); null for arrival batches. */
   readonly groupKey: string | null;
   /** The source all tasks come from, or null when an arrival batch mixes sources. */
+  readonly sourceKey: string | null;
+  readonly attempt: number;
+}
+
+/** What `finish` of a stateful stage is told. */
+export interface FinishContext {
+  readonly stage: string;
+  /** Inputs the state holds: absorbed in this run plus those restored from a checkpoint. */
+  readonly inputs: number;
+  /** The source all inputs come from, or null when they mix sources. */
   readonly sourceKey: string | null;
   readonly attempt: number;
 }
@@ -69,8 +86,23 @@ export interface BatchStage<In = unknown, Out = unknown> extends StageBase<Out> 
   readonly batchSize?: number;
 }
 
+/**
+ * A stage with state: `absorb` takes in every task that reaches the stage, in
+ * arrival order, one at a time (a thrown error or `failed()` fails that input
+ * and holds `finish` back; absorb is not retried, so keep it all-or-nothing).
+ * `finish` runs once when no more input can arrive and returns the children,
+ * whose lineage names every absorbed input as a parent. It is not called when
+ * no input reached the stage. `retries` applies to `finish`.
+ */
+export interface StatefulStage<In = unknown, Out = unknown> extends StageBase<Out>, Partial<Checkpointable> {
+  absorb(input: In, ctx: TaskContext): void | Failed | Promise<void | Failed>;
+  finish(ctx: FinishContext): StageResult<Out> | Promise<StageResult<Out>>;
+  /** Checkpoints kept (newest first, at least 2). Default: the run's `keepCheckpoints` (20). */
+  readonly keepCheckpoints?: number;
+}
+
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type Stage<In = any, Out = any> = MapStage<In, Out> | BatchStage<In, Out>;
+export type Stage<In = any, Out = any> = MapStage<In, Out> | BatchStage<In, Out> | StatefulStage<In, Out>;
 
 const FAILED: unique symbol = Symbol.for('lineage-dag.failed');
 
@@ -91,6 +123,10 @@ export function isFailed(value: unknown): value is Failed {
 
 export function isBatchStage(stage: Stage): stage is BatchStage {
   return typeof (stage as BatchStage).processBatch === 'function';
+}
+
+export function isStatefulStage(stage: Stage): stage is StatefulStage {
+  return typeof (stage as StatefulStage).absorb === 'function';
 }
 
 /** Ordered stage ids and versions: what the checkpoint's fingerprint compares. */

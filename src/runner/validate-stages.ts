@@ -3,6 +3,7 @@
  * construction with the stage named, not hours into a run.
  */
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
+import { CHECKPOINTABLE_METHODS } from './checkpointable.js';
 import type { Stage } from './stage.js';
 
 export function validateStages(stages: readonly Stage[]): void {
@@ -20,7 +21,17 @@ export function validateStages(stages: readonly Stage[]): void {
     const s = stage as unknown as Record<string, unknown>;
     const hasProcess = typeof s.process === 'function';
     const hasBatch = typeof s.processBatch === 'function';
-    if (hasProcess === hasBatch) throw bad('needs exactly one of `process(input, ctx)` or `processBatch(inputs, ctx)`.');
+    const stateful = typeof s.absorb === 'function' || typeof s.finish === 'function';
+    if (Number(hasProcess) + Number(hasBatch) + Number(stateful) !== 1) {
+      throw bad('needs exactly one of `process(input, ctx)`, `processBatch(inputs, ctx)`, or `absorb(input, ctx)` with `finish(ctx)` (a stateful stage).');
+    }
+    if (stateful) validateStateful(s, bad);
+    else {
+      const present = CHECKPOINTABLE_METHODS.filter((m) => s[m] !== undefined);
+      if (present.length > 0) {
+        throw bad(`has ${present.join(', ')}: checkpointed state is for stateful stages; give it absorb(input, ctx) and finish(ctx) instead of process/processBatch.`);
+      }
+    }
     if (s.version !== undefined && typeof s.version !== 'string') throw bad(`has version ${JSON.stringify(s.version)}; a version is a string such as "2".`);
     if (hasProcess && (s.groupBy !== undefined || s.batchSize !== undefined)) throw bad('sets groupBy or batchSize, which only a `processBatch` stage uses.');
     if (hasBatch) {
@@ -36,4 +47,32 @@ export function validateStages(stages: readonly Stage[]): void {
       if (v !== undefined && !(Number.isSafeInteger(v) && (v as number) >= (k === 'concurrency' ? 1 : 0))) throw bad(`has ${k} ${JSON.stringify(v)}; expected a whole number.`);
     }
   });
+}
+
+function validateStateful(s: Record<string, unknown>, bad: (what: string) => Error): void {
+  if (typeof s.absorb !== 'function' || typeof s.finish !== 'function') {
+    throw bad(`is a stateful stage with ${typeof s.absorb === 'function' ? 'absorb but no finish(ctx)' : 'finish but no absorb(input, ctx)'}; it needs both.`);
+  }
+  if (s.groupBy !== undefined || s.batchSize !== undefined) throw bad('sets groupBy or batchSize, which a stateful stage does not use: it absorbs every input one at a time.');
+  if (s.concurrency !== undefined && s.concurrency !== 1) throw bad(`has concurrency ${JSON.stringify(s.concurrency)}; a stateful stage absorbs one input at a time, so drop concurrency (or set 1).`);
+  const present = CHECKPOINTABLE_METHODS.filter((m) => s[m] !== undefined);
+  const missing = CHECKPOINTABLE_METHODS.filter((m) => typeof s[m] !== 'function');
+  if (present.length > 0 && missing.length > 0) {
+    throw bad(`implements Checkpointable only in part: ${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} missing (or not a function). Give all four, or none.`);
+  }
+  const keep = s.keepCheckpoints === undefined ? null : keepCheckpointsProblem(s.keepCheckpoints);
+  if (keep) throw bad(`sets ${keep}`);
+}
+
+/**
+ * Why a keepCheckpoints value is refused, or null. At least 2: saving the
+ * state and recording the checkpoint are two steps, so the previous
+ * checkpoint must survive until the new one is recorded.
+ */
+export function keepCheckpointsProblem(value: unknown): string | null {
+  if (Number.isSafeInteger(value) && (value as number) >= 2) return null;
+  return (
+    `keepCheckpoints ${JSON.stringify(value)}: keep at least 2 (a whole number). Saving the state and recording the checkpoint are two steps, ` +
+    'so the previous checkpoint must survive until the new one is recorded.'
+  );
 }

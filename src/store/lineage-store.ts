@@ -22,6 +22,7 @@ import { OwnerHeartbeat, assertNotOwnedElsewhere } from './owner-record.js';
 import { UdidIndex } from './udid-index.js';
 import { OUTCOME_KINDS, Shard, TASK_TYPES, type SourceState } from './shard.js';
 import { SourceCounterSession } from './source-counters.js';
+import { StateCheckpointLog, readStateCheckpoints, type StageCheckpoints } from './state-checkpoint-log.js';
 import { scanShard } from './task-scan.js';
 import { rootLineage } from '../identity/lineage.js';
 import type { Completion, EmissionRecord, FailureRecord, OpenOptions, Outcome, TaskInfo, TaskType } from './types.js';
@@ -296,6 +297,21 @@ export class LineageStore {
         if (meta) yield { sourceKey: value, udid: meta.udid.toString('hex') };
       }
     }
+  }
+
+  /** Checkpoints of stateful stages recorded in every shard, newest first per stage (DESIGN.md §8). */
+  stateCheckpoints(): StageCheckpoints[] {
+    this.assertOpen('stateCheckpoints');
+    return readStateCheckpoints(this.shards);
+  }
+
+  /** @internal The writer's checkpoint log of one stateful stage. */
+  stateCheckpointLog(stageId: string): StateCheckpointLog {
+    this.writable('stateCheckpointLog');
+    if (this.mode !== 'dag') {
+      throw new LineageError(ErrorCodes.NOT_ATTRIBUTABLE, `stateCheckpointLog: the checkpoint ${this.dir} is in source-counter mode, which keeps no stateful-stage checkpoints.`);
+    }
+    return new StateCheckpointLog(this.shards[0]!, stageId);
   }
 
   /** Updates the manifest (atomically) with `patch`. */

@@ -21,6 +21,12 @@
  * | runs        | run no.    | JSON { startedAt, writerId, host, pid }            |
  * | info        | string     | JSON (next id, format version)                     |
  * | source_state | source key | JSON SourceState: source-counter mode only        |
+ * | absorbed    | stage no. (u16 BE) + seq (u32 BE) | input UDID (16 bytes): what a stateful stage absorbed, in order |
+ * | state_checkpoints | stage no. | JSON { nextId, checkpoints: [{ id, at, absorbed }] }, oldest first |
+ *
+ * `absorbed` and `state_checkpoints` hold the frontiers of stateful stages
+ * (DESIGN.md §8, see state-checkpoint-log.ts): a checkpoint that absorbed n
+ * inputs covers the first n `absorbed` entries of its stage.
  */
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -79,6 +85,10 @@ export class Shard {
   readonly info: Database<unknown, string>;
   /** Source-counter mode: source key → where the source stands. */
   readonly sourceState: Database<SourceState, string>;
+  /** Stateful stages: the inputs absorbed, in order (undefined in a read-only shard written before they existed). */
+  readonly absorbed: Database<Buffer, Buffer> | undefined;
+  /** Stateful stages: the checkpoints recorded per stage (undefined as above). */
+  readonly stateCheckpoints: Database<unknown, number> | undefined;
   private readonly stageNames = new Map<number, string>();
   private readonly runCache = new Map<number, RunInfo>();
 
@@ -108,6 +118,8 @@ export class Shard {
       this.runs = this.env.openDB('runs', { keyEncoding: 'uint32', encoding: 'json' });
       this.info = this.env.openDB('info', { encoding: 'json' });
       this.sourceState = this.env.openDB('source_state', { encoding: 'json' });
+      this.absorbed = this.env.openDB('absorbed', { keyEncoding: 'binary', encoding: 'binary' }) ?? undefined;
+      this.stateCheckpoints = this.env.openDB('state_checkpoints', { keyEncoding: 'uint32', encoding: 'json' }) ?? undefined;
     } catch (err) {
       throw new LineageError(
         ErrorCodes.CORRUPT,

@@ -34,6 +34,10 @@ const QUEUED_BYTES_PER_PUT = 64;
 
 const TYPE_BYTES = [0, 1, 2, 3].map((t) => Buffer.from([t]));
 
+/** Parents beyond which an emission's duplicate checks use sets instead of scanning arrays. */
+const WIDE = 16;
+const NO_IDS: ReadonlySet<number> = new Set();
+
 export class WriterSession {
   private readonly index = new UdidIndex();
   /** Scratch for lookups; never handed to lmdb-js. */
@@ -94,9 +98,13 @@ export class WriterSession {
     for (const c of children) childUdids.push(refUdid(c, rec.stage, 'child'));
 
     const parentIds: number[] = [];
+    // A wide fan-in (a stateful stage's finish names every input) must not be quadratic.
+    const distinct = parents.length > WIDE ? new Set<number>() : null;
     for (let i = 0; i < parents.length; i++) {
       const id = this.resolve(parentUdids[i]!, 0, 0, 0, parents[i]!);
-      if (!parentIds.includes(id)) parentIds.push(id);
+      if (distinct ? distinct.has(id) : parentIds.includes(id)) continue;
+      distinct?.add(id);
+      parentIds.push(id);
     }
     const rootOfChildren = this.root[parentIds[0]!]!;
     const terminal = rec.terminal === true;
@@ -104,11 +112,12 @@ export class WriterSession {
 
     for (let i = 0; i < childUdids.length; i++) {
       const cid = this.resolve(childUdids[i]!, stage, rootOfChildren, terminal ? FLAG_TERMINAL : 0, children[i]!);
+      const known = this.knownParents(cid, parentIds.length);
       for (const pid of parentIds) {
         if (pid === cid) {
           throw new LineageError(ErrorCodes.INVALID_ARGUMENT, `recordEmission: stage "${rec.stage}" emitted task ${childUdids[i]} as its own child.`);
         }
-        if (this.hasParent(cid, pid)) continue;
+        if (known === null ? this.hasParent(cid, pid) : known.has(pid)) continue;
         this.addParent(cid, pid);
         this.put(this.shard.parents, cid, this.u32be(pid));
         this.put(this.shard.children, pid, this.u32be(cid));
@@ -282,6 +291,14 @@ export class WriterSession {
     this.pending[id] = incomplete;
     this.state[id] = s;
     return id;
+  }
+
+  /** For a wide emission: the child's parents so far as a set (empty for a new child); null: use hasParent. */
+  private knownParents(cid: number, incoming: number): ReadonlySet<number> | null {
+    if (incoming <= WIDE) return null;
+    const first = this.firstParent[cid]!;
+    if (first === 0) return NO_IDS;
+    return new Set([first, ...(this.extraParents.get(cid) ?? [])]);
   }
 
   private hasParent(cid: number, pid: number): boolean {
