@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes, LineageStore, childLineage, completedSet, computeCompletion, mergeCheckpoint, rootLineage } from '../src/index.js';
@@ -113,6 +113,22 @@ describe('merge', () => {
     const inPlace = await summary(dir);
     expect(inPlace.shards).toBe(1);
     expect(strip(inPlace)).toEqual(strip(before));
+  });
+
+  it('a merge cut off between its two renames loses nothing: the next open puts the shards back', async () => {
+    const dir = tempDir();
+    await Promise.all([0, 1].map((k) => run('node', [child, dir, `w${k}`, String(k * 20), '20'])));
+    const before = await summary(dir);
+    // The state a crash leaves between `writers → writers.pre-merge` and moving the merged shard in.
+    renameSync(join(dir, 'writers'), join(dir, 'writers.pre-merge'));
+    mkdirSync(join(dir, '..', `.${basename(dir)}.merge-x`, 'writers', 'main'), { recursive: true });
+    expect(await summary(dir)).toEqual(before);
+    expect(existsSync(join(dir, 'writers.pre-merge'))).toBe(false);
+    renameSync(join(dir, 'writers'), join(dir, 'writers.pre-merge'));
+    await mergeCheckpoint(dir);
+    const after = await summary(dir);
+    expect(after.shards).toBe(1);
+    expect(after.tasks.map((t) => [t.udid, t.completed])).toEqual(before.tasks.map((t) => [t.udid, t.completed]));
   });
 });
 

@@ -9,7 +9,7 @@
  * store.recordEmission({ stage: 'split', parents: [root], children: [childLineage('split', [root.udid], 0)] });
  * await store.close();
  */
-import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
@@ -29,6 +29,19 @@ import type { Completion, EmissionRecord, FailureRecord, OpenOptions, Outcome, T
 import { WriterSession } from './writer-session.js';
 
 export const WRITERS_DIR = 'writers';
+/** Where an in-place merge puts the old shards while it swaps in the merged one. */
+export const PRE_MERGE_DIR = 'writers.pre-merge';
+
+/**
+ * An in-place merge interrupted between its two renames leaves the old shards
+ * in `writers.pre-merge` and no `writers`: put them back. This only finishes
+ * (by undoing) an operation that was cut off; the data is unchanged.
+ */
+export function recoverInterruptedMerge(dir: string): void {
+  const writers = join(dir, WRITERS_DIR);
+  const old = join(dir, PRE_MERGE_DIR);
+  if (!existsSync(writers) && existsSync(old)) renameSync(old, writers);
+}
 const WRITER_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 export class LineageStore {
@@ -70,6 +83,7 @@ export class LineageStore {
         `${path} is a "${manifest.mode}" checkpoint, but mode "${options.mode}" was asked for. Use a new checkpoint directory for another mode.`,
       );
     }
+    recoverInterruptedMerge(path);
     const shardIds = listShards(path);
     // Every existing data file is checked before this writer creates its own shard: a damaged checkpoint stays as it was.
     for (const id of shardIds) {

@@ -7,13 +7,12 @@
  * union); completion run numbers become the merge's run.
  */
 import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { completedSet, computeCompletion } from '../completion/batch-completion.js';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
-import { LineageStore, WRITERS_DIR } from './lineage-store.js';
+import { LineageStore, PRE_MERGE_DIR, WRITERS_DIR, recoverInterruptedMerge } from './lineage-store.js';
 import { MANIFEST_FILE, readManifest, writeManifest } from './manifest.js';
-import { assertNotOwnedElsewhere, readOwner } from './owner-record.js';
+import { assertNoLiveWriter } from './owner-record.js';
 import type { TaskInfo } from './types.js';
 
 export interface MergeResult {
@@ -43,7 +42,7 @@ export async function mergeCheckpoint(dir: string, options: MergeOptions = {}): 
       throw new LineageError(ErrorCodes.MODE_MISMATCH, `${from} is a source-counter checkpoint; merge compacts DAG checkpoints only.`);
     }
     // Also for --into: a moving checkpoint cannot be verified against its union.
-    for (const shard of source.shards) assertNoLiveWriter(shard.dir, shard.writerId);
+    for (const shard of source.shards) assertNoLiveWriter(shard.dir, shard.writerId, 'Merge');
   } catch (err) {
     await source.close();
     throw err;
@@ -146,30 +145,17 @@ function assertUsableTarget(from: string, into: string): boolean {
   return true;
 }
 
-function assertNoLiveWriter(shardDir: string, writerId: string): void {
-  assertNotOwnedElsewhere(shardDir, writerId);
-  const owner = readOwner(shardDir);
-  // A pid means something only on its own host; other hosts are judged by heartbeat above.
-  if (owner && owner.host === hostname() && owner.pid !== process.pid && isAlive(owner.pid)) {
-    throw new LineageError(
-      ErrorCodes.LOCKED,
-      `writer shard "${writerId}" at ${shardDir} is being written by pid ${owner.pid}. Merge when no run is writing the checkpoint.`,
-    );
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Replaces `dir`'s shards with the merged one: rename the old set aside, move the new in, drop the old. */
+/**
+ * Replaces `dir`'s shards with the merged one: rename the old set aside, move
+ * the new in, drop the old. A crash between the two renames leaves
+ * `writers.pre-merge` and no `writers`: the next open renames it back
+ * (`recoverInterruptedMerge`), so the old shards are never the only copy and
+ * deleted.
+ */
 function swapShards(dir: string, merged: string): void {
-  const old = join(dir, `${WRITERS_DIR}.pre-merge`);
+  recoverInterruptedMerge(dir);
+  const old = join(dir, PRE_MERGE_DIR);
+  // Left over from a merge that finished its swap but not its clean-up: `writers` holds the merged data.
   if (existsSync(old)) rmSync(old, { recursive: true, force: true });
   renameSync(join(dir, WRITERS_DIR), old);
   renameSync(join(merged, WRITERS_DIR), join(dir, WRITERS_DIR));
