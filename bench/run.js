@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench -- [--sources S] [--limit] [--measures record,completion,...] [--sweep] [--keep DIR]
+// npm run bench -- [--sources S] [--limit] [--measures record,completion,...] [--rounds N] [--sweep [--sizes a,b,..]] [--keep DIR]
 //
 // Runs each measure of workload W1 in its own process (so peak RSS is its
 // own), through the public API and the real `lineage` binary, optionally with
@@ -22,7 +22,7 @@ const opt = (name, fallback) => {
 };
 const flag = (name) => args.includes(`--${name}`);
 const sources = Number(opt('sources', '10000'));
-const ALL = ['record', 'completion', 'plan', 'inspect', 'verify', 'rerun', 'overhead'];
+const ALL = ['record', 'completion', 'plan', 'inspect', 'verify', 'rerun', 'overhead', 'record-sources'];
 const measures = opt('measures', ALL.join(',')).split(',');
 const withLimit = flag('limit');
 
@@ -94,7 +94,7 @@ async function main() {
     }
     if (measures.includes('record')) results.push(print(judge(rec)));
     if (measures.includes('completion')) results.push(print(judge(node('completion.js', [ckpt]))));
-    if (measures.includes('plan') && existsSync(join(here, 'measures', 'plan.js'))) results.push(print(judge(node('plan.js', [ckpt]))));
+    if (measures.includes('plan') && existsSync(join(here, 'measures', 'plan.js'))) results.push(print(judge(node('plan.js', [ckpt, String(sources)]))));
     if (measures.includes('inspect')) {
       const r = cli('inspect', ['inspect', ckpt, '--format', 'ndjson'], true);
       r.tasks = r.lines;
@@ -102,8 +102,9 @@ async function main() {
       results.push(print(judge(r)));
     }
     if (measures.includes('verify')) results.push(print(judge(cli('verify', ['verify', ckpt], false))));
-    for (const m of ['rerun', 'overhead']) {
-      if (measures.includes(m) && existsSync(join(here, 'measures', `${m}.js`))) results.push(print(judge(node(`${m}.js`, [join(work, m), String(sources)]))));
+    for (const m of ['rerun', 'overhead', 'record-sources']) {
+      const extra = m === 'overhead' ? [opt('rounds', '1')] : [];
+      if (measures.includes(m) && existsSync(join(here, 'measures', `${m}.js`))) results.push(print(judge(node(`${m}.js`, [join(work, m), String(sources), ...extra]))));
     }
   } finally {
     if (!keep) rmSync(work, { recursive: true, force: true });
