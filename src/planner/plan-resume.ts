@@ -183,12 +183,19 @@ function planOver(store: LineageStore, options: PlanOptions): ResumePlan {
 
   const sources: SourcePlan[] = [];
   const keys = wanted ?? [...t.sourceKeys.values()];
+  // Roots by source key, from the table already in memory: no index lookup (and no
+  // page of the udid index touched) per source. A root recorded without its key
+  // falls back to the index.
+  const rootByKey = new Map<string, number>();
+  for (const [i, key] of t.sourceKeys) if (!rootByKey.has(key)) rootByKey.set(key, i);
   const seen = new Set<string>();
+  const tally = { skip: 0, resume: 0, new: 0, invalidated: 0 };
   for (const key of keys) {
     if (seen.has(key)) continue;
     seen.add(key);
     const udid = rootLineage(key).udid;
-    const r = t.indexOf(Buffer.from(udid, 'hex'));
+    const known = rootByKey.get(key);
+    const r = known !== undefined && t.udidAt(known) === udid ? known : t.indexOf(Buffer.from(udid, 'hex'));
     if (r < 0) {
       sources.push({ sourceKey: key, udid, verdict: 'new', reason: 'not in the checkpoint: runs from the start', pruned: 0, rerun: 0, failed: 0, pending: 0, open: [] });
       continue;
@@ -201,7 +208,7 @@ function planOver(store: LineageStore, options: PlanOptions): ResumePlan {
     } else sources.push({ ...base, verdict: 'resume', reason: resumeReason(s) });
   }
 
-  const count = (v: Verdict) => sources.filter((s) => s.verdict === v).length;
+  for (const s of sources) tally[s.verdict]++;
   let complete = 0;
   for (let i = 0; i < t.size; i++) complete += done[i]!;
   return {
@@ -210,10 +217,10 @@ function planOver(store: LineageStore, options: PlanOptions): ResumePlan {
     fingerprint,
     totals: {
       sources: sources.length,
-      skip: count('skip'),
-      resume: count('resume'),
-      new: count('new'),
-      invalidated: count('invalidated'),
+      skip: tally.skip,
+      resume: tally.resume,
+      new: tally.new,
+      invalidated: tally.invalidated,
       tasks: t.size,
       complete,
       prunedSubtrees,
