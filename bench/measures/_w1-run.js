@@ -13,9 +13,11 @@ const sources = Number(s);
 const pipeline = w1Pipeline({ merge: shape === 'merge' });
 const options = mode === 'none' ? {} : { checkpoint: dir, mode };
 const peaks = sampleRss();
+const c0 = process.cpuUsage();
 const t0 = performance.now();
 const report = await pipeline.run(w1Sources(sources), options);
 const elapsed = seconds(t0);
+const cpu = process.cpuUsage(c0);
 let bytes;
 try {
   bytes = mode === 'none' ? undefined : statSync(join(dir, 'writers', 'main', 'data.mdb')).size;
@@ -27,6 +29,8 @@ emit({
   shape,
   sources,
   seconds: elapsed,
+  // CPU time of the whole process (all threads): less sensitive than wall time to a busy machine.
+  cpu_seconds: +((cpu.user + cpu.system) / 1e6).toFixed(3),
   stage_calls: stageCalls(report),
   sources_read: report.sources.read,
   sources_skipped: report.sources.skipped,
