@@ -174,6 +174,7 @@ export class LineageStore {
     if (this.mode === 'sources') return false; // no per-task records: see isSourceCompleted
     const inSession = this.session?.completedInSession(udid);
     if (inSession === true) return true;
+    if (inSession === false && this.shards.length === 1) return false;
     const key = Buffer.from(udid, 'hex');
     // A task the session knows (created here, or loaded from disk) has its own shard's
     // state in memory: only the other shards can add to it. This spares the runner a
