@@ -7,10 +7,10 @@
 // one JSON object per measure, each with its targets (BENCHMARKS.md); the last
 // line is the summary. A benchmark, not a test: it never fails on a miss.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { renderSweep } from './plot.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -56,14 +56,24 @@ function node(script, scriptArgs) {
 
 /** Runs the real binary under /usr/bin/time; stdout goes to a counter, not the terminal. */
 function cli(measure, cliArgs, countLines) {
-  const t = spawnSync('/usr/bin/time', ['-f', '%e %M', process.execPath, join(root, 'bin', 'lineage.js'), ...cliArgs], {
+  // A preloaded probe samples RssAnon/RssFile (what the peak is made of); /usr/bin/time gives the peak itself.
+  const probeOut = join(mkdtempSync(join(tmpdir(), 'lineage-rss-')), 'rss.json');
+  const probe = ['--import', pathToFileURL(join(here, 'measures', '_rss-probe.js')).href];
+  const t = spawnSync('/usr/bin/time', ['-f', '%e %M', process.execPath, ...probe, join(root, 'bin', 'lineage.js'), ...cliArgs], {
     encoding: 'utf8',
     maxBuffer: 1 << 30,
+    env: { ...process.env, LINEAGE_BENCH_RSS_OUT: probeOut },
   });
   const last = t.stderr.trim().split('\n').pop() ?? '';
   const [elapsed, rssKb] = last.split(' ').map(Number);
   const result = { measure, exit_code: t.status, seconds: elapsed, peak_rss_mb: Math.round(rssKb / 1024) };
   if (countLines) result.lines = t.stdout.length === 0 ? 0 : t.stdout.split('\n').length - 1;
+  try {
+    Object.assign(result, JSON.parse(readFileSync(probeOut, 'utf8')));
+  } catch {
+    // no probe output: the figures above stand alone
+  }
+  rmSync(dirname(probeOut), { recursive: true, force: true });
   return result;
 }
 
