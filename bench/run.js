@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench -- [--sources S] [--limit] [--measures record,completion,...] [--sweep] [--keep DIR]
+// npm run bench -- [--sources S] [--limit] [--measures record,completion,...] [--rounds N] [--sweep [--sizes a,b,..]] [--keep DIR]
 //
 // Runs each measure of workload W1 in its own process (so peak RSS is its
 // own), through the public API and the real `lineage` binary, optionally with
@@ -7,10 +7,10 @@
 // one JSON object per measure, each with its targets (BENCHMARKS.md); the last
 // line is the summary. A benchmark, not a test: it never fails on a miss.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { renderSweep } from './plot.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -22,7 +22,7 @@ const opt = (name, fallback) => {
 };
 const flag = (name) => args.includes(`--${name}`);
 const sources = Number(opt('sources', '10000'));
-const ALL = ['record', 'completion', 'plan', 'inspect', 'verify', 'rerun', 'overhead'];
+const ALL = ['record', 'completion', 'plan', 'inspect', 'verify', 'rerun', 'overhead', 'record-sources'];
 const measures = opt('measures', ALL.join(',')).split(',');
 const withLimit = flag('limit');
 
@@ -56,14 +56,24 @@ function node(script, scriptArgs) {
 
 /** Runs the real binary under /usr/bin/time; stdout goes to a counter, not the terminal. */
 function cli(measure, cliArgs, countLines) {
-  const t = spawnSync('/usr/bin/time', ['-f', '%e %M', process.execPath, join(root, 'bin', 'lineage.js'), ...cliArgs], {
+  // A preloaded probe samples RssAnon/RssFile (what the peak is made of); /usr/bin/time gives the peak itself.
+  const probeOut = join(mkdtempSync(join(tmpdir(), 'lineage-rss-')), 'rss.json');
+  const probe = ['--import', pathToFileURL(join(here, 'measures', '_rss-probe.js')).href];
+  const t = spawnSync('/usr/bin/time', ['-f', '%e %M', process.execPath, ...probe, join(root, 'bin', 'lineage.js'), ...cliArgs], {
     encoding: 'utf8',
     maxBuffer: 1 << 30,
+    env: { ...process.env, LINEAGE_BENCH_RSS_OUT: probeOut },
   });
   const last = t.stderr.trim().split('\n').pop() ?? '';
   const [elapsed, rssKb] = last.split(' ').map(Number);
   const result = { measure, exit_code: t.status, seconds: elapsed, peak_rss_mb: Math.round(rssKb / 1024) };
   if (countLines) result.lines = t.stdout.length === 0 ? 0 : t.stdout.split('\n').length - 1;
+  try {
+    Object.assign(result, JSON.parse(readFileSync(probeOut, 'utf8')));
+  } catch {
+    // no probe output: the figures above stand alone
+  }
+  rmSync(dirname(probeOut), { recursive: true, force: true });
   return result;
 }
 
@@ -94,7 +104,7 @@ async function main() {
     }
     if (measures.includes('record')) results.push(print(judge(rec)));
     if (measures.includes('completion')) results.push(print(judge(node('completion.js', [ckpt]))));
-    if (measures.includes('plan') && existsSync(join(here, 'measures', 'plan.js'))) results.push(print(judge(node('plan.js', [ckpt]))));
+    if (measures.includes('plan') && existsSync(join(here, 'measures', 'plan.js'))) results.push(print(judge(node('plan.js', [ckpt, String(sources)]))));
     if (measures.includes('inspect')) {
       const r = cli('inspect', ['inspect', ckpt, '--format', 'ndjson'], true);
       r.tasks = r.lines;
@@ -102,8 +112,9 @@ async function main() {
       results.push(print(judge(r)));
     }
     if (measures.includes('verify')) results.push(print(judge(cli('verify', ['verify', ckpt], false))));
-    for (const m of ['rerun', 'overhead']) {
-      if (measures.includes(m) && existsSync(join(here, 'measures', `${m}.js`))) results.push(print(judge(node(`${m}.js`, [join(work, m), String(sources)]))));
+    for (const m of ['rerun', 'overhead', 'record-sources']) {
+      const extra = m === 'overhead' ? [opt('rounds', '1')] : [];
+      if (measures.includes(m) && existsSync(join(here, 'measures', `${m}.js`))) results.push(print(judge(node(`${m}.js`, [join(work, m), String(sources), ...extra]))));
     }
   } finally {
     if (!keep) rmSync(work, { recursive: true, force: true });

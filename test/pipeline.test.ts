@@ -142,6 +142,20 @@ describe('Pipeline', () => {
     expect(sizes).toEqual([4, 4, 2]);
   });
 
+  it('arrival batches: no partial batch while upstream stages still hold tasks', async () => {
+    // 600 sources arrive in several admission rounds; the last round's tasks are still
+    // two stages upstream when the source iterator ends, so the leftover 3 must wait for them.
+    const sizes: number[] = [];
+    const pipeline = new Pipeline([
+      { id: 'a', process: (x: unknown) => x ?? 0 },
+      { id: 'b', process: (x: unknown) => x ?? 0 },
+      { id: 'batch', batchSize: 4, processBatch: (xs: unknown[]) => (sizes.push(xs.length), null) },
+    ]);
+    await pipeline.run(Array.from({ length: 600 }, (_, i) => ({ key: `k${i}`, data: i })));
+    expect(sizes).toHaveLength(150);
+    expect(sizes.every((n) => n === 4)).toBe(true);
+  });
+
   it('a rerun of a complete checkpoint makes zero stage calls', async () => {
     const dir = tempDir();
     const first = numbers();

@@ -3,10 +3,11 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { LineageStore } from '../../dist/index.js';
 import { recordW1 } from '../w1.js';
-import { emit, memory, seconds } from './_util.js';
+import { emit, memory, sampleRss, seconds } from './_util.js';
 
 const [dir, s] = process.argv.slice(2);
 const store = await LineageStore.open(dir);
+const peaks = sampleRss();
 const t0 = performance.now();
 const emissions = await recordW1(store, Number(s));
 await store.flush();
@@ -25,4 +26,5 @@ emit({
   bytes_on_disk: bytes,
   bytes_per_task: Math.round(bytes / tasks),
   ...memory(),
+  ...peaks(),
 });

@@ -235,7 +235,9 @@ class PipelineRun {
         if (this.concludeStateful()) started = true;
         if (started) this.again = true;
         if (this.admit()) this.again = true;
-        else if (this.activeCalls === 0 && !this.reading && !this.draining && this.flushPartialBatch()) this.again = true;
+        // A partial batch goes out only when nothing upstream can still add to it: no call
+        // started in this pass (every plain queue is empty) and none is running.
+        else if (!started && this.activeCalls === 0 && !this.reading && !this.draining && this.flushPartialBatch()) this.again = true;
       } while (this.again);
     } catch (err) {
       this.abort(err);

@@ -193,9 +193,15 @@ export class LineageStore {
     this.assertOpen('isCompleted');
     assertUdid(udid, 'isCompleted');
     if (this.mode === 'sources') return false; // no per-task records: see isSourceCompleted
-    if (this.session?.completedInSession(udid) === true) return true;
+    const inSession = this.session?.completedInSession(udid);
+    if (inSession === true) return true;
+    if (inSession === false && this.shards.length === 1) return false;
     const key = Buffer.from(udid, 'hex');
-    for (const shard of this.shards) {
+    // A task the session knows (created here, or loaded from disk) has its own shard's
+    // state in memory: only the other shards can add to it. This spares the runner a
+    // disk lookup for every child it has just recorded.
+    for (let k = inSession === false ? 1 : 0; k < this.shards.length; k++) {
+      const shard = this.shards[k]!;
       const id = shard.idOf(key);
       if (id !== undefined && shard.completedRun(id) !== undefined) return true;
     }
