@@ -165,3 +165,19 @@ describe('lineage inspect: machine formats', () => {
     expect(data(after)).toEqual(data(before));
   });
 });
+
+describe('NDJSON lines', () => {
+  it('the hand-built line is exactly JSON.stringify of the task record, for every kind of task', async () => {
+    const { LineageStore } = await import('../src/index.js');
+    const { TaskLineWriter, taskRecord } = await import('../src/cli/task-status.js');
+    const store = await LineageStore.open(ckpt, { readOnly: true });
+    const writer = new TaskLineWriter();
+    const tasks = [...store.tasks()];
+    expect(tasks.length).toBeGreaterThan(10);
+    expect(new Set(tasks.map((t) => `${t.outcome?.kind}/${t.completed !== null}/${t.taskType}`)).size).toBeGreaterThan(4);
+    for (const t of tasks) expect(writer.line(t)).toBe(JSON.stringify(taskRecord(t)));
+    const odd = { ...tasks[0]!, stage: 'a "quoted"\nstage', sourceKey: 'ünï\\code', outcome: { kind: 'failed' as const, stage: 's', error: 'bad "x"' } };
+    expect(writer.line(odd)).toBe(JSON.stringify(taskRecord(odd)));
+    await store.close();
+  });
+});

@@ -12,7 +12,7 @@ import { toDot, toMermaid } from './render-graph.js';
 import { drawTree, taskLine, type TreeBudget } from './render-tree.js';
 import { selectTasks, selectedTasks, type Selection, type TaskFilter } from './select-tasks.js';
 import { checkpointHeader, fingerprintText } from './describe-checkpoint.js';
-import { LEGEND, STATUSES, statusOf, taskRecord, type TaskStatus } from './task-status.js';
+import { LEGEND, STATUSES, TaskLineWriter, statusOf, taskRecord, type TaskStatus } from './task-status.js';
 import { stateCheckpointLines } from './describe-state-checkpoints.js';
 
 export const INSPECT_FORMATS = ['text', 'json', 'ndjson', 'dot', 'mermaid'] as const;
@@ -51,9 +51,10 @@ export async function inspectCommand(ctx: CommandContext, dir: string, options: 
 
 async function streamNdjson(ctx: CommandContext, store: LineageStore, selection: Selection, limit = Infinity): Promise<number> {
   let n = 0;
+  const lines = new TaskLineWriter();
   for (const task of selectedTasks(store, selection)) {
     if (n >= limit || ctx.out.closed) break;
-    ctx.out.write(JSON.stringify(taskRecord(task)) + '\n');
+    ctx.out.write(lines.line(task) + '\n');
     if ((++n & 1023) === 0) {
       ctx.progress.update(() => `inspect: ${n} tasks written`);
       await ctx.out.maybeFlush();

@@ -61,6 +61,56 @@ export function taskRecord(task: TaskInfo): Record<string, unknown> {
   };
 }
 
+/**
+ * `JSON.stringify(taskRecord(task))`, built by hand: NDJSON of millions of
+ * tasks spends most of its time formatting, and UDIDs need no escaping.
+ * Strings that may need escaping (stage, source key, outcome, completion)
+ * go through JSON.stringify, cached while they repeat.
+ */
+export class TaskLineWriter {
+  private readonly strings = new Map<string, string>();
+  private lastCompleted: unknown = undefined;
+  private lastCompletedText = '';
+
+  line(task: TaskInfo): string {
+    return (
+      `{"udid":"${task.udid}","status":"${statusOf(task)}","stage":${this.str(task.stage)},"sourceKey":${this.str(task.sourceKey)},` +
+      `"taskType":"${task.taskType}","terminal":${task.terminal},"parents":${udids(task.parents)},"children":${udids(task.children)},` +
+      `"outcome":${this.outcome(task.outcome)},"completed":${this.completed(task.completed)}}`
+    );
+  }
+
+  private str(value: string | null): string {
+    if (value === null) return 'null';
+    let text = this.strings.get(value);
+    if (text === undefined) {
+      text = JSON.stringify(value);
+      if (this.strings.size > 4096) this.strings.clear();
+      this.strings.set(value, text);
+    }
+    return text;
+  }
+
+  private outcome(o: TaskInfo['outcome']): string {
+    if (o === null) return 'null';
+    if (o.error !== undefined) return JSON.stringify(o);
+    return `{"kind":"${o.kind}","stage":${this.str(o.stage)}}`;
+  }
+
+  private completed(c: TaskInfo['completed']): string {
+    if (c === null) return 'null';
+    if (c !== this.lastCompleted) {
+      this.lastCompleted = c;
+      this.lastCompletedText = JSON.stringify(c);
+    }
+    return this.lastCompletedText;
+  }
+}
+
+function udids(list: readonly string[]): string {
+  return list.length === 0 ? '[]' : `["${list.join('","')}"]`;
+}
+
 export function oneLine(text: string): string {
   return text.replace(/\s*\n\s*/g, ' ').trim();
 }
