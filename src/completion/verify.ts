@@ -152,6 +152,12 @@ class UnionGraph {
     return this.udids[g]!.toString('hex');
   }
 
+  sameUdid(g: number, bytes: Buffer): boolean {
+    const own = this.udids[g]!;
+    for (let b = 0; b < 16; b++) if (own[b] !== bytes[b]) return false;
+    return bytes.length === 16;
+  }
+
   /** The global index of a UDID, added when new. */
   add(udid: Buffer): number {
     const known = this.index.get(udid);
@@ -199,15 +205,21 @@ function checkShard(shard: Shard, graph: UnionGraph, report: Report, progress: (
     hasMeta[key] = 1;
     metaStage[key] = v.readUInt16LE(16);
     global[key] = graph.add(udid);
-    const indexed = shard.idOf(udid);
-    if (indexed !== key) {
-      report('index', udid.toString('hex'), who, `meta row ${key} names this UDID, but the UDID index maps it to ${indexed === undefined ? 'nothing' : `id ${indexed}`}`);
-    }
     if ((++rows & 65535) === 0) progress(`tasks of shard ${who}`, rows);
   }
+  // One pass over the UDID index instead of a lookup per task: each meta row's UDID must map back to its id.
+  const indexed = new Uint8Array(maxId + 1);
   for (const { key, value } of shard.udid.getRange()) {
     const id = (value as Buffer).readUInt32LE(0);
     if (id > maxId || !hasMeta[id]) report('index', (key as Buffer).toString('hex'), who, `the UDID index maps this UDID to id ${id}, which has no meta row`);
+    else if (graph.sameUdid(global[id]!, key as Buffer)) indexed[id] = 1;
+  }
+  for (let id = 0; id <= maxId; id++) {
+    if (hasMeta[id] && !indexed[id]) {
+      const udid = graph.udid(global[id]!);
+      const other = shard.idOf(Buffer.from(udid, 'hex'));
+      report('index', udid, who, `meta row ${id} names this UDID, but the UDID index maps it to ${other === undefined ? 'nothing' : `id ${other}`}`);
+    }
   }
 
   // Edges in both sub-DBs, as sorted child·2^32+parent keys.
@@ -275,12 +287,12 @@ function checkShard(shard: Shard, graph: UnionGraph, report: Report, progress: (
     const stage = v.length >= 3 ? v.readUInt16LE(1) : 0;
     outcomeKind[key] = kind;
     outcomeStage[key] = stage;
-    const u = udidHex(key);
-    if (kind < EMITTED || kind > FAILED) report('outcomes', u, who, `outcome kind ${kind} is not emitted (1), filtered (2) or failed (3)`);
-    if (!stageIds.has(stage)) report('outcomes', u, who, `the outcome names stage number ${stage}, which is not in the stage dictionary`);
-    if (kind === EMITTED && !hasChild[key]) report('outcomes', u, who, 'the outcome says its stage emitted children, but none are recorded');
-    if (kind === FILTERED && hasChild[key]) report('outcomes', u, who, 'the outcome says it was filtered, but it has children');
-    if (kind === FAILED && completedRow[key]) report('outcomes', u, who, 'the outcome says its stage failed on it, but it is marked complete');
+    const bad = (message: string) => report('outcomes', udidHex(key), who, message);
+    if (kind < EMITTED || kind > FAILED) bad(`outcome kind ${kind} is not emitted (1), filtered (2) or failed (3)`);
+    if (!stageIds.has(stage)) bad(`the outcome names stage number ${stage}, which is not in the stage dictionary`);
+    if (kind === EMITTED && !hasChild[key]) bad('the outcome says its stage emitted children, but none are recorded');
+    if (kind === FILTERED && hasChild[key]) bad('the outcome says it was filtered, but it has children');
+    if (kind === FAILED && completedRow[key]) bad('the outcome says its stage failed on it, but it is marked complete');
   }
   for (let id = 0; id <= maxId; id++) {
     if (hasMeta[id] && hasChild[id] && outcomeKind[id] === 0) report('outcomes', udidHex(id), who, 'it has children, but no outcome records the stage that consumed it');
@@ -302,13 +314,21 @@ function checkShard(shard: Shard, graph: UnionGraph, report: Report, progress: (
 
 /** @internal Sorted child·2^32+parent keys of one edge sub-DB (`children` stores them the other way round). */
 export function edgeKeys(db: Shard['parents'], swapped: boolean): BigUint64Array {
-  const out: bigint[] = [];
+  let out = new BigUint64Array(1024);
+  let n = 0;
   for (const { key, value } of db.getRange()) {
     const other = (value as unknown as Buffer).readUInt32BE(0);
-    const [c, p] = swapped ? [other, key] : [key, other];
-    out.push((BigInt(c) << 32n) | BigInt(p));
+    const c = swapped ? other : key;
+    const p = swapped ? key : other;
+    if (n === out.length) {
+      const grown = new BigUint64Array(n * 2);
+      grown.set(out);
+      out = grown;
+    }
+    // One BigInt per edge: below 2^21 the key is an exact double.
+    out[n++] = c < 2 ** 21 ? BigInt(c * 2 ** 32 + p) : (BigInt(c) << 32n) | BigInt(p);
   }
-  return BigUint64Array.from(out).sort();
+  return out.subarray(0, n).sort();
 }
 
 /**
