@@ -15,7 +15,7 @@
 import { join } from 'node:path';
 import { LineageStore, WRITERS_DIR } from '../store/lineage-store.js';
 import { OwnerHeartbeat, assertNoLiveWriter } from '../store/owner-record.js';
-import { Shard } from '../store/shard.js';
+import { Shard, u32be } from '../store/shard.js';
 import { dropStageCheckpointsSync } from '../store/state-checkpoint-log.js';
 import { repairCheckpoint } from './repair.js';
 
@@ -98,10 +98,4 @@ function resetSources(shard: Shard): number {
   const keys = [...shard.sourceState.getKeys()];
   for (const k of keys) shard.sourceState.removeSync(k);
   return keys.length;
-}
-
-function u32be(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n);
-  return b;
 }

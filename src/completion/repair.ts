@@ -14,7 +14,7 @@
 import { join } from 'node:path';
 import { LineageStore, WRITERS_DIR } from '../store/lineage-store.js';
 import { OwnerHeartbeat, assertNoLiveWriter } from '../store/owner-record.js';
-import { Shard } from '../store/shard.js';
+import { Shard, u32be } from '../store/shard.js';
 import { UdidIndex } from '../store/udid-index.js';
 import { computeCompletion } from './batch-completion.js';
 import { edgeKeys } from './verify.js';
@@ -62,12 +62,6 @@ export async function repairCheckpoint(dir: string): Promise<RepairSummary> {
     await Promise.all(shards.map((s) => s.close()));
     for (const b of beats) b.release();
   }
-}
-
-function u32be(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n);
-  return b;
 }
 
 function repairEdgesAndTypes(shard: Shard): { edges: number; types: number } {

@@ -293,23 +293,13 @@ class PipelineRun {
       return;
     }
     if (result instanceof Promise) {
-      result.then(
-        (r) => {
+      this.resumeAfter(
+        result,
+        () => {
           this.active[i]!--;
           this.activeCalls--;
-          try {
-            this.settled(i, group.tasks, r);
-          } catch (err) {
-            this.abort(err);
-          }
-          this.pump();
         },
-        (err: unknown) => {
-          this.active[i]!--;
-          this.activeCalls--;
-          this.abort(err);
-          this.pump();
-        },
+        (r) => this.settled(i, group.tasks, r),
       );
       return;
     }
@@ -331,23 +321,13 @@ class PipelineRun {
       }
       driver.busy = true;
       this.activeCalls++;
-      outcome.then(
-        (o) => {
+      this.resumeAfter(
+        outcome,
+        () => {
           driver.busy = false;
           this.activeCalls--;
-          try {
-            this.absorbed(i, task, o);
-          } catch (err) {
-            this.abort(err);
-          }
-          this.pump();
         },
-        (err: unknown) => {
-          driver.busy = false;
-          this.activeCalls--;
-          this.abort(err);
-          this.pump();
-        },
+        (o) => this.absorbed(i, task, o),
       );
     }
     return fed;
@@ -573,18 +553,7 @@ class PipelineRun {
     let admitted = false;
     while (!this.sourcesDone && !this.reading && !this.draining && this.inFlight < this.maxInFlight) {
       if (this.store?.needsDrain) {
-        this.draining = true;
-        this.store.drain().then(
-          () => {
-            this.draining = false;
-            this.pump();
-          },
-          (err: unknown) => {
-            this.draining = false;
-            this.abort(err);
-            this.pump();
-          },
-        );
+        this.waitFor('draining', this.store.drain());
         return admitted;
       }
       const next = this.iterator!.next();
@@ -593,27 +562,42 @@ class PipelineRun {
         admitted = true;
         continue;
       }
-      this.reading = true;
-      (next as Promise<IteratorResult<Source>>).then(
-        (r) => {
-          this.reading = false;
-          try {
-            this.accept(r);
-          } catch (err) {
-            this.abort(err);
-          }
-          this.pump();
-        },
-        (err: unknown) => {
-          this.reading = false;
-          this.abort(err);
-          this.pump();
-        },
-      );
+      this.waitFor('reading', next as Promise<IteratorResult<Source>>, (r) => this.accept(r));
       return admitted;
     }
     return admitted;
   }
+
+  /** Holds the loop (`flag` set) until `promise` settles, then resumes it. */
+  private waitFor<T>(flag: 'reading' | 'draining', promise: Promise<T>, use?: (value: T) => void): void {
+    this[flag] = true;
+    this.resumeAfter(promise, () => (this[flag] = false), use);
+  }
+
+  /**
+   * When `promise` settles: `release` what it held (a call slot, a flag), hand
+   * the value to `use`, and re-enter the loop; a rejection or a throw from
+   * `use` aborts the run.
+   */
+  private resumeAfter<T>(promise: Promise<T>, release: () => void, use?: (value: T) => void): void {
+    promise.then(
+      (value) => {
+        release();
+        try {
+          use?.(value);
+        } catch (err) {
+          this.abort(err);
+        }
+        this.pump();
+      },
+      (err: unknown) => {
+        release();
+        this.abort(err);
+        this.pump();
+      },
+    );
+  }
+
 
   private accept(r: IteratorResult<Source>): void {
     if (r.done) {

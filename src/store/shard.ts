@@ -70,6 +70,13 @@ export interface MetaRow {
   readonly flags: number;
 }
 
+/** A 4-byte big-endian id: the value encoding of the `parents` and `children` dupSort rows. */
+export function u32be(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+}
+
 export class Shard {
   readonly env: RootDatabase;
   readonly udid: Database<Buffer, Buffer>;
