@@ -42,7 +42,9 @@ describe('lineage run with the example pipeline (fixtures/example/pipeline.js)',
     const crashed = spawnSync(process.execPath, [BIN, 'run', EXAMPLE, '--checkpoint', ckpt], {
       cwd: ROOT,
       encoding: 'utf8',
-      env: { ...process.env, LINEAGE_EXAMPLE_DIR: home, LINEAGE_EXAMPLE_CRASH_AT: 'write:6' },
+      // Paced (10 ms per normalise call) so the run spans many event-loop turns and its commits land as it goes;
+      // the 8th write comes after every chunk of the all-deleted part-0007 was filtered and committed.
+      env: { ...process.env, LINEAGE_EXAMPLE_DIR: home, LINEAGE_EXAMPLE_CRASH_AT: 'write:8', LINEAGE_EXAMPLE_SLOW_MS: '10' },
     });
     expect(crashed.signal).toBe('SIGKILL');
 
