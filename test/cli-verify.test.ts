@@ -41,8 +41,8 @@ describe('lineage verify on a damaged checkpoint', () => {
     expect(lineage(['verify', ckpt]).code).toBe(0);
     await damage(ckpt, (shard, id) => {
       shard.children.removeSync(id(chunk0.udid), u32be(id(cleaned0.udid)) as never); // one direction of an edge lost
-      shard.taskType.putSync(id(s1.udid), Buffer.from([0]) as never); // a source with children typed source_leaf
-      shard.completed.putSync(id(pendingChunk.udid), Buffer.from([1, 0, 0, 0]) as never); // complete, but its subtree is not
+      shard.editMeta(id(s1.udid), (row) => void (row[22] = 0)); // a source with children typed source_leaf
+      shard.editMeta(id(pendingChunk.udid), (row) => void row.writeUInt32LE(1, 26)); // complete, but its subtree is not
     });
     const r = lineage(['verify', ckpt]);
     expect(r.code).toBe(1);

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, truncateSync, writeFileSync, statS
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes, LineageStore, childLineage, rootLineage } from '../src/index.js';
+import { Shard } from '../src/store/shard.js';
 import { tempDir } from './helpers/temp-dir.js';
 
 const root = rootLineage('part-0000.jsonl');
@@ -103,10 +104,22 @@ describe('LineageStore: recording', () => {
     await store.close();
     const env = join(store.dir, 'writers', 'main');
     const stat = execFileSync('mdb_stat', ['-a', env], { encoding: 'utf8' });
-    for (const db of ['parents', 'children', 'task_type', 'completed', 'outcome', 'meta', 'udid']) expect(stat).toContain(`Status of ${db}`);
+    for (const db of ['parents', 'children', 'meta', 'udid', 'sources']) expect(stat).toContain(`Status of ${db}`);
+    // Format 2 keeps type, outcome and completion in the meta rows.
+    for (const db of ['task_type', 'completed', 'outcome']) expect(stat).not.toContain(`Status of ${db}`);
     expect(stat).toMatch(/Status of Main DB[\s\S]*?Entries: (\d+)/);
     const dump = execFileSync('mdb_dump', ['-s', 'parents', env], { encoding: 'utf8' });
     expect(dump).toContain('duplicates=1');
+    // Every meta row is at least the 30 fixed bytes; a consumed task has its outcome in byte 23 (1: emitted).
+    const rows = execFileSync('mdb_dump', ['-s', 'meta', env], { encoding: 'utf8' })
+      .split('HEADER=END\n')[1]!
+      .split('\n')
+      .filter((l) => l.startsWith(' '))
+      .filter((_, i) => i % 2 === 1)
+      .map((l) => Buffer.from(l.trim(), 'hex'));
+    expect(rows.length).toBeGreaterThan(0);
+    for (const row of rows) expect(row.length).toBeGreaterThanOrEqual(30);
+    expect(rows.filter((row) => row[23] === 1).length).toBe(3); // the root, a and b
   });
 });
 
@@ -137,6 +150,23 @@ describe('LineageStore: errors', () => {
     expect(await codeOf(LineageStore.open(dir, { readOnly: true }))).toMatchObject({ code: ErrorCodes.FORMAT_VERSION });
     writeFileSync(join(dir, 'lineage.json'), '{"format": "lineage-dag", "formatVer');
     expect(await codeOf(LineageStore.open(dir, { readOnly: true }))).toMatchObject({ code: ErrorCodes.CORRUPT });
+  });
+
+  it('refuses a writer shard of another layout (format 1 had task_type, completed and outcome sub-DBs), changing nothing', async () => {
+    const dir = tempDir();
+    await (await recorded(dir)).close();
+    const shardDir = join(dir, 'writers', 'main');
+    const shard = Shard.open(shardDir, 'main', false);
+    shard.info.putSync('format', { version: 1 });
+    await shard.close();
+    const before = readFileSync(join(shardDir, 'data.mdb'));
+    for (const readOnly of [true, false]) {
+      const err = await codeOf(LineageStore.open(dir, { readOnly }));
+      expect(err).toMatchObject({ code: ErrorCodes.FORMAT_VERSION });
+      expect((err as Error).message).toContain(shardDir);
+      expect((err as Error).message).toContain('format 1');
+    }
+    expect(readFileSync(join(shardDir, 'data.mdb')).equals(before)).toBe(true);
   });
 
   it.each([

@@ -4,7 +4,7 @@
  * later emitted or decided is removed from every shard: tasks those stages
  * emitted (with their edges), and the outcomes they recorded. What stages
  * before k did stays, except the checkpoints of stateful stages at k or
- * later: their state was built from inputs that changed. Derived state (task_type, completed) is then recomputed
+ * later: their state was built from inputs that changed. Derived state (task type, completion) is then recomputed
  * by the repair pass, so a source stays complete only if it finished before
  * stage k (e.g. filtered early). The checkpoint is then exactly what a run of
  * the changed pipeline would have left after its first k stages.
@@ -15,7 +15,7 @@
 import { join } from 'node:path';
 import { LineageStore, WRITERS_DIR } from '../store/lineage-store.js';
 import { OwnerHeartbeat, assertNoLiveWriter } from '../store/owner-record.js';
-import { Shard, u32be } from '../store/shard.js';
+import { META_SIZE, Shard, u32be } from '../store/shard.js';
 import { dropStageCheckpointsSync } from '../store/state-checkpoint-log.js';
 import { repairCheckpoint } from './repair.js';
 
@@ -80,17 +80,21 @@ function removeStale(shard: Shard, kept: ReadonlySet<string>): { tasks: number; 
     shard.children.removeSync(id);
     shard.meta.removeSync(id);
     shard.udid.removeSync(udid);
-    shard.taskType.removeSync(id);
-    shard.completed.removeSync(id);
-    shard.outcome.removeSync(id);
   }
-  let outcomes = 0;
+  // A kept task consumed by a stale stage loses that outcome (and an error text with it).
   const staleOutcomes: number[] = [];
-  for (const { key, value } of shard.outcome.getRange()) if (stale((value as Buffer).readUInt16LE(1))) staleOutcomes.push(key);
-  for (const id of staleOutcomes) {
-    shard.outcome.removeSync(id);
-    outcomes++;
+  for (const { key, value } of shard.meta.getRange()) {
+    const v = value as Buffer;
+    if (v[23] !== 0 && stale(v.readUInt16LE(24))) staleOutcomes.push(key);
   }
+  for (const id of staleOutcomes) {
+    shard.editMeta(id, (row) => {
+      row[23] = 0;
+      row.writeUInt16LE(0, 24);
+      return row.subarray(0, META_SIZE);
+    });
+  }
+  const outcomes = staleOutcomes.length;
   return { tasks: remove.length, outcomes, sources: 0, checkpoints: dropStageCheckpointsSync(shard, stale) };
 }
 

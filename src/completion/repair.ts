@@ -2,8 +2,8 @@
  * `verify --repair`: recomputes the derived state of a checkpoint from its
  * primary records. Edges are primary: an edge found in only one of `parents`
  * and `children` is restored in the other (a spurious edge can only make a
- * rerun do more, never skip work). Then `task_type` is recomputed from edge
- * presence, and `completed` from the batch completion pass: missing flags are
+ * rerun do more, never skip work). Then the task type flags of `meta` are
+ * recomputed from edge presence, and completion from the batch completion pass: missing flags are
  * set (under a new run record of the shard), flags the edges do not justify
  * are cleared. Outcomes, index damage and cycles are not derived state and
  * are left for the report.
@@ -14,7 +14,7 @@
 import { join } from 'node:path';
 import { LineageStore, WRITERS_DIR } from '../store/lineage-store.js';
 import { OwnerHeartbeat, assertNoLiveWriter } from '../store/owner-record.js';
-import { Shard, u32be } from '../store/shard.js';
+import { FLAG_HAS_CHILDREN, FLAG_HAS_PARENTS, Shard, u32be } from '../store/shard.js';
 import { UdidIndex } from '../store/udid-index.js';
 import { computeCompletion } from './batch-completion.js';
 import { edgeKeys } from './verify.js';
@@ -91,13 +91,16 @@ function repairEdgesAndTypes(shard: Shard): { edges: number; types: number } {
     } else j++;
   }
   let types = 0;
-  for (const id of shard.meta.getKeys()) {
-    const expected = (hasParent.has(id) ? 2 : 0) | (hasChild.has(id) ? 1 : 0);
-    const row = shard.taskType.getBinaryFast(id);
-    const stored = row === undefined ? null : row[0]!;
-    // Recording writes no row for a task without edges (source_leaf); absent counts as 0.
-    if ((stored ?? 0) === expected) continue;
-    shard.taskType.putSync(id, Buffer.from([expected]) as never);
+  const bits = FLAG_HAS_PARENTS | FLAG_HAS_CHILDREN;
+  const fix: { id: number; flags: number }[] = [];
+  for (const { key: id, value } of shard.meta.getRange()) {
+    const expected = (hasParent.has(id) ? FLAG_HAS_PARENTS : 0) | (hasChild.has(id) ? FLAG_HAS_CHILDREN : 0);
+    if (((value as unknown as Buffer)[22]! & bits) !== expected) fix.push({ id, flags: expected });
+  }
+  for (const { id, flags } of fix) {
+    shard.editMeta(id, (row) => {
+      row[22] = (row[22]! & ~bits) | flags;
+    });
     types++;
   }
   return { edges, types };
@@ -120,11 +123,9 @@ function repairCompleted(shards: readonly Shard[]): { completedMarked: number; c
     }
     if (mark.length === 0 && clear.length === 0) continue;
     const run = mark.length > 0 ? shard.startRun() : 0;
-    const runValue = Buffer.alloc(4);
-    runValue.writeUInt32LE(run);
     shard.env.transactionSync(() => {
-      for (const id of mark) shard.completed.putSync(id, runValue as never);
-      for (const id of clear) shard.completed.removeSync(id);
+      for (const id of mark) shard.editMeta(id, (row) => void row.writeUInt32LE(run, 26));
+      for (const id of clear) shard.editMeta(id, (row) => void row.writeUInt32LE(0, 26));
     });
     completedMarked += mark.length;
     completedCleared += clear.length;

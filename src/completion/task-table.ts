@@ -6,7 +6,7 @@
  * form). The DAG is never built as objects: a task costs ~60 bytes here, so
  * millions of tasks fit in a few hundred MB at most.
  */
-import { FLAG_TERMINAL, OUTCOME_FAILED, type Shard } from '../store/shard.js';
+import { FLAG_TERMINAL, META_SIZE, OUTCOME_FAILED, type Shard } from '../store/shard.js';
 import { UdidIndex } from '../store/udid-index.js';
 
 export interface TaskTable {
@@ -23,7 +23,7 @@ export interface TaskTable {
   /** Stage that consumed task i (0 when no outcome). */
   readonly outcomeStage: Uint16Array;
   readonly terminal: Uint8Array;
-  /** Completed as recorded in the `completed` sub-DBs. */
+  /** Completed as recorded in the shards' `meta` rows. */
   readonly recorded: Uint8Array;
   /** Global index of task i's root (source) task. */
   readonly root: Uint32Array;
@@ -51,6 +51,10 @@ export function loadTaskTable(shards: readonly Shard[]): TaskTable {
   let terminal = new Uint8Array(cap);
   let rootLocal = new Uint32Array(cap);
   let shardOf = new Uint8Array(cap);
+  let outcome = new Uint8Array(cap);
+  let outcomeStage = new Uint16Array(cap);
+  let recorded = new Uint8Array(cap);
+  const errors = new Map<number, string>();
   const grow = () => {
     cap *= 2;
     const u = Buffer.alloc(cap * 16);
@@ -60,6 +64,9 @@ export function loadTaskTable(shards: readonly Shard[]): TaskTable {
     terminal = resized(terminal, cap);
     rootLocal = resized(rootLocal, cap);
     shardOf = resized(shardOf, cap);
+    outcome = resized(outcome, cap);
+    outcomeStage = resized(outcomeStage, cap);
+    recorded = resized(recorded, cap);
   };
   const globalOf: Uint32Array[] = [];
   const stageMaps: Uint16Array[] = [];
@@ -98,16 +105,21 @@ export function loadTaskTable(shards: readonly Shard[]): TaskTable {
         shardOf[idx] = k;
       }
       if ((v[22]! & FLAG_TERMINAL) !== 0) terminal[idx] = 1;
+      // With several shards, an emitted or filtered outcome outranks a failure.
+      const kind = v[23]!;
+      if (kind !== 0 && (outcome[idx] === 0 || outcome[idx] === OUTCOME_FAILED)) {
+        outcome[idx] = kind;
+        outcomeStage[idx] = stageMap[v.readUInt16LE(24)] ?? 0;
+        if (kind === OUTCOME_FAILED) errors.set(idx, v.length > META_SIZE ? v.toString('utf8', META_SIZE) : '');
+        else errors.delete(idx);
+      }
+      if (v.readUInt32LE(26) !== 0) recorded[idx] = 1;
       g[key] = idx;
     }
   }
 
   const root = new Uint32Array(size);
   for (let i = 0; i < size; i++) root[i] = globalOf[shardOf[i]!]![rootLocal[i]!] ?? i;
-  const outcome = new Uint8Array(size);
-  const outcomeStage = new Uint16Array(size);
-  const recorded = new Uint8Array(size);
-  const errors = new Map<number, string>();
   const sourceKeys = new Map<number, string>();
   const edgeLists: Uint32Array[] = [];
   for (let k = 0; k < shards.length; k++) {
@@ -123,18 +135,6 @@ export function loadTaskTable(shards: readonly Shard[]): TaskTable {
       list[n++] = g[((v[0]! << 24) | (v[1]! << 16) | (v[2]! << 8) | v[3]!) >>> 0]!;
     }
     edgeLists.push(list.subarray(0, n));
-    for (const { key, value } of shard.outcome.getRange()) {
-      const i = g[key]!;
-      const v = value as Buffer;
-      // With several shards, an emitted or filtered outcome outranks a failure.
-      if (outcome[i] === 0 || outcome[i] === OUTCOME_FAILED) {
-        outcome[i] = v[0]!;
-        outcomeStage[i] = stageMaps[k]![v.readUInt16LE(1)] ?? 0;
-        if (v[0] === OUTCOME_FAILED) errors.set(i, v.length > 3 ? v.toString('utf8', 3) : '');
-        else errors.delete(i);
-      }
-    }
-    for (const key of shard.completed.getKeys()) recorded[g[key]!] = 1;
     for (const { key, value } of shard.sources.getRange()) if (!sourceKeys.has(g[key]!)) sourceKeys.set(g[key]!, value);
   }
 
@@ -180,10 +180,10 @@ export function loadTaskTable(shards: readonly Shard[]): TaskTable {
     },
     stageNames,
     emitStage: emitStage.subarray(0, size),
-    outcome,
-    outcomeStage,
+    outcome: outcome.subarray(0, size),
+    outcomeStage: outcomeStage.subarray(0, size),
     terminal: terminal.subarray(0, size),
-    recorded,
+    recorded: recorded.subarray(0, size),
     root,
     parentStart,
     parents,

@@ -4,7 +4,7 @@
  *
  * - index: every task has one meta row and one entry in the UDID index;
  * - symmetry: every edge is in both `parents` and `children`;
- * - task_type: the stored type matches edge presence;
+ * - task_type: the type flags of the meta row match edge presence;
  * - outcomes: emitted ⇔ has children, filtered ⇒ none, failed ⇒ not complete,
  *   and a child's stage is the stage its parent's outcome names;
  * - completed_children: a completed task has only completed children;
@@ -20,7 +20,7 @@
  */
 import { UdidIndex } from '../store/udid-index.js';
 import type { Shard } from '../store/shard.js';
-import { TASK_TYPES } from '../store/shard.js';
+import { FLAG_HAS_CHILDREN, FLAG_HAS_PARENTS, META_SIZE, TASK_TYPES } from '../store/shard.js';
 import { computeCompletion } from './batch-completion.js';
 
 export const VERIFY_CHECKS = [
@@ -196,6 +196,10 @@ function checkShard(shard: Shard, graph: UnionGraph, report: Report, progress: (
   for (const key of shard.meta.getKeys()) if (key > maxId) maxId = key;
   const hasMeta = new Uint8Array(maxId + 1);
   const metaStage = new Uint16Array(maxId + 1);
+  const typeBits = new Uint8Array(maxId + 1);
+  const completedRow = new Uint8Array(maxId + 1);
+  const outcomeKind = new Uint8Array(maxId + 1);
+  const outcomeStage = new Uint16Array(maxId + 1);
   const global = new Uint32Array(maxId + 1);
   const udidHex = (id: number) => (id <= maxId && hasMeta[id] ? graph.udid(global[id]!) : `(id ${id})`);
   let rows = 0;
@@ -205,6 +209,17 @@ function checkShard(shard: Shard, graph: UnionGraph, report: Report, progress: (
     hasMeta[key] = 1;
     metaStage[key] = v.readUInt16LE(16);
     global[key] = graph.add(udid);
+    if (v.length < META_SIZE) {
+      report('index', udid.toString('hex'), who, `meta row ${key} is ${v.length} bytes, shorter than the ${META_SIZE} of format 2`);
+      continue;
+    }
+    typeBits[key] = ((v[22]! & FLAG_HAS_PARENTS) !== 0 ? 2 : 0) | ((v[22]! & FLAG_HAS_CHILDREN) !== 0 ? 1 : 0);
+    outcomeKind[key] = v[23]!;
+    outcomeStage[key] = v.readUInt16LE(24);
+    if (v.readUInt32LE(26) !== 0) {
+      completedRow[key] = 1;
+      graph.markRecorded(global[key]!);
+    }
     if ((++rows & 65535) === 0) progress(`tasks of shard ${who}`, rows);
   }
   // One pass over the UDID index instead of a lookup per task: each meta row's UDID must map back to its id.
@@ -255,44 +270,23 @@ function checkShard(shard: Shard, graph: UnionGraph, report: Report, progress: (
   for (let id = 0; id <= maxId; id++) {
     if (!hasMeta[id]) continue;
     const expected = (hasParent[id] ? 2 : 0) | (hasChild[id] ? 1 : 0);
-    const row = shard.taskType.getBinaryFast(id);
-    const stored = row === undefined ? null : row[0]!;
-    // Recording writes no row until a task gains its first edge: none means source_leaf.
-    if ((stored ?? 0) !== expected) {
-      report('task_type', udidHex(id), who, `task_type is ${TASK_TYPES[stored ?? 0] ?? `invalid (${stored})`}, but its edges make it ${TASK_TYPES[expected]}`);
+    if (typeBits[id] !== expected) {
+      report('task_type', udidHex(id), who, `the task type is ${TASK_TYPES[typeBits[id]!]}, but its edges make it ${TASK_TYPES[expected]}`);
     }
-  }
-
-  const completedRow = new Uint8Array(maxId + 1);
-  for (const key of shard.completed.getKeys()) {
-    if (key > maxId || !hasMeta[key]) {
-      report('index', `(id ${key})`, who, `a completed row names task id ${key}, which has no meta row`);
-      continue;
-    }
-    completedRow[key] = 1;
-    graph.markRecorded(global[key]!);
   }
 
   const stageIds = new Set<number>();
   for (const key of shard.stages.getKeys()) stageIds.add(key);
-  const outcomeKind = new Uint8Array(maxId + 1);
-  const outcomeStage = new Uint16Array(maxId + 1);
-  for (const { key, value } of shard.outcome.getRange()) {
-    const v = value as unknown as Buffer;
-    if (key > maxId || !hasMeta[key]) {
-      report('index', `(id ${key})`, who, `an outcome row names task id ${key}, which has no meta row`);
-      continue;
-    }
-    const kind = v[0] ?? 0;
-    const stage = v.length >= 3 ? v.readUInt16LE(1) : 0;
-    outcomeKind[key] = kind;
-    outcomeStage[key] = stage;
-    const bad = (message: string) => report('outcomes', udidHex(key), who, message);
+  for (let id = 0; id <= maxId; id++) {
+    const kind = outcomeKind[id]!;
+    if (!hasMeta[id] || kind === 0) continue;
+    const stage = outcomeStage[id]!;
+    const bad = (message: string) => report('outcomes', udidHex(id), who, message);
     if (kind < EMITTED || kind > FAILED) bad(`outcome kind ${kind} is not emitted (1), filtered (2) or failed (3)`);
     if (!stageIds.has(stage)) bad(`the outcome names stage number ${stage}, which is not in the stage dictionary`);
-    if (kind === EMITTED && !hasChild[key]) bad('the outcome says its stage emitted children, but none are recorded');
-    if (kind === FILTERED && hasChild[key]) bad('the outcome says it was filtered, but it has children');
-    if (kind === FAILED && completedRow[key]) bad('the outcome says its stage failed on it, but it is marked complete');
+    if (kind === EMITTED && !hasChild[id]) bad('the outcome says its stage emitted children, but none are recorded');
+    if (kind === FILTERED && hasChild[id]) bad('the outcome says it was filtered, but it has children');
+    if (kind === FAILED && completedRow[id]) bad('the outcome says its stage failed on it, but it is marked complete');
   }
   for (let id = 0; id <= maxId; id++) {
     if (hasMeta[id] && hasChild[id] && outcomeKind[id] === 0) report('outcomes', udidHex(id), who, 'it has children, but no outcome records the stage that consumed it');

@@ -20,7 +20,7 @@ import { checkLmdbFile } from './lmdb-header.js';
 import { networkFsWarning } from './mount-check.js';
 import { OwnerHeartbeat, assertNotOwnedElsewhere } from './owner-record.js';
 import { UdidIndex } from './udid-index.js';
-import { OUTCOME_KINDS, Shard, TASK_TYPES, type SourceState } from './shard.js';
+import { FLAG_TERMINAL, OUTCOME_KINDS, Shard, TASK_TYPES, type SourceState } from './shard.js';
 import { SourceCounterSession } from './source-counters.js';
 import { StateCheckpointLog, readStateCheckpoints, type StageCheckpoints } from './state-checkpoint-log.js';
 import { scanShard } from './task-scan.js';
@@ -251,20 +251,21 @@ export class LineageStore {
       for (const p of shard.parentIds(id)) parents.add(udidIn(shard, p));
       for (const c of shard.childIds(id)) children.add(udidIn(shard, c));
       const meta = shard.metaOf(id);
-      if (meta) {
-        stage ??= shard.stageName(meta.stage);
-        sourceKey ??= shard.sourceKeyOf(meta.root) ?? null;
-        terminal ||= (meta.flags & 1) !== 0;
-      }
-      const run = shard.completedRun(id);
-      if (run !== undefined && completed === null) {
-        const info = shard.run(run);
-        completed = { run, runStartedAt: info?.startedAt ?? '', writerId: shard.writerId };
+      if (!meta) continue;
+      stage ??= shard.stageName(meta.stage);
+      sourceKey ??= shard.sourceKeyOf(meta.root) ?? null;
+      terminal ||= (meta.flags & FLAG_TERMINAL) !== 0;
+      if (meta.completedRun !== 0 && completed === null) {
+        const info = shard.run(meta.completedRun);
+        completed = { run: meta.completedRun, runStartedAt: info?.startedAt ?? '', writerId: shard.writerId };
       }
       if (completed === null && this.unionCompleted?.get(key)) completed = { run: 0, runStartedAt: '', writerId: '(union of shards)' };
-      const o = shard.outcomeOf(id);
-      if (o && (outcome === null || outcome.kind === 'failed')) {
-        outcome = { kind: OUTCOME_KINDS[o.kind] ?? 'failed', stage: shard.stageName(o.stage) ?? '', ...(o.error !== undefined ? { error: o.error } : {}) };
+      if (meta.outcome !== 0 && (outcome === null || outcome.kind === 'failed')) {
+        outcome = {
+          kind: OUTCOME_KINDS[meta.outcome] ?? 'failed',
+          stage: shard.stageName(meta.outcomeStage) ?? '',
+          ...(meta.error !== undefined ? { error: meta.error } : {}),
+        };
       }
     }
     if (!found) return null;
@@ -357,6 +358,7 @@ export class LineageStore {
     try {
       if (!this.readOnly) await this.flush();
     } finally {
+      await this.session?.close().catch(() => {});
       this.closed = true;
       this.heartbeat?.release();
       await Promise.all(this.shards.map((s) => s.close()));

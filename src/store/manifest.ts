@@ -9,7 +9,8 @@ import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 
 export const MANIFEST_FILE = 'lineage.json';
 export const FORMAT_NAME = 'lineage-dag';
-export const FORMAT_VERSION = 1;
+/** 2: task type, outcome and completion live in the `meta` rows (shard.ts). */
+export const FORMAT_VERSION = 2;
 
 export interface StageFingerprint {
   readonly id: string;
@@ -86,6 +87,13 @@ export function readManifest(dir: string): Manifest {
       ErrorCodes.FORMAT_VERSION,
       `${dir} was written with checkpoint format ${m.formatVersion}; this lineage-dag reads format ${FORMAT_VERSION} and older. ` +
         'Upgrade lineage-dag to read it.',
+    );
+  }
+  if (m.formatVersion < FORMAT_VERSION) {
+    throw new LineageError(
+      ErrorCodes.FORMAT_VERSION,
+      `${dir} was written with checkpoint format ${m.formatVersion}; this lineage-dag reads format ${FORMAT_VERSION}. Nothing was changed. ` +
+        'Finish or inspect it with the lineage-dag version that wrote it (format 1 is lineage-dag 0.1), or start the run with a new checkpoint directory.',
     );
   }
   return {

@@ -2,20 +2,22 @@
  * @internal
  * One writer's LMDB environment and its named sub-databases (DESIGN.md §3).
  *
- * Key layout, chosen for the write path: every task gets a compact uint32 id in
- * write order, so all sub-DBs but `udid` are keyed by ids that mostly append to
- * the right edge of their B-trees. Only the `udid` index (16 raw UDID bytes →
- * id) takes random inserts.
+ * Key layout (format 2), chosen for the write path: every task gets a compact
+ * uint32 id in write order, so all sub-DBs but `udid` are keyed by ids that
+ * mostly append to the right edge of their B-trees. Only the `udid` index (16
+ * raw UDID bytes → id) takes random inserts.
+ *
+ * A task's type, outcome and completion are fields of its `meta` row rather
+ * than three sub-DBs of their own (format 1 had `task_type`, `completed`,
+ * `outcome`): one B-tree write instead of up to four per change of state,
+ * and ~70 bytes less per task (README, "Design notes").
  *
  * | sub-DB      | key        | value                                              |
  * |-------------|------------|----------------------------------------------------|
  * | udid        | 16 bytes   | id (u32 LE)                                        |
- * | meta        | id         | udid(16) stage(u16 LE) root id(u32 LE) flags(u8)   |
+ * | meta        | id         | see below                                          |
  * | parents     | id         | parent id (u32 BE), dupSort                        |
  * | children    | id         | child id (u32 BE), dupSort                         |
- * | task_type   | id         | 1 byte: 0 source_leaf, 1 source, 2 leaf, 3 middle  |
- * | completed   | id         | run number (u32 LE)                                |
- * | outcome     | id         | kind(u8: 1 emitted 2 filtered 3 failed) stage(u16 LE) error(UTF-8) |
  * | sources     | root id    | source key (UTF-8)                                 |
  * | stages      | stage no.  | stage id (UTF-8)                                   |
  * | runs        | run no.    | JSON { startedAt, writerId, host, pid }            |
@@ -23,6 +25,19 @@
  * | source_state | source key | JSON SourceState: source-counter mode only        |
  * | absorbed    | stage no. (u16 BE) + seq (u32 BE) | input UDID (16 bytes): what a stateful stage absorbed, in order |
  * | state_checkpoints | stage no. | JSON { nextId, checkpoints: [{ id, at, absorbed }] }, oldest first |
+ *
+ * The `meta` row (META_SIZE bytes, then the error text of a failed task):
+ *
+ * | bytes | field                                                             |
+ * |-------|-------------------------------------------------------------------|
+ * | 0-15  | UDID                                                              |
+ * | 16-17 | stage that emitted the task (u16 LE; 0 for a root)                |
+ * | 18-21 | root (source) task id (u32 LE)                                    |
+ * | 22    | flags: 1 terminal, 2 has parents, 4 has children (the task type)  |
+ * | 23    | outcome: 0 none, 1 emitted, 2 filtered, 3 failed                  |
+ * | 24-25 | stage that consumed the task (u16 LE; 0 with no outcome)          |
+ * | 26-29 | run that completed the task (u32 LE; 0: not complete)             |
+ * | 30-   | error text (UTF-8) when the outcome is `failed`                   |
  *
  * `absorbed` and `state_checkpoints` hold the frontiers of stateful stages
  * (DESIGN.md §8, see state-checkpoint-log.ts): a checkpoint that absorbed n
@@ -42,6 +57,12 @@ export const OUTCOME_EMITTED = 1;
 export const OUTCOME_FILTERED = 2;
 export const OUTCOME_FAILED = 3;
 export const FLAG_TERMINAL = 1;
+export const FLAG_HAS_PARENTS = 2;
+export const FLAG_HAS_CHILDREN = 4;
+/** Fixed part of a `meta` row; a failed task's error text follows it. */
+export const META_SIZE = 30;
+/** The on-disk layout this code reads and writes (info `format`, and the manifest's formatVersion). */
+export const SHARD_FORMAT = 2;
 
 /** 32 GiB of address space: ~100M tasks per shard at ~250 bytes a task. */
 export const DEFAULT_MAP_SIZE = 2 ** 35;
@@ -63,11 +84,38 @@ export interface SourceState {
   readonly error?: string;
 }
 
+/** A decoded `meta` row. */
 export interface MetaRow {
   readonly udid: Buffer;
+  /** Stage number that emitted the task (0: a root). */
   readonly stage: number;
   readonly root: number;
   readonly flags: number;
+  /** 0 none, else OUTCOME_EMITTED / _FILTERED / _FAILED. */
+  readonly outcome: number;
+  readonly outcomeStage: number;
+  /** Run that completed the task; 0 when it is not complete. */
+  readonly completedRun: number;
+  readonly error?: string;
+}
+
+export function decodeMeta(v: Buffer): MetaRow {
+  const error = v.length > META_SIZE ? v.toString('utf8', META_SIZE) : undefined;
+  return {
+    udid: v.subarray(0, 16),
+    stage: v.readUInt16LE(16),
+    root: v.readUInt32LE(18),
+    flags: v[22]!,
+    outcome: v[23]!,
+    outcomeStage: v.readUInt16LE(24),
+    completedRun: v.readUInt32LE(26),
+    ...(error !== undefined ? { error } : {}),
+  };
+}
+
+/** The structural type from the edge-presence flags of a `meta` row. */
+export function typeOfFlags(flags: number): TaskType {
+  return TASK_TYPES[((flags & FLAG_HAS_PARENTS) !== 0 ? 2 : 0) | ((flags & FLAG_HAS_CHILDREN) !== 0 ? 1 : 0)]!;
 }
 
 /** A 4-byte big-endian id: the value encoding of the `parents` and `children` dupSort rows. */
@@ -83,9 +131,6 @@ export class Shard {
   readonly meta: IdDb;
   readonly parents: IdDb;
   readonly children: IdDb;
-  readonly taskType: IdDb;
-  readonly completed: IdDb;
-  readonly outcome: IdDb;
   readonly sources: Database<string, number>;
   readonly stages: Database<string, number>;
   readonly runs: Database<RunInfo, number>;
@@ -103,7 +148,8 @@ export class Shard {
     readonly dir: string,
     readonly writerId: string,
     readonly readOnly: boolean,
-    mapSize: number,
+    /** Bytes of address space reserved for the map (the write thread opens it alike). */
+    readonly mapSize: number,
   ) {
     const dataFile = join(dir, 'data.mdb');
     if (existsSync(dataFile)) checkLmdbFile(dataFile);
@@ -117,9 +163,6 @@ export class Shard {
       this.meta = this.env.openDB('meta', bin);
       this.parents = this.env.openDB('parents', { ...bin, dupSort: true });
       this.children = this.env.openDB('children', { ...bin, dupSort: true });
-      this.taskType = this.env.openDB('task_type', bin);
-      this.completed = this.env.openDB('completed', bin);
-      this.outcome = this.env.openDB('outcome', bin);
       this.sources = this.env.openDB('sources', { keyEncoding: 'uint32', encoding: 'string' });
       this.stages = this.env.openDB('stages', { keyEncoding: 'uint32', encoding: 'string' });
       this.runs = this.env.openDB('runs', { keyEncoding: 'uint32', encoding: 'json' });
@@ -135,7 +178,25 @@ export class Shard {
         { cause: err },
       );
     }
-    if (!readOnly && this.info.get('format') === undefined) this.info.putSync('format', { version: 1 });
+    this.checkFormat();
+  }
+
+  /** Stamps a new shard with SHARD_FORMAT; refuses a shard written in another layout. */
+  private checkFormat(): void {
+    const found = this.info?.get('format') as { version?: number } | undefined;
+    if (found === undefined) {
+      if (!this.readOnly) this.info.putSync('format', { version: SHARD_FORMAT });
+      return;
+    }
+    if (found.version === SHARD_FORMAT) return;
+    const older = (found.version ?? 0) < SHARD_FORMAT;
+    throw new LineageError(
+      ErrorCodes.FORMAT_VERSION,
+      `${this.dir} holds checkpoint format ${found.version}; this lineage-dag reads format ${SHARD_FORMAT}. Nothing was changed. ` +
+        (older
+          ? 'Finish or inspect it with the lineage-dag version that wrote it (format 1 is lineage-dag 0.1), or start the run with a new checkpoint directory.'
+          : 'Upgrade lineage-dag to read it.'),
+    );
   }
 
   /**
@@ -220,8 +281,7 @@ export class Shard {
 
   metaOf(id: number): MetaRow | undefined {
     const v = this.meta.getBinary(id);
-    if (v === undefined) return undefined;
-    return { udid: v.subarray(0, 16), stage: v.readUInt16LE(16), root: v.readUInt32LE(18), flags: v[22]! };
+    return v === undefined ? undefined : decodeMeta(v);
   }
 
   parentIds(id: number): number[] {
@@ -236,21 +296,26 @@ export class Shard {
     return out;
   }
 
-  typeOf(id: number): TaskType | null {
-    const v = this.taskType.getBinaryFast(id);
-    return v === undefined ? null : (TASK_TYPES[v[0]!] ?? null);
+  /**
+   * Rewrites a task's meta row through `edit`, which changes the copy it is
+   * given or returns the row to store instead; returns false when the task
+   * has no row. Synchronous: call inside `env.transactionSync` to
+   * group edits. For repair and invalidation, not for recording.
+   */
+  editMeta(id: number, edit: (row: Buffer) => Buffer | void): boolean {
+    const v = this.meta.getBinary(id);
+    if (v === undefined) return false;
+    const row = Buffer.from(v);
+    this.meta.putSync(id, (edit(row) ?? row) as never);
+    return true;
   }
 
+  /** The run that completed the task, or undefined. */
   completedRun(id: number): number | undefined {
-    const v = this.completed.getBinaryFast(id);
-    return v === undefined ? undefined : v.readUInt32LE(0);
-  }
-
-  outcomeOf(id: number): { kind: number; stage: number; error?: string } | undefined {
-    const v = this.outcome.getBinary(id);
+    const v = this.meta.getBinaryFast(id);
     if (v === undefined) return undefined;
-    const error = v.length > 3 ? v.toString('utf8', 3) : undefined;
-    return { kind: v[0]!, stage: v.readUInt16LE(1), ...(error !== undefined ? { error } : {}) };
+    const run = v.readUInt32LE(26);
+    return run === 0 ? undefined : run;
   }
 
   sourceKeyOf(rootId: number): string | undefined {

@@ -1,12 +1,13 @@
 /**
  * @internal
- * Streams every task of one shard as a merge-join: all sub-DBs are keyed by
- * task id, so one ascending cursor per sub-DB, advanced in step with `meta`,
- * yields complete TaskInfo records without a lookup per field. Memory stays
+ * Streams every task of one shard as a merge-join: `meta` and the edge
+ * sub-DBs are keyed by task id, so one ascending cursor per sub-DB, advanced
+ * in step with `meta`, yields complete TaskInfo records without a lookup per
+ * field. Memory stays
  * constant: only the edge targets are looked up (id → UDID). All cursors
  * share one read transaction, so a live writer cannot tear the view.
  */
-import { OUTCOME_KINDS, TASK_TYPES, type Shard } from './shard.js';
+import { FLAG_TERMINAL, META_SIZE, OUTCOME_KINDS, typeOfFlags, type Shard } from './shard.js';
 import type { Completion, Outcome, TaskInfo } from './types.js';
 
 interface Cursor {
@@ -22,13 +23,6 @@ export function* scanShard(shard: Shard, unionCompleted?: (udid: Buffer) => bool
       const first = it.next();
       return { it, head: first.done ? null : first.value };
     };
-    const advance = (c: Cursor, id: number) => {
-      while (c.head && c.head.key < id) {
-        const n = c.it.next();
-        c.head = n.done ? null : n.value;
-      }
-      return c.head && c.head.key === id ? c.head.value : undefined;
-    };
     const all = (c: Cursor, id: number, out: string[]) => {
       while (c.head && c.head.key <= id) {
         if (c.head.key === id) out.push(udidOf(c.head.value.readUInt32BE(0)));
@@ -41,9 +35,6 @@ export function* scanShard(shard: Shard, unionCompleted?: (udid: Buffer) => bool
     const udidOf = (id: number) => getFast.call(shard.meta, id, { transaction: txn })?.toString('hex', 0, 16) ?? '';
     const parents = open(shard.parents as never);
     const children = open(shard.children as never);
-    const types = open(shard.taskType as never);
-    const completed = open(shard.completed as never);
-    const outcomes = open(shard.outcome as never);
     const sourceCache = new Map<number, string | null>();
     const completions = new Map<number, Completion>();
 
@@ -53,16 +44,14 @@ export function* scanShard(shard: Shard, unionCompleted?: (udid: Buffer) => bool
       const cs: string[] = [];
       all(parents, id, ps);
       all(children, id, cs);
-      const type = advance(types, id);
-      const run = advance(completed, id)?.readUInt32LE(0);
-      const o = advance(outcomes, id);
+      const run = value.readUInt32LE(26);
       let outcome: Outcome | null = null;
-      if (o) {
-        const error = o.length > 3 ? o.toString('utf8', 3) : undefined;
-        outcome = { kind: OUTCOME_KINDS[o[0]!] ?? 'failed', stage: shard.stageName(o.readUInt16LE(1)) ?? '', ...(error !== undefined ? { error } : {}) };
+      if (value[23] !== 0) {
+        const error = value.length > META_SIZE ? value.toString('utf8', META_SIZE) : undefined;
+        outcome = { kind: OUTCOME_KINDS[value[23]!] ?? 'failed', stage: shard.stageName(value.readUInt16LE(24)) ?? '', ...(error !== undefined ? { error } : {}) };
       }
       let completion: Completion | null = null;
-      if (run !== undefined) {
+      if (run !== 0) {
         completion = completions.get(run) ?? null;
         if (!completion) {
           completion = { run, runStartedAt: shard.run(run)?.startedAt ?? '', writerId: shard.writerId };
@@ -82,12 +71,12 @@ export function* scanShard(shard: Shard, unionCompleted?: (udid: Buffer) => bool
         udid,
         parents: ps,
         children: cs,
-        taskType: TASK_TYPES[type?.[0] ?? (ps.length > 0 ? 2 : 0) | (cs.length > 0 ? 1 : 0)]!,
+        taskType: typeOfFlags(value[22]!),
         completed: completion,
         outcome,
         stage: shard.stageName(value.readUInt16LE(16)),
         sourceKey,
-        terminal: (value[22]! & 1) !== 0,
+        terminal: (value[22]! & FLAG_TERMINAL) !== 0,
       };
     }
   } finally {

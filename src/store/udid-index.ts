@@ -23,10 +23,11 @@ export class UdidIndex {
 
   /** The id stored for the 16 UDID bytes in `key`, or 0 when absent (ids start at 1). */
   get(key: Buffer): number {
-    const a = key.readInt32LE(0);
-    const b = key.readInt32LE(4);
-    const c = key.readInt32LE(8);
-    const d = key.readInt32LE(12);
+    return this.getWords(key.readInt32LE(0), key.readInt32LE(4), key.readInt32LE(8), key.readInt32LE(12));
+  }
+
+  /** As `get`, for a UDID given as its four little-endian 32-bit words (see parseUdidWords). */
+  getWords(a: number, b: number, c: number, d: number): number {
     const words = this.words;
     for (let slot = a & this.mask; ; slot = (slot + 1) & this.mask) {
       const id = this.ids[slot]!;
@@ -38,8 +39,12 @@ export class UdidIndex {
 
   /** Stores `id` (> 0) for a UDID not yet in the index. */
   add(key: Buffer, id: number): void {
+    this.addWords(key.readInt32LE(0), key.readInt32LE(4), key.readInt32LE(8), key.readInt32LE(12), id);
+  }
+
+  addWords(a: number, b: number, c: number, d: number, id: number): void {
     if ((this.count + 1) * 4 > this.ids.length * 3) this.grow();
-    this.insert(key.readInt32LE(0), key.readInt32LE(4), key.readInt32LE(8), key.readInt32LE(12), id);
+    this.insert(a, b, c, d, id);
     this.count++;
   }
 

@@ -1,21 +1,34 @@
 /**
  * @internal
- * The write path of one shard: assigns ids, issues grouped LMDB writes and
- * keeps, for the tasks it touches, the small state that incremental
- * completion needs (DESIGN.md §4): outcome, edge presence, completed, and a
- * count of incomplete children. ~14 bytes a task plus an index entry.
+ * The write path of one shard: assigns ids, keeps, for the tasks it touches,
+ * what their `meta` rows hold plus the count of incomplete children that
+ * incremental completion needs (DESIGN.md §4), ~40 bytes a task and an index
+ * entry, and hands rows to the write thread in batches.
  *
- * Writes are lmdb-js async puts: every put issued in one event turn lands in
- * one transaction, and lmdb-js merges turns while its write thread is busy, so
- * commits come in large groups without a timer. One recordEmission call is
- * synchronous, so it never straddles two transactions: any committed prefix
- * is a consistent checkpoint.
+ * Edge and `udid` rows go into the open batch as they are recorded. A task
+ * whose state changed is marked dirty and its `meta` row is written once, when
+ * the batch is sent, however often it changed meanwhile. A batch is sent when
+ * the write thread is idle (at the end of the event turn) or has just finished
+ * the previous one, and commits as one transaction. One recordEmission call
+ * is synchronous, so it never straddles two batches: any committed prefix is a
+ * consistent checkpoint.
  */
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
-import { isUdid } from '../identity/udid.js';
-import { FLAG_TERMINAL, OUTCOME_EMITTED, OUTCOME_FAILED, OUTCOME_FILTERED, type Shard } from './shard.js';
+import { isUdid, parseUdidWords } from '../identity/udid.js';
+import {
+  FLAG_HAS_CHILDREN,
+  FLAG_HAS_PARENTS,
+  FLAG_TERMINAL,
+  META_SIZE,
+  OUTCOME_EMITTED,
+  OUTCOME_FAILED,
+  OUTCOME_FILTERED,
+  type Shard,
+} from './shard.js';
 import type { EmissionRecord, FailureRecord, TaskRef } from './types.js';
 import { UdidIndex } from './udid-index.js';
+import { WriteBatch } from './write-batch.js';
+import { WriteThread } from './write-thread.js';
 
 // Bits of the per-task state byte.
 const OUTCOME_MASK = 0b11;
@@ -25,14 +38,14 @@ const COMPLETED = 1 << 4;
 const TERMINAL = 1 << 5;
 /** The task's state is in memory (created this session, or loaded from disk). */
 const LOADED = 1 << 6;
+/** The task's `meta` row must be written with the next batch. */
+const DIRTY = 1 << 7;
 
-/** Puts per backpressure group: ~10k emissions, a few MB of queued instructions. */
-const DRAIN_GROUP = 100_000;
+/** Rows the open batch may hold while the write thread is busy before `needsDrain` says wait (~10 MB). */
+const DRAIN_ROWS = 400_000;
 
-/** Worst-case map bytes a queued put may need (page copies included). */
-const QUEUED_BYTES_PER_PUT = 64;
-
-const TYPE_BYTES = [0, 1, 2, 3].map((t) => Buffer.from([t]));
+/** Worst-case map bytes a row not yet committed may need (page copies included). */
+const QUEUED_BYTES_PER_ROW = 64;
 
 /** Parents beyond which an emission's duplicate checks use sets instead of scanning arrays. */
 const WIDE = 16;
@@ -40,28 +53,34 @@ const NO_IDS: ReadonlySet<number> = new Set();
 
 export class WriterSession {
   private readonly index = new UdidIndex();
-  /** Scratch for lookups; never handed to lmdb-js. */
+  /** Scratch for lookups. */
   private readonly scratch = Buffer.alloc(16);
+  /** The UDIDs of the emission being recorded, as words (parseUdidWords), parents first. */
+  private refWords = new Int32Array(64);
+  // Per task id: what its meta row holds, and the completion bookkeeping.
   private state = new Uint8Array(1 << 16);
   private pending = new Uint32Array(1 << 16);
   private firstParent = new Uint32Array(1 << 16);
   private root = new Uint32Array(1 << 16);
+  private stage = new Uint16Array(1 << 16);
+  private outcomeStage = new Uint16Array(1 << 16);
+  private completedRun = new Uint32Array(1 << 16);
+  /** Each task's UDID as four words. */
+  private udids = new Int32Array(4 << 16);
   private readonly extraParents = new Map<number, number[]>();
+  /** Error text of failed tasks whose row is yet to be written (or was loaded). */
+  private readonly errors = new Map<number, string>();
+  private dirty = new Uint32Array(1 << 12);
+  private dirtyCount = 0;
   private nextId = 0;
   private blockSize = 1 << 14;
   private endId = 0;
-  private readonly runValue: Buffer;
-  private readonly outcomeValues = new Map<number, Buffer>();
-  private slab = Buffer.allocUnsafe(0);
-  private slabAt = 0;
-  private lastWrite: Promise<unknown> = Promise.resolve();
-  // Backpressure: the caller may run at most two groups of puts ahead of the commits.
-  private putsInGroup = 0;
-  private putCount = 0;
-  private committedPuts = 0;
-  private groupGate: Promise<unknown> | null = null;
-  private olderGate: Promise<unknown> | null = null;
-  private olderGateDone = true;
+  private batch = new WriteBatch();
+  private readonly thread: WriteThread;
+  private sendScheduled = false;
+  private lastSeq = 0;
+  private uncommittedRows = 0;
+  private drainWaiters: (() => void)[] = [];
   private writeError: unknown = null;
   /** Emissions recorded in this session. */
   emissions = 0;
@@ -74,8 +93,8 @@ export class WriterSession {
     readonly run: number,
   ) {
     this.diskMayHave = (shard.udid.getStats() as { entryCount: number }).entryCount > 0;
-    this.runValue = Buffer.alloc(4);
-    this.runValue.writeUInt32LE(run);
+
+    this.thread = new WriteThread(shard, () => this.afterCommit());
   }
 
   recordEmission(rec: EmissionRecord): void {
@@ -92,16 +111,20 @@ export class WriterSession {
     }
     const stage = this.shard.stageNumber(checkStage(rec.stage));
     // Validate every reference before the first write, so bad input writes nothing.
-    const parentUdids: string[] = [];
-    for (const p of parents) parentUdids.push(refUdid(p, rec.stage, 'parent'));
-    const childUdids: string[] = [];
-    for (const c of children) childUdids.push(refUdid(c, rec.stage, 'child'));
+    const np = parents.length;
+    const refs = np + children.length;
+    if (this.refWords.length < refs * 4) this.refWords = new Int32Array(refs * 8);
+    for (let i = 0; i < refs; i++) {
+      const ref = i < np ? parents[i]! : children[i - np]!;
+      if (!parseUdidWords(typeof ref === 'string' ? ref : ref?.udid, this.refWords, i * 4)) refUdid(ref, rec.stage, i < np ? 'parent' : 'child');
+    }
+    this.refuseSelfChild(rec, np);
 
     const parentIds: number[] = [];
     // A wide fan-in (a stateful stage's finish names every input) must not be quadratic.
-    const distinct = parents.length > WIDE ? new Set<number>() : null;
-    for (let i = 0; i < parents.length; i++) {
-      const id = this.resolve(parentUdids[i]!, 0, 0, 0, parents[i]!);
+    const distinct = np > WIDE ? new Set<number>() : null;
+    for (let i = 0; i < np; i++) {
+      const id = this.resolve(i, 0, 0, 0, parents[i]!);
       if (distinct ? distinct.has(id) : parentIds.includes(id)) continue;
       distinct?.add(id);
       parentIds.push(id);
@@ -110,90 +133,124 @@ export class WriterSession {
     const terminal = rec.terminal === true;
     const toComplete: number[] = [];
 
-    for (let i = 0; i < childUdids.length; i++) {
-      const cid = this.resolve(childUdids[i]!, stage, rootOfChildren, terminal ? FLAG_TERMINAL : 0, children[i]!);
+    for (let i = 0; i < children.length; i++) {
+      const ref = children[i]!;
+      const cid = this.resolve(np + i, stage, rootOfChildren, terminal ? TERMINAL : 0, ref);
       const known = this.knownParents(cid, parentIds.length);
       for (const pid of parentIds) {
-        if (pid === cid) {
-          throw new LineageError(ErrorCodes.INVALID_ARGUMENT, `recordEmission: stage "${rec.stage}" emitted task ${childUdids[i]} as its own child.`);
-        }
         if (known === null ? this.hasParent(cid, pid) : known.has(pid)) continue;
         this.addParent(cid, pid);
-        this.put(this.shard.parents, cid, this.u32be(pid));
-        this.put(this.shard.children, pid, this.u32be(cid));
-        this.setFlag(cid, HAS_PARENTS);
-        this.setFlag(pid, HAS_CHILDREN);
+        this.batch.edge(pid, cid);
+        this.set(cid, HAS_PARENTS);
+        this.set(pid, HAS_CHILDREN);
         if ((this.state[cid]! & COMPLETED) === 0) this.pending[pid]!++;
       }
-      if (terminal && (this.state[cid]! & (COMPLETED | TERMINAL)) === 0) {
-        this.state[cid]! |= TERMINAL;
+      if (terminal && (this.state[cid]! & COMPLETED) === 0) {
+        this.set(cid, TERMINAL);
         toComplete.push(cid);
       }
     }
 
-    const kind = childUdids.length === 0 ? OUTCOME_FILTERED : OUTCOME_EMITTED;
+    const kind = children.length === 0 ? OUTCOME_FILTERED : OUTCOME_EMITTED;
     for (const pid of parentIds) {
       const s = this.state[pid]!;
       // Completion is monotone: a completed task keeps its outcome.
       if ((s & COMPLETED) !== 0 && (s & OUTCOME_MASK) !== 0) continue;
-      if ((s & OUTCOME_MASK) !== kind) {
+      if ((s & OUTCOME_MASK) !== kind || this.outcomeStage[pid] !== stage) {
         this.state[pid] = (s & ~OUTCOME_MASK) | kind;
-        this.put(this.shard.outcome, pid, this.outcomeValue(kind, stage));
+        this.outcomeStage[pid] = stage;
+        this.errors.delete(pid);
+        this.markDirty(pid);
       }
       if (kind === OUTCOME_FILTERED || this.pending[pid] === 0) toComplete.push(pid);
     }
     for (const id of toComplete) this.complete(id);
     this.emissions++;
+    this.scheduleSend();
+  }
+
+  /** A child that is also a parent of the same emission is refused before anything is written. */
+  private refuseSelfChild(rec: EmissionRecord, np: number): void {
+    const w = this.refWords;
+    const wide = np > WIDE ? new Set(rec.parents.map((p) => refUdid(p, rec.stage, 'parent'))) : null;
+    for (let k = np; k < np + rec.children.length; k++) {
+      let self = false;
+      if (wide) self = wide.has(refUdid(rec.children[k - np]!, rec.stage, 'child'));
+      else {
+        for (let j = 0; j < np && !self; j++) {
+          self = w[j * 4] === w[k * 4] && w[j * 4 + 1] === w[k * 4 + 1] && w[j * 4 + 2] === w[k * 4 + 2] && w[j * 4 + 3] === w[k * 4 + 3];
+        }
+      }
+      if (self) {
+        throw new LineageError(
+          ErrorCodes.INVALID_ARGUMENT,
+          `recordEmission: stage "${rec.stage}" emitted task ${refUdid(rec.children[k - np]!, rec.stage, 'child')} as its own child.`,
+        );
+      }
+    }
   }
 
   recordFailure(rec: FailureRecord): boolean {
     const stage = this.shard.stageNumber(checkStage(rec.stage));
-    const udid = refUdid(rec.task, rec.stage, 'task');
-    const id = this.resolve(udid, 0, 0, 0, rec.task);
+    if (!parseUdidWords(typeof rec.task === 'string' ? rec.task : rec.task?.udid, this.refWords, 0)) refUdid(rec.task, rec.stage, 'task');
+    const id = this.resolve(0, 0, 0, 0, rec.task);
     if ((this.state[id]! & COMPLETED) !== 0) return false;
     const text = rec.error instanceof Error ? rec.error.message || String(rec.error) : String(rec.error);
-    const value = Buffer.alloc(3 + Buffer.byteLength(text));
-    value[0] = OUTCOME_FAILED;
-    value.writeUInt16LE(stage, 1);
-    value.write(text, 3);
     this.state[id] = (this.state[id]! & ~OUTCOME_MASK) | OUTCOME_FAILED;
-    this.put(this.shard.outcome, id, value);
+    this.outcomeStage[id] = stage;
+    this.errors.set(id, text);
+    this.markDirty(id);
+    this.scheduleSend();
     return true;
   }
 
   /** True when the task is known complete, including writes not yet committed. */
   completedInSession(udid: string): boolean | undefined {
-    this.scratch.write(udid, 'hex');
-    const id = this.index.get(this.scratch);
+    const w = this.refWords;
+    if (!parseUdidWords(udid, w, 0)) return undefined;
+    const id = this.index.getWords(w[0]!, w[1]!, w[2]!, w[3]!);
     return id === 0 ? undefined : (this.state[id]! & COMPLETED) !== 0;
   }
 
-  /** True when writes run far enough ahead of commits that the caller should `await drain()`. */
+  /** True when the open batch has grown large while the write thread is busy: the caller should `await drain()`. */
   get needsDrain(): boolean {
-    return !this.olderGateDone;
+    return this.thread.busy && this.batch.rows + this.dirtyCount >= DRAIN_ROWS;
   }
 
-  /** Waits until the older of the two outstanding write groups is committed. */
+  /** Waits until the open batch has been handed to the write thread. */
   async drain(): Promise<void> {
-    if (this.olderGate) await this.olderGate;
+    if (this.needsDrain) await new Promise<void>((resolve) => this.drainWaiters.push(resolve));
     if (this.writeError) throw this.writeError;
   }
 
-  /** Resolves when every write issued so far is committed (visible to readers). */
+  /** Resolves when every write issued so far is committed (visible to readers, and durable). */
   async committed(): Promise<void> {
-    await this.lastWrite;
+    while (this.batch.rows > 0 || this.dirtyCount > 0 || this.thread.busy) {
+      if (!this.thread.busy) this.send();
+      await this.thread.whenCommitted(this.lastSeq);
+      if (this.writeError) break;
+    }
     if (this.writeError) throw this.writeError;
+  }
+
+  /** Commits what is left and stops the write thread. */
+  async close(): Promise<void> {
+    try {
+      await this.committed();
+    } finally {
+      await this.thread.close();
+    }
   }
 
   /**
-   * Refuses to write once the map is nearly full. LMDB 0.9 under lmdb-js's
-   * async writer does not survive MDB_MAP_FULL (the process crashes), so the
-   * limit is enforced here, with room for the writes still queued.
+   * Refuses to write once the map is nearly full: LMDB 0.9 under lmdb-js does
+   * not always survive MDB_MAP_FULL, so the limit is enforced here, with room
+   * for the rows not yet committed.
    */
   private checkRoom(): void {
     if (this.writeError) throw this.writeError;
     const stats = this.shard.env.getStats() as { pageSize: number; lastPageNumber: number; mapSize: number };
-    const queued = (this.putCount - this.committedPuts) * QUEUED_BYTES_PER_PUT;
+    const queued = (this.uncommittedRows + this.batch.rows + this.dirtyCount) * QUEUED_BYTES_PER_ROW;
     const used = (stats.lastPageNumber + 1) * stats.pageSize + queued;
     const headroom = Math.max(16 * 2 ** 20, stats.mapSize / 8);
     if (used + headroom > stats.mapSize) {
@@ -206,6 +263,62 @@ export class WriterSession {
     }
   }
 
+  /** Sends the open batch at the end of this event turn, unless the write thread is busy (then it goes when that finishes). */
+  private scheduleSend(): void {
+    if (this.sendScheduled || this.thread.busy) return;
+    this.sendScheduled = true;
+    setImmediate(() => {
+      this.sendScheduled = false;
+      if (!this.thread.busy) this.send();
+    });
+  }
+
+  /** Writes the dirty tasks' meta rows into the open batch and hands it to the write thread. */
+  private send(): void {
+    if (this.writeError || (this.batch.rows === 0 && this.dirtyCount === 0)) return;
+    const dirty = this.dirty.subarray(0, this.dirtyCount).sort();
+    for (const id of dirty) {
+      this.state[id]! &= ~DIRTY;
+      this.writeMeta(id);
+    }
+    this.dirtyCount = 0;
+    const batch = this.batch;
+    this.batch = new WriteBatch();
+    this.uncommittedRows = batch.rows;
+    this.lastSeq = this.thread.post(batch);
+    if (!this.thread.busy) this.afterCommit(false);
+  }
+
+  /** After a batch is committed: reports a failure, and sends what gathered meanwhile (unless `sendMore` is false). */
+  private afterCommit(sendMore = true): void {
+    if (this.thread.error) this.writeError ??= writeFailure(this.shard.dir, this.thread.error);
+    this.uncommittedRows = 0;
+    if (sendMore && !this.writeError && (this.batch.rows > 0 || this.dirtyCount > 0)) this.send();
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  private writeMeta(id: number): void {
+    const s = this.state[id]!;
+    const error = (s & OUTCOME_MASK) === OUTCOME_FAILED ? this.errors.get(id) : undefined;
+    const size = META_SIZE + (error === undefined ? 0 : Buffer.byteLength(error));
+    const { buffer: b, offset: o } = this.batch.meta(id, size);
+    const u = this.udids;
+    b.writeInt32LE(u[id * 4]!, o);
+    b.writeInt32LE(u[id * 4 + 1]!, o + 4);
+    b.writeInt32LE(u[id * 4 + 2]!, o + 8);
+    b.writeInt32LE(u[id * 4 + 3]!, o + 12);
+    b.writeUInt16LE(this.stage[id]!, o + 16);
+    b.writeUInt32LE(this.root[id]!, o + 18);
+    b[o + 22] =
+      ((s & TERMINAL) !== 0 ? FLAG_TERMINAL : 0) | ((s & HAS_PARENTS) !== 0 ? FLAG_HAS_PARENTS : 0) | ((s & HAS_CHILDREN) !== 0 ? FLAG_HAS_CHILDREN : 0);
+    b[o + 23] = s & OUTCOME_MASK;
+    b.writeUInt16LE((s & OUTCOME_MASK) === 0 ? 0 : this.outcomeStage[id]!, o + 24);
+    b.writeUInt32LE((s & COMPLETED) !== 0 ? this.completedRun[id]! : 0, o + 26);
+    if (error !== undefined) b.write(error, o + META_SIZE);
+  }
+
   /** BFS upward (DESIGN.md §4): a task completes when its last incomplete child does. */
   private complete(start: number): void {
     const queue = [start];
@@ -214,7 +327,8 @@ export class WriterSession {
       // A diamond can queue a task twice; its parents must be released once.
       if ((this.state[id]! & COMPLETED) !== 0) continue;
       this.state[id]! |= COMPLETED;
-      this.put(this.shard.completed, id, this.runValue);
+      this.completedRun[id] = this.run;
+      this.markDirty(id);
       const first = this.firstParent[id]!;
       if (first === 0) continue;
       this.releaseParent(first, queue);
@@ -231,50 +345,56 @@ export class WriterSession {
     if (this.pending[pid] === 0 && (s & OUTCOME_MASK) === OUTCOME_EMITTED && (s & COMPLETED) === 0) queue.push(pid);
   }
 
-  /** The id of a task, from this session, from disk, or newly created. */
-  private resolve(udid: string, stage: number, root: number, flags: number, ref: TaskRef): number {
-    const scratch = this.scratch;
-    scratch.write(udid, 'hex');
-    const known = this.index.get(scratch);
+  /** The id of the emission's `k`-th task (refWords), from this session, from disk, or newly created. */
+  private resolve(k: number, stage: number, root: number, bits: number, ref: TaskRef): number {
+    const w = this.refWords;
+    const a = w[k * 4]!;
+    const b = w[k * 4 + 1]!;
+    const c = w[k * 4 + 2]!;
+    const d = w[k * 4 + 3]!;
+    const known = this.index.getWords(a, b, c, d);
     if (known !== 0) return known;
+    const scratch = this.scratch;
+    scratch.writeInt32LE(a, 0);
+    scratch.writeInt32LE(b, 4);
+    scratch.writeInt32LE(c, 8);
+    scratch.writeInt32LE(d, 12);
     if (this.diskMayHave) {
       const onDisk = this.shard.idOf(scratch);
-      if (onDisk !== undefined) return this.load(scratch, onDisk);
+      if (onDisk !== undefined) return this.loadById(onDisk);
     }
-    const bytes = this.take(16);
-    scratch.copy(bytes);
     const id = this.allocate();
-    this.index.add(bytes, id);
+    this.udids.set(w.subarray(k * 4, k * 4 + 4), id * 4);
+    this.index.addWords(a, b, c, d, id);
     const isRoot = root === 0;
     this.root[id] = isRoot ? id : root;
-    this.state[id] = LOADED;
-    const meta = this.take(23);
-    bytes.copy(meta, 0);
-    meta.writeUInt16LE(stage, 16);
-    meta.writeUInt32LE(this.root[id]!, 18);
-    meta[22] = flags;
-    this.put(this.shard.udid, bytes, this.u32le(id));
-    this.put(this.shard.meta, id, meta);
-    if (isRoot && typeof ref === 'object' && ref.sourceKey) this.put(this.shard.sources, id, ref.sourceKey);
+    this.stage[id] = stage;
+    this.state[id] = LOADED | bits;
+    this.batch.udid(scratch, 0, id);
+    this.markDirty(id);
+    if (isRoot && typeof ref === 'object' && ref.sourceKey) this.batch.source(id, ref.sourceKey);
     return id;
   }
 
   /** Brings a task written by an earlier session into memory. */
-  private load(udid: Buffer, id: number): number {
-    this.index.add(udid, id);
-    return this.loadById(id, false);
-  }
-
-  private loadById(id: number, indexIt = true): number {
+  private loadById(id: number): number {
     this.ensureCapacity(id);
     const meta = this.shard.metaOf(id);
-    if (meta && indexIt) this.index.add(meta.udid, id);
-    this.root[id] = meta?.root ?? id;
     let s = LOADED;
-    const outcome = this.shard.outcomeOf(id);
-    if (outcome) s |= outcome.kind & OUTCOME_MASK;
-    if (this.shard.completedRun(id) !== undefined) s |= COMPLETED;
-    if (meta && meta.flags & FLAG_TERMINAL) s |= TERMINAL;
+    if (meta) {
+      for (let i = 0; i < 4; i++) this.udids[id * 4 + i] = meta.udid.readInt32LE(i * 4);
+      this.index.add(meta.udid, id);
+      this.root[id] = meta.root;
+      this.stage[id] = meta.stage;
+      this.outcomeStage[id] = meta.outcomeStage;
+      this.completedRun[id] = meta.completedRun;
+      s |= meta.outcome & OUTCOME_MASK;
+      if (meta.completedRun !== 0) s |= COMPLETED;
+      if (meta.flags & FLAG_TERMINAL) s |= TERMINAL;
+      if (meta.error !== undefined) this.errors.set(id, meta.error);
+    } else {
+      this.root[id] = id;
+    }
     const parents = this.shard.parentIds(id);
     if (parents.length > 0) {
       s |= HAS_PARENTS;
@@ -315,16 +435,29 @@ export class WriterSession {
     }
   }
 
-  /** Sets a structural bit and writes the task type when it changes. */
-  private setFlag(id: number, bit: number): void {
+  /** Sets a bit of the task's state; its row is rewritten when that changes it. */
+  private set(id: number, bit: number): void {
     const s = this.state[id]!;
     if ((s & bit) !== 0) return;
     this.state[id] = s | bit;
-    this.put(this.shard.taskType, id, TYPE_BYTES[typeCode(s | bit)]!);
+    this.markDirty(id);
+  }
+
+  private markDirty(id: number): void {
+    const s = this.state[id]!;
+    if ((s & DIRTY) !== 0) return;
+    this.state[id] = s | DIRTY;
+    if (this.dirtyCount === this.dirty.length) {
+      const bigger = new Uint32Array(this.dirty.length * 2);
+      bigger.set(this.dirty);
+      this.dirty = bigger;
+    }
+    this.dirty[this.dirtyCount++] = id;
   }
 
   private allocate(): number {
     if (this.nextId === this.endId) {
+      // A synchronous commit, so it waits for the write thread's transaction: blocks grow to keep these rare.
       const block = this.shard.claimIds(this.blockSize);
       this.blockSize = Math.min(this.blockSize * 2, 1 << 22);
       this.nextId = block.start;
@@ -338,7 +471,7 @@ export class WriterSession {
     if (id < this.state.length) return;
     let size = this.state.length;
     while (size <= id) size *= 2;
-    const grow = <T extends Uint8Array | Uint32Array>(a: T, make: (n: number) => T): T => {
+    const grow = <T extends Uint8Array | Uint16Array | Uint32Array | Int32Array>(a: T, make: (n: number) => T): T => {
       const b = make(size);
       b.set(a);
       return b;
@@ -347,73 +480,10 @@ export class WriterSession {
     this.pending = grow(this.pending, (n) => new Uint32Array(n));
     this.firstParent = grow(this.firstParent, (n) => new Uint32Array(n));
     this.root = grow(this.root, (n) => new Uint32Array(n));
-  }
-
-  private outcomeValue(kind: number, stage: number): Buffer {
-    const key = kind * 0x10000 + stage;
-    let v = this.outcomeValues.get(key);
-    if (!v) {
-      v = Buffer.alloc(3);
-      v[0] = kind;
-      v.writeUInt16LE(stage, 1);
-      this.outcomeValues.set(key, v);
-    }
-    return v;
-  }
-
-  private closeGroup(p: Promise<unknown>): void {
-    this.putsInGroup = 0;
-    this.olderGate = this.groupGate;
-    this.groupGate = p;
-    const gate = this.olderGate;
-    if (!gate) return;
-    this.olderGateDone = false;
-    const done = () => {
-      if (this.olderGate === gate) this.olderGateDone = true;
-    };
-    gate.then(done, done);
-  }
-
-  /** Small buffers carved from a slab: lmdb-js keeps a reference until commit, so never reuse. */
-  private take(n: number): Buffer {
-    if (this.slabAt + n > this.slab.length) {
-      this.slab = Buffer.allocUnsafe(1 << 16);
-      this.slabAt = 0;
-    }
-    const b = this.slab.subarray(this.slabAt, this.slabAt + n);
-    this.slabAt += n;
-    return b;
-  }
-
-  private u32be(n: number): Buffer {
-    const b = this.take(4);
-    b.writeUInt32BE(n);
-    return b;
-  }
-
-  private u32le(n: number): Buffer {
-    const b = this.take(4);
-    b.writeUInt32LE(n);
-    return b;
-  }
-
-  private put<K>(db: { put(key: K, value: never): Promise<boolean> }, key: K, value: unknown): void {
-    const p = db.put(key, value as never);
-    // lmdb-js returns one promise per transaction: watch each once, not every put.
-    this.putCount++;
-    if (p !== this.lastWrite) {
-      this.lastWrite = p;
-      const upto = this.putCount - 1;
-      p.then(
-        () => {
-          if (upto > this.committedPuts) this.committedPuts = upto;
-        },
-        (err: unknown) => {
-          this.writeError ??= writeFailure(this.shard.dir, err);
-        },
-      );
-    }
-    if (++this.putsInGroup >= DRAIN_GROUP) this.closeGroup(p);
+    this.stage = grow(this.stage, (n) => new Uint16Array(n));
+    this.outcomeStage = grow(this.outcomeStage, (n) => new Uint16Array(n));
+    this.completedRun = grow(this.completedRun, (n) => new Uint32Array(n));
+    this.udids = grow(this.udids, (n) => new Int32Array(n * 4));
   }
 }
 
@@ -428,10 +498,6 @@ function writeFailure(dir: string, err: unknown): LineageError {
     );
   }
   return new LineageError(ErrorCodes.WRITE_FAILED, `${dir}: a write to the checkpoint failed: ${text}. Check free disk space and permissions.`, { cause: err });
-}
-
-export function typeCode(s: number): number {
-  return ((s & HAS_PARENTS) !== 0 ? 2 : 0) | ((s & HAS_CHILDREN) !== 0 ? 1 : 0);
 }
 
 function checkStage(stage: unknown): string {

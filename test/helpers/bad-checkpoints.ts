@@ -83,6 +83,17 @@ export const BAD_CHECKPOINTS: readonly BadCheckpoint[] = [
     },
   },
   {
+    name: 'a checkpoint of the older format 1 (lineage-dag 0.1)',
+    code: 'LINEAGE_FORMAT_VERSION',
+    make: (parent, good) => {
+      const ckpt = join(parent, 'ckpt');
+      cpSync(good, ckpt, { recursive: true });
+      const file = join(ckpt, 'lineage.json');
+      writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), formatVersion: 1 }, null, 2));
+      return { arg: ckpt, named: ckpt };
+    },
+  },
+  {
     name: 'a manifest that is not JSON',
     code: 'LINEAGE_CORRUPT',
     make: (parent, good) => {

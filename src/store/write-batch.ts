@@ -1,0 +1,119 @@
+/**
+ * @internal
+ * One group of rows for the write worker (write-worker.js), built on the main
+ * thread. Each sub-DB has its own section of packed records in a buffer that
+ * owns its memory, so the whole batch moves to the worker without a copy.
+ *
+ * | section  | record                                          |
+ * |----------|-------------------------------------------------|
+ * | udid     | 16 UDID bytes, id (u32 LE)                      |
+ * | meta     | id (u32 LE), length (u16 LE), row               |
+ * | parents  | child id (u32 LE), parent id (u32 BE)           |
+ * | children | parent id (u32 LE), child id (u32 BE)           |
+ * | sources  | root id (u32 LE), length (u16 LE), key (UTF-8)  |
+ *
+ * The value halves of the edge records are the dupSort values exactly as
+ * stored (big-endian, so LMDB's byte order sorts them by id).
+ */
+
+export const SECTIONS = ['udid', 'meta', 'parents', 'children', 'sources'] as const;
+export type SectionName = (typeof SECTIONS)[number];
+
+/** What is posted to the worker: one buffer and its used length per section. */
+export interface BatchMessage {
+  readonly type: 'batch';
+  readonly seq: number;
+  readonly buffers: Record<SectionName, ArrayBuffer>;
+  readonly lengths: Record<SectionName, number>;
+}
+
+class Section {
+  buf: Buffer;
+  at = 0;
+
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafeSlow(size);
+  }
+
+  /** Makes room for `n` more bytes and returns where they start. */
+  reserve(n: number): number {
+    const at = this.at;
+    if (at + n > this.buf.length) {
+      const bigger = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, at + n));
+      this.buf.copy(bigger, 0, 0, at);
+      this.buf = bigger;
+    }
+    this.at = at + n;
+    return at;
+  }
+}
+
+export class WriteBatch {
+  private readonly udids = new Section(1 << 14);
+  private readonly metas = new Section(1 << 14);
+  private readonly parentRows = new Section(1 << 13);
+  private readonly childRows = new Section(1 << 13);
+  private readonly sourceRows = new Section(1 << 10);
+  /** Rows in the batch. */
+  rows = 0;
+
+  /** `udid` row: the 16 bytes at `key[offset]` → id. */
+  udid(key: Uint8Array, offset: number, id: number): void {
+    const s = this.udids;
+    const at = s.reserve(20);
+    s.buf.set(key.subarray(offset, offset + 16), at);
+    s.buf.writeUInt32LE(id, at + 16);
+    this.rows++;
+  }
+
+  /** `meta` row of `id`: `size` bytes, which the caller fills at the returned offset of `buffer`. */
+  meta(id: number, size: number): { buffer: Buffer; offset: number } {
+    const s = this.metas;
+    const at = s.reserve(6 + size);
+    s.buf.writeUInt32LE(id, at);
+    s.buf.writeUInt16LE(size, at + 4);
+    this.rows++;
+    return { buffer: s.buf, offset: at + 6 };
+  }
+
+  /** The edge parent → child: one row in `parents` and one in `children`. */
+  edge(parent: number, child: number): void {
+    const p = this.parentRows;
+    const at = p.reserve(8);
+    p.buf.writeUInt32LE(child, at);
+    p.buf.writeUInt32BE(parent, at + 4);
+    const c = this.childRows;
+    const at2 = c.reserve(8);
+    c.buf.writeUInt32LE(parent, at2);
+    c.buf.writeUInt32BE(child, at2 + 4);
+    this.rows += 2;
+  }
+
+  source(rootId: number, sourceKey: string): void {
+    const s = this.sourceRows;
+    const length = Buffer.byteLength(sourceKey);
+    const at = s.reserve(6 + length);
+    s.buf.writeUInt32LE(rootId, at);
+    s.buf.writeUInt16LE(length, at + 4);
+    s.buf.write(sourceKey, at + 6);
+    this.rows++;
+  }
+
+  /** The batch as a message; the buffers are handed over and this batch is spent. */
+  toMessage(seq: number): { message: BatchMessage; transfer: ArrayBuffer[] } {
+    const sections: Record<SectionName, Section> = {
+      udid: this.udids,
+      meta: this.metas,
+      parents: this.parentRows,
+      children: this.childRows,
+      sources: this.sourceRows,
+    };
+    const buffers = {} as Record<SectionName, ArrayBuffer>;
+    const lengths = {} as Record<SectionName, number>;
+    for (const name of SECTIONS) {
+      buffers[name] = sections[name].buf.buffer as ArrayBuffer;
+      lengths[name] = sections[name].at;
+    }
+    return { message: { type: 'batch', seq, buffers, lengths }, transfer: Object.values(buffers) };
+  }
+}

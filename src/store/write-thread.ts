@@ -1,0 +1,128 @@
+/**
+ * @internal
+ * The main-thread side of the write worker (write-worker.js): posts batches,
+ * one at a time, and tracks which are committed. While a batch is in the
+ * worker the next one fills up, so batches grow by themselves when the
+ * worker is the slower side and commits stay few and large.
+ *
+ * The thread starts with the session and takes ~0.1 s to load; until it says
+ * it is ready, batches are committed on the main thread instead (the same
+ * `applyBatch`), so the first commits of a run are not held back.
+ *
+ * The worker holds the process open only while a batch is in flight, so a
+ * program that ends without closing its store is not kept alive by it.
+ */
+import { Worker } from 'node:worker_threads';
+import type { Shard } from './shard.js';
+import type { WriteBatch } from './write-batch.js';
+import { applyBatch } from './write-worker.js';
+
+interface Ack {
+  readonly seq?: number;
+  readonly error?: string;
+  readonly ready?: boolean;
+}
+
+export class WriteThread {
+  private worker: Worker | null = null;
+  private ready = false;
+  private sent = 0;
+  private acked = 0;
+  private waiters: { seq: number; resolve: () => void }[] = [];
+  /** Set once a batch failed or the worker died; every later call rethrows it. */
+  error: Error | null = null;
+
+  constructor(
+    private readonly shard: Shard,
+    /** Called after each batch the thread acknowledged (on the main thread). */
+    private readonly onAck: () => void,
+  ) {
+    this.start();
+  }
+
+  /** True while a batch is in the worker. */
+  get busy(): boolean {
+    return this.acked < this.sent;
+  }
+
+  /**
+   * Hands `batch` to the thread (its buffers move there) and returns the
+   * batch's number; before the thread is ready, commits it here and now.
+   */
+  post(batch: WriteBatch): number {
+    const seq = ++this.sent;
+    const { message, transfer } = batch.toMessage(seq);
+    const worker = this.worker;
+    if (!this.ready || !worker) {
+      const { shard } = this;
+      const dbs = { udid: shard.udid, meta: shard.meta, parents: shard.parents, children: shard.children, sources: shard.sources };
+      try {
+        shard.env.transactionSync(() => applyBatch(dbs, message));
+      } catch (err) {
+        this.error ??= err as Error;
+      }
+      this.acked = seq;
+      return seq;
+    }
+    worker.ref();
+    worker.postMessage(message, transfer);
+    return seq;
+  }
+
+  /** Resolves when batch `seq` (and every earlier one) is committed. */
+  whenCommitted(seq: number): Promise<void> {
+    if (this.acked >= seq || this.error) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ seq, resolve }));
+  }
+
+  /**
+   * Stops the worker after the batches already posted are committed. With
+   * nothing in flight it holds no transaction, so it is simply terminated
+   * (it may still be loading).
+   */
+  async close(): Promise<void> {
+    const worker = this.worker;
+    if (!worker) return;
+    await this.whenCommitted(this.sent);
+    this.worker = null;
+    await worker.terminate();
+  }
+
+  private start(): Worker {
+    const worker = new Worker(new URL('./write-worker.js', import.meta.url), {
+      workerData: { lineageWriteThread: true, path: this.shard.dir, mapSize: this.shard.mapSize },
+    });
+    worker.unref();
+    worker.on('message', (ack: Ack) => this.receive(ack));
+    worker.on('error', (err) => this.fail(err));
+    worker.once('exit', (code) => {
+      if (this.busy) this.fail(new Error(`the write thread exited (code ${code}) with batches not committed`));
+    });
+    this.worker = worker;
+    return worker;
+  }
+
+  private receive(ack: Ack): void {
+    if (ack.ready) this.ready = true;
+    if (ack.seq === undefined) return;
+    if (ack.error !== undefined) this.error ??= new Error(ack.error);
+    this.acked = ack.seq;
+    if (!this.busy) this.worker?.unref();
+    this.release();
+    this.onAck();
+  }
+
+  private fail(err: Error): void {
+    this.error ??= err;
+    this.acked = this.sent;
+    this.release();
+    this.onAck();
+  }
+
+  private release(): void {
+    const ready = this.waiters.filter((w) => w.seq <= this.acked || this.error);
+    if (ready.length === 0) return;
+    this.waiters = this.waiters.filter((w) => !ready.includes(w));
+    for (const w of ready) w.resolve();
+  }
+}

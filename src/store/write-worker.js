@@ -1,0 +1,136 @@
+// @ts-check
+/**
+ * @internal
+ * The write thread of a writer session (writer-session.ts). It opens the
+ * writer's LMDB environment and applies each batch (write-batch.ts) in one
+ * synchronous, durable transaction, then answers with the batch's number.
+ * `applyBatch` is also what the main thread runs for the batches it commits
+ * itself, before the thread is up.
+ *
+ * Why a thread: lmdb-js spends ~0.5 µs of main-thread time per asynchronous
+ * put, which at a million emissions is seconds of the pipeline's own thread.
+ * Here the main thread only packs bytes; the puts run beside it.
+ *
+ * Plain JavaScript (no types to strip) so that it loads the same way from
+ * `src` under the test runner and from `dist`.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { open } from 'lmdb';
+
+/**
+ * @typedef {'udid' | 'meta' | 'parents' | 'children' | 'sources'} Section
+ * @typedef {{ buffers: Record<Section, ArrayBuffer>, lengths: Record<Section, number> }} Batch
+ * @typedef {{ putSync(key: any, value: any): unknown }} Db
+ * @typedef {Record<Section, Db>} WriteDbs
+ */
+
+/** Below 2^21 records a batch's UDID rows sort as float64 numbers (key prefix × 2^21 + index). */
+const INDEX_BITS = 2 ** 21;
+
+/** The fixed size of a `meta` row (shard.ts META_SIZE); longer rows carry an error text. */
+const META_SIZE = 30;
+
+// Reused for every put: a synchronous put copies its key and value before it returns,
+// and a view per row (Buffer#subarray) costs more than the put's own JavaScript.
+const key16 = Buffer.allocUnsafeSlow(16);
+const value4 = Buffer.allocUnsafeSlow(4);
+const row = Buffer.allocUnsafeSlow(META_SIZE);
+
+/**
+ * The `udid` rows in key order: random keys inserted in order touch each
+ * B-tree page once per batch instead of once per row.
+ * @param {Buffer} buf
+ * @param {number} n
+ * @returns {ArrayLike<number>}
+ */
+function udidOrder(buf, n) {
+  if (n >= INDEX_BITS) {
+    const order = Array.from({ length: n }, (_, i) => i);
+    return order.sort((a, b) => Buffer.compare(buf.subarray(a * 20, a * 20 + 16), buf.subarray(b * 20, b * 20 + 16)));
+  }
+  const keys = new Float64Array(n);
+  for (let i = 0; i < n; i++) keys[i] = buf.readUInt32BE(i * 20) * INDEX_BITS + i;
+  keys.sort();
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = /** @type {number} */ (keys[i]) % INDEX_BITS;
+  return order;
+}
+
+/**
+ * Copies `n` bytes from `from[at..]` into `to[0..]`: a loop the JIT keeps
+ * inline, cheaper than Buffer#copy for a few bytes.
+ * @param {Buffer} from @param {number} at @param {Buffer} to @param {number} n
+ */
+function copyInto(from, at, to, n) {
+  for (let i = 0; i < n; i++) to[i] = /** @type {number} */ (from[at + i]);
+}
+
+/**
+ * Puts every row of `batch` into `dbs` (the shard's sub-DBs); the caller
+ * holds the write transaction.
+ * @param {WriteDbs} dbs @param {Batch} batch
+ */
+export function applyBatch(dbs, batch) {
+  const view = (/** @type {Section} */ name) => Buffer.from(batch.buffers[name], 0, batch.lengths[name]);
+  const udid = view('udid');
+  const order = udidOrder(udid, udid.length / 20);
+  for (let k = 0; k < order.length; k++) {
+    const at = /** @type {number} */ (order[k]) * 20;
+    copyInto(udid, at, key16, 16);
+    copyInto(udid, at + 16, value4, 4);
+    dbs.udid.putSync(key16, value4);
+  }
+  const meta = view('meta');
+  for (let at = 0; at < meta.length; ) {
+    const size = meta.readUInt16LE(at + 4);
+    const id = meta.readUInt32LE(at);
+    if (size === row.length) {
+      copyInto(meta, at + 6, row, size);
+      dbs.meta.putSync(id, row);
+    } else dbs.meta.putSync(id, meta.subarray(at + 6, at + 6 + size));
+    at += 6 + size;
+  }
+  for (const name of /** @type {const} */ (['parents', 'children'])) {
+    const rows = view(name);
+    const db = dbs[name];
+    for (let at = 0; at < rows.length; at += 8) {
+      copyInto(rows, at + 4, value4, 4);
+      db.putSync(rows.readUInt32LE(at), value4);
+    }
+  }
+  const sources = view('sources');
+  for (let at = 0; at < sources.length; ) {
+    const size = sources.readUInt16LE(at + 4);
+    dbs.sources.putSync(sources.readUInt32LE(at), sources.toString('utf8', at + 6, at + 6 + size));
+    at += 6 + size;
+  }
+}
+
+/** The thread's own loop: started only in the worker that write-thread.ts creates. */
+function serve() {
+  const port = /** @type {import('node:worker_threads').MessagePort} */ (parentPort);
+  const { path, mapSize } = /** @type {{ path: string, mapSize: number }} */ (workerData);
+  // The same options as Shard.
+  const env = open({ path, maxDbs: 16, mapSize });
+  const bin = /** @type {const} */ ({ keyEncoding: 'uint32', encoding: 'binary' });
+  /** @type {WriteDbs} */
+  const dbs = {
+    udid: env.openDB('udid', { keyEncoding: 'binary', encoding: 'binary' }),
+    meta: env.openDB('meta', bin),
+    parents: env.openDB('parents', { ...bin, dupSort: true }),
+    children: env.openDB('children', { ...bin, dupSort: true }),
+    sources: env.openDB('sources', { keyEncoding: 'uint32', encoding: 'string' }),
+  };
+  port.on('message', (/** @type {any} */ msg) => {
+    try {
+      env.transactionSync(() => applyBatch(dbs, msg));
+      port.postMessage({ seq: msg.seq });
+    } catch (err) {
+      const error = /** @type {Error} */ (err);
+      port.postMessage({ seq: msg.seq, error: error.message || String(error) });
+    }
+  });
+  port.postMessage({ ready: true });
+}
+
+if (parentPort && workerData?.lineageWriteThread === true) serve();
