@@ -3,13 +3,59 @@
 // mdb_dump (LMDB 0.9) cannot read. DESIGN.md §3 requires that they can, so the
 // install compiles lmdb-js's bundled LMDB 0.9 (data format 1) once, with the
 // toolchain npm already uses for native addons. lmdb-js prefers build/Release.
+//
+// One change to lmdb-js's source goes with that build. lmdb-js shares one LMDB
+// environment per file between the threads of a process, but it registers an
+// environment for sharing from a callback that only LMDB 1.0 has. Built against
+// LMDB 0.9, every open() is a separate environment: a second open of the same
+// file in one process breaks LMDB's locking (the recorder's write thread opens
+// its shard too) and close() never unmaps anything. The patch registers
+// environments by file in openEnv, so sharing and close work as in the stock build.
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const lmdbDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'node_modules', 'lmdb');
 const built = join(lmdbDir, 'build', 'Release', 'lmdb.node');
+const envSource = join(lmdbDir, 'src', 'env.cpp');
+/** Written next to the binary once it is built from the patched source. */
+const marker = join(lmdbDir, 'build', 'Release', 'lineage-dag-v1-shared-env');
+
+const ANCHOR = '\trc = mdb_env_open(env, path, flags, permissionsMode);\n';
+const PATCHED = '// lineage-dag: share environments by file';
+const REPLACEMENT = `#ifndef MDB_OVERLAPPINGSYNC
+	${PATCHED} (LMDB 0.9 has no open callback, see scripts/ensure-lmdb-v1.js)
+	{
+		struct stat sb;
+		std::string dataPath = (flags & MDB_NOSUBDIR) ? std::string(path) : std::string(path) + "/data.mdb";
+		foundEnv = nullptr;
+		if (::stat(dataPath.c_str(), &sb) == 0) {
+			for (auto envRef = envTracking->envs.begin(); envRef != envTracking->envs.end(); ++envRef) {
+				if (envRef->dev == (uint64_t) sb.st_dev && envRef->inode == (uint64_t) sb.st_ino) {
+					envRef->count++;
+					foundEnv = envRef->env;
+					break;
+				}
+			}
+		}
+		if (foundEnv) rc = EXISTING_ENV_FOUND;
+		else {
+			rc = mdb_env_open(env, path, flags, permissionsMode);
+			if (rc == 0 && ::stat(dataPath.c_str(), &sb) == 0) {
+				SharedEnv envRef;
+				envRef.dev = sb.st_dev;
+				envRef.inode = sb.st_ino;
+				envRef.env = env;
+				envRef.count = 1;
+				envRef.hasWrites = false;
+				envTracking->envs.push_back(envRef);
+			}
+		}
+	}
+#else
+${ANCHOR}#endif
+`;
 
 function formatOk() {
   try {
@@ -23,7 +69,19 @@ function formatOk() {
   }
 }
 
-if (existsSync(built) && formatOk()) process.exit(0);
+function patchSource() {
+  const source = readFileSync(envSource, 'utf8');
+  if (source.includes(PATCHED)) return;
+  const at = source.indexOf(ANCHOR);
+  if (at < 0 || source.indexOf(ANCHOR, at + 1) >= 0) {
+    console.error(`lineage-dag: ${envSource} is not the lmdb-js source this patch was written for (package-lock.json pins it); see scripts/ensure-lmdb-v1.js`);
+    process.exit(1);
+  }
+  writeFileSync(envSource, source.slice(0, at) + REPLACEMENT + source.slice(at + ANCHOR.length));
+}
+
+if (existsSync(built) && existsSync(marker) && formatOk()) process.exit(0);
+patchSource();
 const gyp = process.env.npm_config_node_gyp;
 const [cmd, args] = gyp ? [process.execPath, [gyp, 'rebuild']] : ['npx', ['--yes', 'node-gyp', 'rebuild']];
 console.error('lineage-dag: building lmdb with LMDB data format 1 (readable by mdb_stat/mdb_dump)...');
@@ -32,3 +90,4 @@ if (!formatOk()) {
   console.error('lineage-dag: lmdb was rebuilt but still does not report LMDB 0.9; see scripts/ensure-lmdb-v1.js');
   process.exit(1);
 }
+writeFileSync(marker, 'lmdb-js built for LMDB data format 1, environments shared by file\n');

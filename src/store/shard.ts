@@ -178,7 +178,13 @@ export class Shard {
         { cause: err },
       );
     }
-    this.checkFormat();
+    try {
+      this.checkFormat();
+    } catch (err) {
+      // Environments are shared per file in a process: one left open would be reused by the next open.
+      void this.env.close();
+      throw err;
+    }
   }
 
   /** Stamps a new shard with SHARD_FORMAT; refuses a shard written in another layout. */

@@ -5,9 +5,10 @@
  * worker the next one fills up, so batches grow by themselves when the
  * worker is the slower side and commits stay few and large.
  *
- * The thread starts with the session and takes ~0.1 s to load; until it says
- * it is ready, batches are committed on the main thread instead (the same
- * `applyBatch`), so the first commits of a run are not held back.
+ * Small sessions never need the thread: batches are committed on the main
+ * thread (the same `applyBatch`) until THREAD_AFTER_ROWS rows were written,
+ * then the thread starts; it takes ~0.1 s to load, and main-thread commits
+ * go on until it says it is ready.
  *
  * The worker holds the process open only while a batch is in flight, so a
  * program that ends without closing its store is not kept alive by it.
@@ -16,6 +17,9 @@ import { Worker } from 'node:worker_threads';
 import type { Shard } from './shard.js';
 import type { WriteBatch } from './write-batch.js';
 import { applyBatch } from './write-worker.js';
+
+/** Rows committed on the main thread before the write thread is started. */
+const THREAD_AFTER_ROWS = 50_000;
 
 interface Ack {
   readonly seq?: number;
@@ -26,6 +30,7 @@ interface Ack {
 export class WriteThread {
   private worker: Worker | null = null;
   private ready = false;
+  private rowsHere = 0;
   private sent = 0;
   private acked = 0;
   private waiters: { seq: number; resolve: () => void }[] = [];
@@ -36,9 +41,7 @@ export class WriteThread {
     private readonly shard: Shard,
     /** Called after each batch the thread acknowledged (on the main thread). */
     private readonly onAck: () => void,
-  ) {
-    this.start();
-  }
+  ) {}
 
   /** True while a batch is in the worker. */
   get busy(): boolean {
@@ -54,6 +57,8 @@ export class WriteThread {
     const { message, transfer } = batch.toMessage(seq);
     const worker = this.worker;
     if (!this.ready || !worker) {
+      this.rowsHere += batch.rows;
+      if (!worker && this.rowsHere >= THREAD_AFTER_ROWS) this.start();
       const { shard } = this;
       const dbs = { udid: shard.udid, meta: shard.meta, parents: shard.parents, children: shard.children, sources: shard.sources };
       try {
@@ -76,16 +81,19 @@ export class WriteThread {
   }
 
   /**
-   * Stops the worker after the batches already posted are committed. With
-   * nothing in flight it holds no transaction, so it is simply terminated
-   * (it may still be loading).
+   * Stops the worker after the batches already posted are committed. The
+   * worker closes its handle on the environment and ends by itself: it is
+   * never terminated, which could stop it inside LMDB (still loading, say).
    */
   async close(): Promise<void> {
     const worker = this.worker;
     if (!worker) return;
     await this.whenCommitted(this.sent);
     this.worker = null;
-    await worker.terminate();
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    worker.ref();
+    worker.postMessage({ type: 'close' });
+    await exited;
   }
 
   private start(): Worker {

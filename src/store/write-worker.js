@@ -122,6 +122,11 @@ function serve() {
     sources: env.openDB('sources', { keyEncoding: 'uint32', encoding: 'string' }),
   };
   port.on('message', (/** @type {any} */ msg) => {
+    if (msg.type === 'close') {
+      // Drops this thread's share of the environment; with the port closed the thread ends.
+      env.close().finally(() => port.close());
+      return;
+    }
     try {
       env.transactionSync(() => applyBatch(dbs, msg));
       port.postMessage({ seq: msg.seq });
