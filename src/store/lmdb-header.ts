@@ -43,7 +43,10 @@ export function checkLmdbFile(file: string): void {
   if (metas.length === 0) throw corrupt('no valid meta page');
   const newest = metas.reduce((a, b) => (b.txnid > a.txnid ? b : a));
   const needed = (newest.lastPg + 1) * psize;
-  if (needed > size) throw corrupt(`it is truncated: ${size} bytes, but its last transaction needs ${needed}`);
+  // Sized again after the meta pages were read: a live writer may have committed (and grown the file) since the first stat,
+  // and LMDB writes a transaction's pages before its meta page.
+  const sizeNow = statSync(file).size;
+  if (needed > sizeNow) throw corrupt(`it is truncated: ${sizeNow} bytes, but its last transaction needs ${needed}`);
 }
 
 function readAt(file: string, offset: number, length: number): Buffer {

@@ -49,6 +49,7 @@ import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { checkLmdbFile } from './lmdb-header.js';
+import { WRITE_DB_OPTIONS } from './write-worker.js';
 import type { OutcomeKind, TaskType } from './types.js';
 
 export const TASK_TYPES: readonly TaskType[] = ['source_leaf', 'source', 'leaf', 'middle'];
@@ -158,12 +159,11 @@ export class Shard {
       // under lmdb-js's async writer, so the map is reserved up front: address
       // space only, the file grows with the data.
       this.env = open({ path: dir, maxDbs: 16, readOnly, mapSize });
-      const bin = { keyEncoding: 'uint32', encoding: 'binary' } as const;
-      this.udid = this.env.openDB('udid', { keyEncoding: 'binary', encoding: 'binary' });
-      this.meta = this.env.openDB('meta', bin);
-      this.parents = this.env.openDB('parents', { ...bin, dupSort: true });
-      this.children = this.env.openDB('children', { ...bin, dupSort: true });
-      this.sources = this.env.openDB('sources', { keyEncoding: 'uint32', encoding: 'string' });
+      this.udid = this.env.openDB('udid', WRITE_DB_OPTIONS.udid);
+      this.meta = this.env.openDB('meta', WRITE_DB_OPTIONS.meta);
+      this.parents = this.env.openDB('parents', WRITE_DB_OPTIONS.parents);
+      this.children = this.env.openDB('children', WRITE_DB_OPTIONS.children);
+      this.sources = this.env.openDB('sources', WRITE_DB_OPTIONS.sources);
       this.stages = this.env.openDB('stages', { keyEncoding: 'uint32', encoding: 'string' });
       this.runs = this.env.openDB('runs', { keyEncoding: 'uint32', encoding: 'json' });
       this.info = this.env.openDB('info', { encoding: 'json' });

@@ -60,9 +60,8 @@ export class WriteThread {
       this.rowsHere += batch.rows;
       if (!worker && this.rowsHere >= THREAD_AFTER_ROWS) this.start();
       const { shard } = this;
-      const dbs = { udid: shard.udid, meta: shard.meta, parents: shard.parents, children: shard.children, sources: shard.sources };
       try {
-        shard.env.transactionSync(() => applyBatch(dbs, message));
+        shard.env.transactionSync(() => applyBatch(shard, message));
       } catch (err) {
         this.error ??= err as Error;
       }

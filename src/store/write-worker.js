@@ -24,6 +24,18 @@ import { open } from 'lmdb';
  * @typedef {Record<Section, Db>} WriteDbs
  */
 
+/**
+ * How the sub-DBs a batch writes are opened: Shard and the write thread both
+ * open them from here, so the two handles on a file cannot disagree.
+ */
+export const WRITE_DB_OPTIONS = /** @type {const} */ ({
+  udid: { keyEncoding: 'binary', encoding: 'binary' },
+  meta: { keyEncoding: 'uint32', encoding: 'binary' },
+  parents: { keyEncoding: 'uint32', encoding: 'binary', dupSort: true },
+  children: { keyEncoding: 'uint32', encoding: 'binary', dupSort: true },
+  sources: { keyEncoding: 'uint32', encoding: 'string' },
+});
+
 /** Below 2^21 records a batch's UDID rows sort as float64 numbers (key prefix × 2^21 + index). */
 const INDEX_BITS = 2 ** 21;
 
@@ -112,14 +124,13 @@ function serve() {
   const { path, mapSize } = /** @type {{ path: string, mapSize: number }} */ (workerData);
   // The same options as Shard.
   const env = open({ path, maxDbs: 16, mapSize });
-  const bin = /** @type {const} */ ({ keyEncoding: 'uint32', encoding: 'binary' });
   /** @type {WriteDbs} */
   const dbs = {
-    udid: env.openDB('udid', { keyEncoding: 'binary', encoding: 'binary' }),
-    meta: env.openDB('meta', bin),
-    parents: env.openDB('parents', { ...bin, dupSort: true }),
-    children: env.openDB('children', { ...bin, dupSort: true }),
-    sources: env.openDB('sources', { keyEncoding: 'uint32', encoding: 'string' }),
+    udid: env.openDB('udid', WRITE_DB_OPTIONS.udid),
+    meta: env.openDB('meta', WRITE_DB_OPTIONS.meta),
+    parents: env.openDB('parents', WRITE_DB_OPTIONS.parents),
+    children: env.openDB('children', WRITE_DB_OPTIONS.children),
+    sources: env.openDB('sources', WRITE_DB_OPTIONS.sources),
   };
   port.on('message', (/** @type {any} */ msg) => {
     if (msg.type === 'close') {

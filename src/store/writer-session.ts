@@ -93,7 +93,6 @@ export class WriterSession {
     readonly run: number,
   ) {
     this.diskMayHave = (shard.udid.getStats() as { entryCount: number }).entryCount > 0;
-
     this.thread = new WriteThread(shard, () => this.afterCommit());
   }
 
