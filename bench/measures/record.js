@@ -1,4 +1,6 @@
-// node record.js <ckpt> <sources>: records W1 through the public API, durable at the end.
+// node record.js <ckpt> <sources>: records W1 through the public API, durable at the end:
+// the time runs until close() has committed everything (the last `udid` index merge
+// included) and the OS reports it on disk.
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { LineageStore } from '../../dist/index.js';
@@ -10,11 +12,12 @@ const store = await LineageStore.open(dir);
 const peaks = sampleRss();
 const t0 = performance.now();
 const emissions = await recordW1(store, Number(s));
-await store.flush();
-const elapsed = seconds(t0);
-let tasks = 0;
-for (const shard of store.shards) tasks += shard.meta.getStats().entryCount;
 await store.close();
+const elapsed = seconds(t0);
+const reader = await LineageStore.open(dir, { readOnly: true });
+let tasks = 0;
+for (const shard of reader.shards) tasks += shard.meta.getStats().entryCount;
+await reader.close();
 const bytes = statSync(join(dir, 'writers', 'main', 'data.mdb')).size;
 emit({
   measure: 'record',

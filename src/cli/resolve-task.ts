@@ -3,7 +3,8 @@
  * Turns what a user types into a task: a full UDID, a unique UDID prefix of at
  * least 6 hex characters (the tree shows 8), or a source key. A prefix is a
  * range scan over each shard's sorted `udid` index, so it costs a few B-tree
- * pages, never a pass over the checkpoint.
+ * pages, plus a scan of the tasks a live or crashed writer has not indexed
+ * yet (at most 2^22 per writer, udid-tail.ts), never a pass over the checkpoint.
  */
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { rootLineage } from '../identity/lineage.js';
@@ -29,6 +30,11 @@ export function resolveUdid(store: LineageStore, text: string, option: string): 
     for (const key of shard.udid.getKeys({ start })) {
       const full = (key as Buffer).toString('hex');
       if (!full.startsWith(hex)) break;
+      matches.add(full);
+      if (matches.size > 1) break;
+    }
+    // Tasks the writer has not merged into the index yet (udid-tail.ts).
+    for (const full of shard.tail.withPrefix(hex)) {
       matches.add(full);
       if (matches.size > 1) break;
     }

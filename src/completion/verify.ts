@@ -18,6 +18,7 @@
  * Reads each shard's sub-DBs in key order; memory is typed arrays per task and
  * per edge, never the DAG as objects.
  */
+import { inBlocks, readUnindexed } from '../store/udid-tail.js';
 import { UdidIndex } from '../store/udid-index.js';
 import type { Shard } from '../store/shard.js';
 import { FLAG_HAS_CHILDREN, FLAG_HAS_PARENTS, META_SIZE, TASK_TYPES } from '../store/shard.js';
@@ -222,7 +223,9 @@ function checkShard(shard: Shard, graph: UnionGraph, report: Report, progress: (
     }
     if ((++rows & 65535) === 0) progress(`tasks of shard ${who}`, rows);
   }
-  // One pass over the UDID index instead of a lookup per task: each meta row's UDID must map back to its id.
+  // One pass over the UDID index instead of a lookup per task: each meta row's UDID must map back to its id,
+  // but for the tasks of blocks the writer has not merged into the index yet (read after the meta rows).
+  const unindexed = readUnindexed(shard.info);
   const indexed = new Uint8Array(maxId + 1);
   for (const { key, value } of shard.udid.getRange()) {
     const id = (value as Buffer).readUInt32LE(0);
@@ -230,7 +233,7 @@ function checkShard(shard: Shard, graph: UnionGraph, report: Report, progress: (
     else if (graph.sameUdid(global[id]!, key as Buffer)) indexed[id] = 1;
   }
   for (let id = 0; id <= maxId; id++) {
-    if (hasMeta[id] && !indexed[id]) {
+    if (hasMeta[id] && !indexed[id] && !inBlocks(unindexed, id)) {
       const udid = graph.udid(global[id]!);
       const other = shard.idOf(Buffer.from(udid, 'hex'));
       report('index', udid, who, `meta row ${id} names this UDID, but the UDID index maps it to ${other === undefined ? 'nothing' : `id ${other}`}`);

@@ -356,7 +356,11 @@ export class LineageStore {
   async close(): Promise<void> {
     if (this.closed) return;
     try {
-      if (!this.readOnly) await this.flush();
+      if (!this.readOnly) {
+        // The last `udid` index merge goes out with the final batches, and is flushed with them.
+        this.session?.finishIndexing();
+        await this.flush();
+      }
     } finally {
       await this.session?.close().catch(() => {});
       this.closed = true;

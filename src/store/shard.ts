@@ -5,7 +5,8 @@
  * Key layout (format 2), chosen for the write path: every task gets a compact
  * uint32 id in write order, so all sub-DBs but `udid` are keyed by ids that
  * mostly append to the right edge of their B-trees. Only the `udid` index (16
- * raw UDID bytes → id) takes random inserts.
+ * raw UDID bytes → id) takes random inserts; it is written in sorted bulk
+ * merges and may lag behind `meta` (udid-tail.ts).
  *
  * A task's type, outcome and completion are fields of its `meta` row rather
  * than three sub-DBs of their own (format 1 had `task_type`, `completed`,
@@ -21,7 +22,7 @@
  * | sources     | root id    | source key (UTF-8)                                 |
  * | stages      | stage no.  | stage id (UTF-8)                                   |
  * | runs        | run no.    | JSON { startedAt, writerId, host, pid }            |
- * | info        | string     | JSON (next id, format version)                     |
+ * | info        | string     | JSON (next id, format version, `unindexed` blocks) |
  * | source_state | source key | JSON SourceState: source-counter mode only        |
  * | absorbed    | stage no. (u16 BE) + seq (u32 BE) | input UDID (16 bytes): what a stateful stage absorbed, in order |
  * | state_checkpoints | stage no. | JSON { nextId, checkpoints: [{ id, at, absorbed }] }, oldest first |
@@ -49,6 +50,7 @@ import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { checkLmdbFile } from './lmdb-header.js';
+import { UNINDEXED_KEY, UdidTail, claimantAlive, readUnindexed, type UnindexedBlock } from './udid-tail.js';
 import { WRITE_DB_OPTIONS } from './write-worker.js';
 import type { OutcomeKind, TaskType } from './types.js';
 
@@ -142,6 +144,8 @@ export class Shard {
   readonly absorbed: Database<Buffer, Buffer> | undefined;
   /** Stateful stages: the checkpoints recorded per stage (undefined as above). */
   readonly stateCheckpoints: Database<unknown, number> | undefined;
+  /** UDID → id for the tasks not yet in the `udid` index (udid-tail.ts). */
+  readonly tail: UdidTail;
   private readonly stageNames = new Map<number, string>();
   private readonly runCache = new Map<number, RunInfo>();
 
@@ -166,7 +170,7 @@ export class Shard {
       this.sources = this.env.openDB('sources', WRITE_DB_OPTIONS.sources);
       this.stages = this.env.openDB('stages', { keyEncoding: 'uint32', encoding: 'string' });
       this.runs = this.env.openDB('runs', { keyEncoding: 'uint32', encoding: 'json' });
-      this.info = this.env.openDB('info', { encoding: 'json' });
+      this.info = this.env.openDB('info', WRITE_DB_OPTIONS.info);
       this.sourceState = this.env.openDB('source_state', { encoding: 'json' });
       this.absorbed = this.env.openDB('absorbed', { keyEncoding: 'binary', encoding: 'binary' }) ?? undefined;
       this.stateCheckpoints = this.env.openDB('state_checkpoints', { keyEncoding: 'uint32', encoding: 'json' }) ?? undefined;
@@ -178,6 +182,7 @@ export class Shard {
         { cause: err },
       );
     }
+    this.tail = new UdidTail(this);
     try {
       this.checkFormat();
     } catch (err) {
@@ -219,7 +224,8 @@ export class Shard {
 
   /**
    * Reserves a block of `size` ids; blocks keep concurrent processes on one
-   * shard apart. A claim is a synchronous commit, so callers grow `size`.
+   * shard apart. The block is listed as not yet in the `udid` index. A claim
+   * is a synchronous commit, so callers grow `size`.
    */
   claimIds(size: number): { start: number; end: number } {
     return this.env.transactionSync(() => {
@@ -228,7 +234,35 @@ export class Shard {
         throw new LineageError(ErrorCodes.CORRUPT, `${this.dir}: task ids are exhausted (more than 4 billion tasks in one writer shard).`);
       }
       this.info.putSync('next_id', next + size);
+      const block: UnindexedBlock = { start: next, end: next + size, host: hostname(), pid: process.pid };
+      this.info.putSync(UNINDEXED_KEY, [...readUnindexed(this.info), block]);
       return { start: next, end: next + size };
+    });
+  }
+
+  /**
+   * Indexes the tasks of blocks whose writer is gone (it died before its
+   * merge) and unlists them, in one transaction. Returns the tasks indexed.
+   */
+  indexOrphanedBlocks(): number {
+    if (!readUnindexed(this.info).some((b) => !claimantAlive(b))) return 0;
+    return this.env.transactionSync(() => {
+      const orphaned = readUnindexed(this.info).filter((b) => !claimantAlive(b));
+      const rows: { udid: Buffer; id: number }[] = [];
+      for (const b of orphaned) {
+        for (const { key, value } of this.meta.getRange({ start: b.start, end: b.end }) as Iterable<{ key: number; value: Buffer }>) {
+          rows.push({ udid: Buffer.from(value.subarray(0, 16)), id: key });
+        }
+      }
+      rows.sort((x, y) => Buffer.compare(x.udid, y.udid));
+      const id = Buffer.alloc(4);
+      for (const r of rows) {
+        id.writeUInt32LE(r.id);
+        this.udid.putSync(r.udid, id);
+      }
+      const gone = new Set(orphaned.map((b) => b.start));
+      this.info.putSync(UNINDEXED_KEY, readUnindexed(this.info).filter((b) => !gone.has(b.start)));
+      return rows.length;
     });
   }
 
@@ -280,9 +314,10 @@ export class Shard {
     return info;
   }
 
-  idOf(udid: Buffer): number | undefined {
+  /** The id of the task with these 16 UDID bytes; `skipOwn`: not one of this process's writer session (see UdidTail). */
+  idOf(udid: Buffer, skipOwn = false): number | undefined {
     const v = this.udid.getBinaryFast(udid);
-    return v === undefined ? undefined : v.readUInt32LE(0);
+    return v === undefined ? this.tail.idOf(udid, skipOwn) : v.readUInt32LE(0);
   }
 
   metaOf(id: number): MetaRow | undefined {

@@ -25,6 +25,8 @@ export interface BatchMessage {
   readonly seq: number;
   readonly buffers: Record<SectionName, ArrayBuffer>;
   readonly lengths: Record<SectionName, number>;
+  /** Starts of the id blocks this batch finishes indexing: unlisted from info `unindexed` (udid-tail.ts). */
+  readonly indexed: readonly number[];
 }
 
 class Section {
@@ -56,12 +58,17 @@ export class WriteBatch {
   private readonly sourceRows = new Section(1 << 10);
   /** Rows in the batch. */
   rows = 0;
+  /** See BatchMessage.indexed. */
+  indexed: readonly number[] = [];
 
-  /** `udid` row: the 16 bytes at `key[offset]` → id. */
-  udid(key: Uint8Array, offset: number, id: number): void {
+  /** `udid` row: the UDID given as four little-endian 32-bit words (parseUdidWords) → id. */
+  udidWords(a: number, b: number, c: number, d: number, id: number): void {
     const s = this.udids;
     const at = s.reserve(20);
-    s.buf.set(key.subarray(offset, offset + 16), at);
+    s.buf.writeInt32LE(a, at);
+    s.buf.writeInt32LE(b, at + 4);
+    s.buf.writeInt32LE(c, at + 8);
+    s.buf.writeInt32LE(d, at + 12);
     s.buf.writeUInt32LE(id, at + 16);
     this.rows++;
   }
@@ -114,6 +121,6 @@ export class WriteBatch {
       buffers[name] = sections[name].buf.buffer as ArrayBuffer;
       lengths[name] = sections[name].at;
     }
-    return { message: { type: 'batch', seq, buffers, lengths }, transfer: Object.values(buffers) };
+    return { message: { type: 'batch', seq, buffers, lengths, indexed: this.indexed }, transfer: Object.values(buffers) };
   }
 }

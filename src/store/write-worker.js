@@ -19,9 +19,9 @@ import { open } from 'lmdb';
 
 /**
  * @typedef {'udid' | 'meta' | 'parents' | 'children' | 'sources'} Section
- * @typedef {{ buffers: Record<Section, ArrayBuffer>, lengths: Record<Section, number> }} Batch
- * @typedef {{ putSync(key: any, value: any): unknown }} Db
- * @typedef {Record<Section, Db>} WriteDbs
+ * @typedef {{ buffers: Record<Section, ArrayBuffer>, lengths: Record<Section, number>, indexed: readonly number[] }} Batch
+ * @typedef {{ putSync(key: any, value: any, options?: object): unknown, get(key: any): any, getKeys(options: object): Iterable<any> }} Db
+ * @typedef {Record<Section | 'info', Db>} WriteDbs
  */
 
 /**
@@ -34,7 +34,11 @@ export const WRITE_DB_OPTIONS = /** @type {const} */ ({
   parents: { keyEncoding: 'uint32', encoding: 'binary', dupSort: true },
   children: { keyEncoding: 'uint32', encoding: 'binary', dupSort: true },
   sources: { keyEncoding: 'uint32', encoding: 'string' },
+  info: { encoding: 'json' },
 });
+
+/** The info key listing the id blocks not yet in the `udid` index (udid-tail.ts UNINDEXED_KEY). */
+const UNINDEXED_KEY = 'unindexed';
 
 /** Below 2^21 records a batch's UDID rows sort as float64 numbers (key prefix × 2^21 + index). */
 const INDEX_BITS = 2 ** 21;
@@ -65,6 +69,18 @@ function udidOrder(buf, n) {
   keys.sort();
   const order = new Uint32Array(n);
   for (let i = 0; i < n; i++) order[i] = /** @type {number} */ (keys[i]) % INDEX_BITS;
+  // Keys that share their first four bytes are in input order: sort each such run by the whole key.
+  for (let i = 1; i < n; i++) {
+    if (Math.floor(/** @type {number} */ (keys[i]) / INDEX_BITS) !== Math.floor(/** @type {number} */ (keys[i - 1]) / INDEX_BITS)) continue;
+    for (let j = i; j > 0 && Math.floor(/** @type {number} */ (keys[j]) / INDEX_BITS) === Math.floor(/** @type {number} */ (keys[j - 1]) / INDEX_BITS); j--) {
+      const x = /** @type {number} */ (order[j - 1]) * 20;
+      const y = /** @type {number} */ (order[j]) * 20;
+      if (Buffer.compare(buf.subarray(x, x + 16), buf.subarray(y, y + 16)) <= 0) break;
+      const t = /** @type {number} */ (order[j]);
+      order[j] = /** @type {number} */ (order[j - 1]);
+      order[j - 1] = t;
+    }
+  }
   return order;
 }
 
@@ -86,11 +102,20 @@ export function applyBatch(dbs, batch) {
   const view = (/** @type {Section} */ name) => Buffer.from(batch.buffers[name], 0, batch.lengths[name]);
   const udid = view('udid');
   const order = udidOrder(udid, udid.length / 20);
+  // Sorted keys into an empty index append: no page splits, full pages.
+  let empty = order.length > 0;
+  for (const _ of dbs.udid.getKeys({ limit: 1 })) empty = false;
+  const options = empty ? { append: true } : undefined;
   for (let k = 0; k < order.length; k++) {
     const at = /** @type {number} */ (order[k]) * 20;
     copyInto(udid, at, key16, 16);
     copyInto(udid, at + 16, value4, 4);
-    dbs.udid.putSync(key16, value4);
+    if (!dbs.udid.putSync(key16, value4, options)) throw new Error(`the udid index refused the row of task ${value4.readUInt32LE(0)}`);
+  }
+  if (batch.indexed.length > 0) {
+    const listed = dbs.info.get(UNINDEXED_KEY);
+    const left = (Array.isArray(listed) ? listed : []).filter((b) => !batch.indexed.includes(b.start));
+    dbs.info.putSync(UNINDEXED_KEY, left);
   }
   const meta = view('meta');
   for (let at = 0; at < meta.length; ) {
@@ -131,6 +156,7 @@ function serve() {
     parents: env.openDB('parents', WRITE_DB_OPTIONS.parents),
     children: env.openDB('children', WRITE_DB_OPTIONS.children),
     sources: env.openDB('sources', WRITE_DB_OPTIONS.sources),
+    info: env.openDB('info', WRITE_DB_OPTIONS.info),
   };
   port.on('message', (/** @type {any} */ msg) => {
     if (msg.type === 'close') {

@@ -5,7 +5,8 @@
  * incremental completion needs (DESIGN.md §4), ~40 bytes a task and an index
  * entry, and hands rows to the write thread in batches.
  *
- * Edge and `udid` rows go into the open batch as they are recorded. A task
+ * Edge rows go into the open batch as they are recorded; `udid` rows wait
+ * and are merged into the index in bulk (udid-tail.ts). A task
  * whose state changed is marked dirty and its `meta` row is written once, when
  * the batch is sent, however often it changed meanwhile. A batch is sent when
  * the write thread is idle (at the end of the event turn) or has just finished
@@ -27,6 +28,7 @@ import {
 } from './shard.js';
 import type { EmissionRecord, FailureRecord, TaskRef } from './types.js';
 import { UdidIndex } from './udid-index.js';
+import { tailLimit } from './udid-tail.js';
 import { WriteBatch } from './write-batch.js';
 import { WriteThread } from './write-thread.js';
 
@@ -72,6 +74,15 @@ export class WriterSession {
   private readonly errors = new Map<number, string>();
   private dirty = new Uint32Array(1 << 12);
   private dirtyCount = 0;
+  /** Tasks created since the last merge into the `udid` index, in id order. */
+  private unindexed = new Uint32Array(1 << 12);
+  private unindexedCount = 0;
+  /** Entries of the shard's `udid` index (as of the last merge). */
+  private indexedCount: number;
+  /** Starts of the id blocks this session claimed that are still listed as unindexed. */
+  private ownBlocks: number[] = [];
+  /** Set by close(): the next batch indexes everything left and unlists every own block. */
+  private closing = false;
   private nextId = 0;
   private blockSize = 1 << 14;
   private endId = 0;
@@ -92,7 +103,9 @@ export class WriterSession {
     private readonly shard: Shard,
     readonly run: number,
   ) {
-    this.diskMayHave = (shard.udid.getStats() as { entryCount: number }).entryCount > 0;
+    shard.indexOrphanedBlocks();
+    this.diskMayHave = (shard.meta.getStats() as { entryCount: number }).entryCount > 0;
+    this.indexedCount = (shard.udid.getStats() as { entryCount: number }).entryCount;
     this.thread = new WriteThread(shard, () => this.afterCommit());
   }
 
@@ -224,7 +237,7 @@ export class WriterSession {
 
   /** Resolves when every write issued so far is committed (visible to readers, and durable). */
   async committed(): Promise<void> {
-    while (this.batch.rows > 0 || this.dirtyCount > 0 || this.thread.busy) {
+    while (this.batch.rows > 0 || this.dirtyCount > 0 || this.indexDue() || this.thread.busy) {
       if (!this.thread.busy) this.send();
       await this.thread.whenCommitted(this.lastSeq);
       if (this.writeError) break;
@@ -232,8 +245,14 @@ export class WriterSession {
     if (this.writeError) throw this.writeError;
   }
 
-  /** Commits what is left and stops the write thread. */
+  /** From now on the next batch merges every task left into the `udid` index: the session is about to close. */
+  finishIndexing(): void {
+    this.closing = true;
+  }
+
+  /** Commits what is left (the last index merge included) and stops the write thread. */
   async close(): Promise<void> {
+    this.closing = true;
     try {
       await this.committed();
     } finally {
@@ -249,7 +268,7 @@ export class WriterSession {
   private checkRoom(): void {
     if (this.writeError) throw this.writeError;
     const stats = this.shard.env.getStats() as { pageSize: number; lastPageNumber: number; mapSize: number };
-    const queued = (this.uncommittedRows + this.batch.rows + this.dirtyCount) * QUEUED_BYTES_PER_ROW;
+    const queued = (this.uncommittedRows + this.batch.rows + this.dirtyCount + this.unindexedCount) * QUEUED_BYTES_PER_ROW;
     const used = (stats.lastPageNumber + 1) * stats.pageSize + queued;
     const headroom = Math.max(16 * 2 ** 20, stats.mapSize / 8);
     if (used + headroom > stats.mapSize) {
@@ -274,7 +293,9 @@ export class WriterSession {
 
   /** Writes the dirty tasks' meta rows into the open batch and hands it to the write thread. */
   private send(): void {
-    if (this.writeError || (this.batch.rows === 0 && this.dirtyCount === 0)) return;
+    const index = this.indexDue();
+    if (this.writeError || (this.batch.rows === 0 && this.dirtyCount === 0 && !index)) return;
+    if (index) this.mergeIndex();
     const dirty = this.dirty.subarray(0, this.dirtyCount).sort();
     for (const id of dirty) {
       this.state[id]! &= ~DIRTY;
@@ -296,6 +317,31 @@ export class WriterSession {
     const waiters = this.drainWaiters;
     this.drainWaiters = [];
     for (const resolve of waiters) resolve();
+  }
+
+  /** True when the tasks held back from the `udid` index are due to be merged (udid-tail.ts). */
+  private indexDue(): boolean {
+    return this.closing ? this.ownBlocks.length > 0 : this.unindexedCount >= tailLimit(this.indexedCount);
+  }
+
+  /**
+   * Puts the held-back `udid` rows into the open batch and unlists the own
+   * blocks they complete: every block but the one ids still come from, or
+   * all of them at close.
+   */
+  private mergeIndex(): void {
+    const u = this.udids;
+    for (let i = 0; i < this.unindexedCount; i++) {
+      const id = this.unindexed[i]!;
+      this.batch.udidWords(u[id * 4]!, u[id * 4 + 1]!, u[id * 4 + 2]!, u[id * 4 + 3]!, id);
+    }
+    this.indexedCount += this.unindexedCount;
+    this.unindexedCount = 0;
+    const current = this.nextId < this.endId && !this.closing ? this.ownBlocks[this.ownBlocks.length - 1] : undefined;
+    const done = this.ownBlocks.filter((b) => b !== current);
+    this.batch.indexed = done;
+    for (const b of done) this.shard.tail.own.delete(b);
+    this.ownBlocks = current === undefined ? [] : [current];
   }
 
   private writeMeta(id: number): void {
@@ -353,13 +399,13 @@ export class WriterSession {
     const d = w[k * 4 + 3]!;
     const known = this.index.getWords(a, b, c, d);
     if (known !== 0) return known;
-    const scratch = this.scratch;
-    scratch.writeInt32LE(a, 0);
-    scratch.writeInt32LE(b, 4);
-    scratch.writeInt32LE(c, 8);
-    scratch.writeInt32LE(d, 12);
     if (this.diskMayHave) {
-      const onDisk = this.shard.idOf(scratch);
+      const scratch = this.scratch;
+      scratch.writeInt32LE(a, 0);
+      scratch.writeInt32LE(b, 4);
+      scratch.writeInt32LE(c, 8);
+      scratch.writeInt32LE(d, 12);
+      const onDisk = this.shard.idOf(scratch, true);
       if (onDisk !== undefined) return this.loadById(onDisk);
     }
     const id = this.allocate();
@@ -369,7 +415,8 @@ export class WriterSession {
     this.root[id] = isRoot ? id : root;
     this.stage[id] = stage;
     this.state[id] = LOADED | bits;
-    this.batch.udid(scratch, 0, id);
+    if (this.unindexedCount === this.unindexed.length) this.unindexed = grown(this.unindexed);
+    this.unindexed[this.unindexedCount++] = id;
     this.markDirty(id);
     if (isRoot && typeof ref === 'object' && ref.sourceKey) this.batch.source(id, ref.sourceKey);
     return id;
@@ -446,11 +493,7 @@ export class WriterSession {
     const s = this.state[id]!;
     if ((s & DIRTY) !== 0) return;
     this.state[id] = s | DIRTY;
-    if (this.dirtyCount === this.dirty.length) {
-      const bigger = new Uint32Array(this.dirty.length * 2);
-      bigger.set(this.dirty);
-      this.dirty = bigger;
-    }
+    if (this.dirtyCount === this.dirty.length) this.dirty = grown(this.dirty);
     this.dirty[this.dirtyCount++] = id;
   }
 
@@ -458,6 +501,8 @@ export class WriterSession {
     if (this.nextId === this.endId) {
       // A synchronous commit, so it waits for the write thread's transaction: blocks grow to keep these rare.
       const block = this.shard.claimIds(this.blockSize);
+      this.ownBlocks.push(block.start);
+      this.shard.tail.own.add(block.start);
       this.blockSize = Math.min(this.blockSize * 2, 1 << 22);
       this.nextId = block.start;
       this.endId = block.end;
@@ -484,6 +529,12 @@ export class WriterSession {
     this.completedRun = grow(this.completedRun, (n) => new Uint32Array(n));
     this.udids = grow(this.udids, (n) => new Int32Array(n * 4));
   }
+}
+
+function grown(a: Uint32Array<ArrayBuffer>): Uint32Array<ArrayBuffer> {
+  const bigger = new Uint32Array(a.length * 2);
+  bigger.set(a);
+  return bigger;
 }
 
 function writeFailure(dir: string, err: unknown): LineageError {

@@ -1,0 +1,138 @@
+// The `udid` index is merged in bulk (src/store/udid-tail.ts): tasks a writer
+// has not merged yet are found through `meta`, a writer killed before its
+// merge leaves them listed, and the next writer indexes them.
+import { execFile, execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { LineageStore, childLineage, rootLineage } from '../src/index.js';
+import { MIN_TAIL, readUnindexed } from '../src/store/udid-tail.js';
+import { ensureBuilt, lineage } from './helpers/cli.js';
+import { tempDir } from './helpers/temp-dir.js';
+
+const run = promisify(execFile);
+const child = new URL('./children/record-then-die.mjs', import.meta.url).pathname;
+
+/** The tasks record-then-die.mjs records for `count` sources, and which of them end complete. */
+function expected(count: number) {
+  const all: string[] = [];
+  const complete = new Set<string>();
+  for (let s = 0; s < count; s++) {
+    const root = rootLineage(`part-${s}`);
+    const [c0, c1] = [0, 1].map((j) => childLineage('split', [root.udid], j));
+    const out = childLineage('write', [c0!.udid], 0);
+    all.push(root.udid, c0!.udid, c1!.udid, out.udid);
+    complete.add(c0!.udid).add(out.udid);
+  }
+  return { all, complete };
+}
+
+/** Entries of one sub-DB, as Debian's mdb_stat reads them. */
+function entries(dir: string, db: string): number {
+  const stat = execFileSync('mdb_stat', ['-s', db, join(dir, 'writers', 'main')], { encoding: 'utf8' });
+  return Number(/Entries: (\d+)/.exec(stat)?.[1]);
+}
+
+async function listed(dir: string) {
+  const reader = await LineageStore.open(dir, { readOnly: true });
+  try {
+    return readUnindexed(reader.shards[0]!.info);
+  } finally {
+    await reader.close();
+  }
+}
+
+describe('the udid index, merged in bulk', () => {
+  it('a clean close leaves every task indexed and no block listed', async () => {
+    const dir = tempDir();
+    const store = await LineageStore.open(dir);
+    const { all } = expected(50);
+    for (let s = 0; s < 50; s++) {
+      const root = rootLineage(`part-${s}`);
+      const [c0, c1] = [0, 1].map((j) => childLineage('split', [root.udid], j));
+      store.recordEmission({ stage: 'split', parents: [root], children: [c0!, c1!] });
+      store.recordEmission({ stage: 'write', parents: [c0!], children: [childLineage('write', [c0!.udid], 0)], terminal: true });
+    }
+    await store.flush();
+    // Committed, not yet merged: found through meta by the writer's own reads.
+    expect(entries(dir, 'udid')).toBe(0);
+    expect(all.every((u) => store.has(u))).toBe(true);
+    await store.close();
+    expect(entries(dir, 'udid')).toBe(all.length);
+    expect(entries(dir, 'meta')).toBe(all.length);
+    expect(await listed(dir)).toEqual([]);
+  });
+
+  it('a writer killed before its merge: readers find its tasks through meta, the next writer indexes them', async () => {
+    ensureBuilt();
+    const dir = tempDir();
+    const count = 300;
+    const { all, complete } = expected(count);
+    const killed = await run('node', [child, dir, String(count)]).catch((err: { stdout: string; signal: string }) => err);
+    expect(killed).toMatchObject({ stdout: 'flushed\n', signal: 'SIGKILL' });
+    expect(entries(dir, 'udid')).toBe(0);
+    expect(entries(dir, 'meta')).toBe(all.length);
+    const blocks = await listed(dir);
+    expect(blocks.length).toBeGreaterThan(0);
+
+    const reader = await LineageStore.open(dir, { readOnly: true });
+    for (const udid of all) expect(reader.isCompleted(udid)).toBe(complete.has(udid));
+    const root = rootLineage('part-7');
+    expect(reader.get(root.udid)).toMatchObject({ sourceKey: 'part-7', taskType: 'source', children: expect.arrayContaining([childLineage('split', [root.udid], 1).udid]) });
+    expect(reader.has(childLineage('split', [root.udid], 2).udid)).toBe(false);
+    await reader.close();
+    // The CLI: a UDID prefix resolves through the unindexed tasks, verify finds nothing wrong.
+    const prefix = all[5]!.slice(0, 10);
+    const shown = lineage(['inspect', dir, '--udid', prefix, '--format', 'ndjson']);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout.split('\n')[0]).toContain(all[5]);
+    expect(lineage(['verify', dir])).toMatchObject({ code: 0 });
+
+    // The next writer indexes the dead writer's blocks at open, before it records anything.
+    const next = await LineageStore.open(dir);
+    expect(entries(dir, 'udid')).toBe(all.length);
+    expect(next.isCompleted(all[1]!)).toBe(true);
+    await next.close();
+    expect(await listed(dir)).toEqual([]);
+    expect(entries(dir, 'meta')).toBe(all.length);
+    expect(lineage(['verify', dir])).toMatchObject({ code: 0 });
+  });
+
+  it('re-recording after the crash finds every task again: no task is created twice', async () => {
+    ensureBuilt();
+    const dir = tempDir();
+    const count = 120;
+    await run('node', [child, dir, String(count)]).catch(() => {});
+    const rerun = await LineageStore.open(dir);
+    for (let s = 0; s < count; s++) {
+      const root = rootLineage(`part-${s}`);
+      const [c0, c1] = [0, 1].map((j) => childLineage('split', [root.udid], j));
+      rerun.recordEmission({ stage: 'split', parents: [root], children: [c0!, c1!] });
+    }
+    await rerun.close();
+    expect(entries(dir, 'meta')).toBe(expected(count).all.length);
+    expect(entries(dir, 'udid')).toBe(expected(count).all.length);
+  });
+
+  it(`merges during a long run once the held-back tasks reach ${MIN_TAIL}`, async () => {
+    const dir = tempDir();
+    const store = await LineageStore.open(dir);
+    const sources = Math.ceil((MIN_TAIL * 1.25) / 4);
+    for (let s = 0; s < sources; s++) {
+      const root = rootLineage(`p${s}`);
+      store.recordEmission({ stage: 'split', parents: [root], children: [0, 1, 2].map((j) => childLineage('split', [root.udid], j)) });
+      if ((s & 1023) === 0) await new Promise((r) => setImmediate(r));
+    }
+    await store.flush();
+    const merged = entries(dir, 'udid');
+    expect(merged).toBeGreaterThanOrEqual(MIN_TAIL);
+    expect(merged).toBeLessThan(sources * 4);
+    // Blocks wholly merged are unlisted; the one ids still come from stays listed.
+    const blocks = readUnindexed(store.shards[0]!.info);
+    expect(blocks.length).toBe(1);
+    expect(store.has(rootLineage(`p${sources - 1}`).udid)).toBe(true);
+    await store.close();
+    expect(entries(dir, 'udid')).toBe(sources * 4);
+    expect(await listed(dir)).toEqual([]);
+  });
+});
