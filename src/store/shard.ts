@@ -50,8 +50,8 @@ import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { checkLmdbFile } from './lmdb-header.js';
-import { UNINDEXED_KEY, UdidTail, claimantAlive, readUnindexed, type UnindexedBlock } from './udid-tail.js';
-import { WRITE_DB_OPTIONS } from './write-worker.js';
+import { UNINDEXED_KEY, UdidTail, claimantAlive, readUnindexed } from './udid-tail.js';
+import { WRITE_DB_OPTIONS, claimIdBlock } from './write-worker.js';
 import type { OutcomeKind, TaskType } from './types.js';
 
 export const TASK_TYPES: readonly TaskType[] = ['source_leaf', 'source', 'leaf', 'middle'];
@@ -228,16 +228,11 @@ export class Shard {
    * is a synchronous commit, so callers grow `size`.
    */
   claimIds(size: number): { start: number; end: number } {
-    return this.env.transactionSync(() => {
-      const next = (this.info.get('next_id') as number | undefined) ?? 1;
-      if (next + size > 0xffffffff) {
-        throw new LineageError(ErrorCodes.CORRUPT, `${this.dir}: task ids are exhausted (more than 4 billion tasks in one writer shard).`);
-      }
-      this.info.putSync('next_id', next + size);
-      const block: UnindexedBlock = { start: next, end: next + size, host: hostname(), pid: process.pid };
-      this.info.putSync(UNINDEXED_KEY, [...readUnindexed(this.info), block]);
-      return { start: next, end: next + size };
-    });
+    const block = this.env.transactionSync(() => claimIdBlock(this.info as never, size));
+    if (block === null) {
+      throw new LineageError(ErrorCodes.CORRUPT, `${this.dir}: task ids are exhausted (more than 4 billion tasks in one writer shard).`);
+    }
+    return block;
   }
 
   /**

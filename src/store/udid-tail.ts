@@ -21,8 +21,9 @@
 import { hostname } from 'node:os';
 import type { Shard } from './shard.js';
 import { UdidIndex } from './udid-index.js';
+import { UNINDEXED_KEY } from './write-worker.js';
 
-export const UNINDEXED_KEY = 'unindexed';
+export { UNINDEXED_KEY };
 
 /** An id block whose tasks may be missing from the `udid` index, and the process that claimed it. */
 export interface UnindexedBlock {

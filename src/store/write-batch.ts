@@ -27,6 +27,8 @@ export interface BatchMessage {
   readonly lengths: Record<SectionName, number>;
   /** Starts of the id blocks this batch finishes indexing: unlisted from info `unindexed` (udid-tail.ts). */
   readonly indexed: readonly number[];
+  /** When > 0: claim the shard's next block of this many ids in the same transaction (write-worker.js claimIdBlock). */
+  readonly claim: number;
 }
 
 class Section {
@@ -60,6 +62,8 @@ export class WriteBatch {
   rows = 0;
   /** See BatchMessage.indexed. */
   indexed: readonly number[] = [];
+  /** See BatchMessage.claim. */
+  claim = 0;
 
   /** `udid` row: the UDID given as four little-endian 32-bit words (parseUdidWords) → id. */
   udidWords(a: number, b: number, c: number, d: number, id: number): void {
@@ -121,6 +125,6 @@ export class WriteBatch {
       buffers[name] = sections[name].buf.buffer as ArrayBuffer;
       lengths[name] = sections[name].at;
     }
-    return { message: { type: 'batch', seq, buffers, lengths, indexed: this.indexed }, transfer: Object.values(buffers) };
+    return { message: { type: 'batch', seq, buffers, lengths, indexed: this.indexed, claim: this.claim }, transfer: Object.values(buffers) };
   }
 }

@@ -21,10 +21,23 @@ import { applyBatch } from './write-worker.js';
 /** Rows committed on the main thread before the write thread is started. */
 const THREAD_AFTER_ROWS = 50_000;
 
+/**
+ * Batches in the thread at once: with two, the next one is already there
+ * when a commit ends, so the thread does not wait for the main thread to
+ * turn its event loop and read the acknowledgement.
+ */
+const MAX_IN_FLIGHT = 2;
+
+export interface IdBlock {
+  readonly start: number;
+  readonly end: number;
+}
+
 interface Ack {
   readonly seq?: number;
   readonly error?: string;
   readonly ready?: boolean;
+  readonly block?: IdBlock | null;
 }
 
 export class WriteThread {
@@ -36,6 +49,8 @@ export class WriteThread {
   private waiters: { seq: number; resolve: () => void }[] = [];
   /** Set once a batch failed or the worker died; every later call rethrows it. */
   error: Error | null = null;
+  /** Id blocks that committed batches claimed (BatchMessage.claim), oldest first, for the session to take. */
+  readonly claimed: IdBlock[] = [];
 
   constructor(
     private readonly shard: Shard,
@@ -46,6 +61,11 @@ export class WriteThread {
   /** True while a batch is in the worker. */
   get busy(): boolean {
     return this.acked < this.sent;
+  }
+
+  /** True when another batch may be posted now. */
+  get canPost(): boolean {
+    return this.sent - this.acked < MAX_IN_FLIGHT;
   }
 
   /**
@@ -61,7 +81,8 @@ export class WriteThread {
       if (!worker && this.rowsHere >= THREAD_AFTER_ROWS) this.start();
       const { shard } = this;
       try {
-        shard.env.transactionSync(() => applyBatch(shard, message));
+        const block = shard.env.transactionSync(() => applyBatch(shard, message));
+        if (block) this.claimed.push(block);
       } catch (err) {
         this.error ??= err as Error;
       }
@@ -113,6 +134,7 @@ export class WriteThread {
     if (ack.ready) this.ready = true;
     if (ack.seq === undefined) return;
     if (ack.error !== undefined) this.error ??= new Error(ack.error);
+    if (ack.block) this.claimed.push(ack.block);
     this.acked = ack.seq;
     if (!this.busy) this.worker?.unref();
     this.release();

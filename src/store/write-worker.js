@@ -14,12 +14,14 @@
  * Plain JavaScript (no types to strip) so that it loads the same way from
  * `src` under the test runner and from `dist`.
  */
+import { hostname } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { open } from 'lmdb';
 
 /**
  * @typedef {'udid' | 'meta' | 'parents' | 'children' | 'sources'} Section
- * @typedef {{ buffers: Record<Section, ArrayBuffer>, lengths: Record<Section, number>, indexed: readonly number[] }} Batch
+ * @typedef {{ buffers: Record<Section, ArrayBuffer>, lengths: Record<Section, number>, indexed: readonly number[], claim: number }} Batch
+ * @typedef {{ start: number, end: number }} IdBlock
  * @typedef {{ putSync(key: any, value: any, options?: object): unknown, get(key: any): any, getKeys(options: object): Iterable<any> }} Db
  * @typedef {Record<Section | 'info', Db>} WriteDbs
  */
@@ -37,8 +39,24 @@ export const WRITE_DB_OPTIONS = /** @type {const} */ ({
   info: { encoding: 'json' },
 });
 
-/** The info key listing the id blocks not yet in the `udid` index (udid-tail.ts UNINDEXED_KEY). */
-const UNINDEXED_KEY = 'unindexed';
+/** The info key listing the id blocks not yet in the `udid` index (udid-tail.ts). */
+export const UNINDEXED_KEY = 'unindexed';
+
+/**
+ * Reserves the next `size` task ids of the shard and lists them as not yet in
+ * the `udid` index; the caller holds the write transaction. Null when the
+ * shard's ids are exhausted. Blocks keep processes that share a shard apart.
+ * @param {Db} info @param {number} size @returns {IdBlock | null}
+ */
+export function claimIdBlock(info, size) {
+  const next = info.get('next_id') ?? 1;
+  if (next + size > 0xffffffff) return null;
+  info.putSync('next_id', next + size);
+  const listed = info.get(UNINDEXED_KEY);
+  const block = { start: next, end: next + size, host: hostname(), pid: process.pid };
+  info.putSync(UNINDEXED_KEY, [...(Array.isArray(listed) ? listed : []), block]);
+  return { start: next, end: next + size };
+}
 
 /** Below 2^21 records a batch's UDID rows sort as float64 numbers (key prefix × 2^21 + index). */
 const INDEX_BITS = 2 ** 21;
@@ -94,9 +112,9 @@ function copyInto(from, at, to, n) {
 }
 
 /**
- * Puts every row of `batch` into `dbs` (the shard's sub-DBs); the caller
- * holds the write transaction.
- * @param {WriteDbs} dbs @param {Batch} batch
+ * Puts every row of `batch` into `dbs` (the shard's sub-DBs) and claims the
+ * id block it asks for (returned); the caller holds the write transaction.
+ * @param {WriteDbs} dbs @param {Batch} batch @returns {IdBlock | null}
  */
 export function applyBatch(dbs, batch) {
   const view = (/** @type {Section} */ name) => Buffer.from(batch.buffers[name], 0, batch.lengths[name]);
@@ -141,6 +159,7 @@ export function applyBatch(dbs, batch) {
     dbs.sources.putSync(sources.readUInt32LE(at), sources.toString('utf8', at + 6, at + 6 + size));
     at += 6 + size;
   }
+  return batch.claim > 0 ? claimIdBlock(dbs.info, batch.claim) : null;
 }
 
 /** The thread's own loop: started only in the worker that write-thread.ts creates. */
@@ -165,8 +184,8 @@ function serve() {
       return;
     }
     try {
-      env.transactionSync(() => applyBatch(dbs, msg));
-      port.postMessage({ seq: msg.seq });
+      const block = env.transactionSync(() => applyBatch(dbs, msg));
+      port.postMessage({ seq: msg.seq, block });
     } catch (err) {
       const error = /** @type {Error} */ (err);
       port.postMessage({ seq: msg.seq, error: error.message || String(error) });

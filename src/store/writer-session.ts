@@ -30,7 +30,7 @@ import type { EmissionRecord, FailureRecord, TaskRef } from './types.js';
 import { UdidIndex } from './udid-index.js';
 import { tailLimit } from './udid-tail.js';
 import { WriteBatch } from './write-batch.js';
-import { WriteThread } from './write-thread.js';
+import { WriteThread, type IdBlock } from './write-thread.js';
 
 // Bits of the per-task state byte.
 const OUTCOME_MASK = 0b11;
@@ -48,6 +48,9 @@ const DRAIN_ROWS = 400_000;
 
 /** Worst-case map bytes a row not yet committed may need (page copies included). */
 const QUEUED_BYTES_PER_ROW = 64;
+
+/** The largest block of ids a session claims at once. */
+const MAX_BLOCK = 1 << 22;
 
 /** Parents beyond which an emission's duplicate checks use sets instead of scanning arrays. */
 const WIDE = 16;
@@ -86,6 +89,23 @@ export class WriterSession {
   private nextId = 0;
   private blockSize = 1 << 14;
   private endId = 0;
+  /** Start of the block ids come from now. */
+  private blockStart = 0;
+  /** The next block, claimed ahead (by a batch, or while the write thread was idle), so that allocation need not wait for it. */
+  private spare: IdBlock | null = null;
+  /** A batch in the thread claims the next block. */
+  private claimPending = false;
+  /**
+   * Stage ids as this session numbers them (index 0: no stage). The shard's
+   * numbers are looked up when rows are packed, while the write thread is
+   * idle: registering a new stage is a synchronous commit, which would
+   * otherwise wait for the thread's transaction in the middle of recording.
+   */
+  private readonly stageIds: string[] = [''];
+  private readonly localStages = new Map<string, number>();
+  private readonly shardStages: number[] = [0];
+  /** Session stages the shard has no number for yet. */
+  private stagesToRegister = 0;
   private batch = new WriteBatch();
   private readonly thread: WriteThread;
   private sendScheduled = false;
@@ -121,7 +141,7 @@ export class WriterSession {
     if (!Array.isArray(children)) {
       throw new LineageError(ErrorCodes.INVALID_ARGUMENT, `recordEmission: stage "${rec.stage}": children must be an array.`);
     }
-    const stage = this.shard.stageNumber(checkStage(rec.stage));
+    const stage = this.localStage(checkStage(rec.stage));
     // Validate every reference before the first write, so bad input writes nothing.
     const np = parents.length;
     const refs = np + children.length;
@@ -203,7 +223,7 @@ export class WriterSession {
   }
 
   recordFailure(rec: FailureRecord): boolean {
-    const stage = this.shard.stageNumber(checkStage(rec.stage));
+    const stage = this.localStage(checkStage(rec.stage));
     if (!parseUdidWords(typeof rec.task === 'string' ? rec.task : rec.task?.udid, this.refWords, 0)) refUdid(rec.task, rec.stage, 'task');
     const id = this.resolve(0, 0, 0, 0, rec.task);
     if ((this.state[id]! & COMPLETED) !== 0) return false;
@@ -226,7 +246,7 @@ export class WriterSession {
 
   /** True when the open batch has grown large while the write thread is busy: the caller should `await drain()`. */
   get needsDrain(): boolean {
-    return this.thread.busy && this.batch.rows + this.dirtyCount >= DRAIN_ROWS;
+    return !this.thread.canPost && this.batch.rows + this.dirtyCount >= DRAIN_ROWS;
   }
 
   /** Waits until the open batch has been handed to the write thread. */
@@ -238,7 +258,7 @@ export class WriterSession {
   /** Resolves when every write issued so far is committed (visible to readers, and durable). */
   async committed(): Promise<void> {
     while (this.batch.rows > 0 || this.dirtyCount > 0 || this.indexDue() || this.thread.busy) {
-      if (!this.thread.busy) this.send();
+      if (this.thread.canPost) this.send();
       await this.thread.whenCommitted(this.lastSeq);
       if (this.writeError) break;
     }
@@ -281,13 +301,13 @@ export class WriterSession {
     }
   }
 
-  /** Sends the open batch at the end of this event turn, unless the write thread is busy (then it goes when that finishes). */
+  /** Sends the open batch at the end of this event turn, unless the write thread has its fill (then it goes when a batch is done). */
   private scheduleSend(): void {
-    if (this.sendScheduled || this.thread.busy) return;
+    if (this.sendScheduled || !this.thread.canPost) return;
     this.sendScheduled = true;
     setImmediate(() => {
       this.sendScheduled = false;
-      if (!this.thread.busy) this.send();
+      if (this.thread.canPost) this.send();
     });
   }
 
@@ -295,7 +315,20 @@ export class WriterSession {
   private send(): void {
     const index = this.indexDue();
     if (this.writeError || (this.batch.rows === 0 && this.dirtyCount === 0 && !index)) return;
+    if (this.stagesToRegister > 0) {
+      // A new stage id is registered by a synchronous commit: wait until the thread is idle, so that it does not block.
+      if (this.thread.busy) return;
+      for (let local = 1; local < this.stageIds.length; local++) this.shardStage(local);
+    }
     if (index) this.mergeIndex();
+    // The next block is claimed before this one runs out: by this batch, or here and now when the thread is idle.
+    if (this.spare === null && !this.claimPending && this.endId - this.nextId < (this.endId - this.blockStart) / 2) {
+      if (this.thread.busy) {
+        this.batch.claim = this.blockSize;
+        this.blockSize = Math.min(this.blockSize * 2, MAX_BLOCK);
+        this.claimPending = true;
+      } else this.spare = this.claimBlock();
+    }
     const dirty = this.dirty.subarray(0, this.dirtyCount).sort();
     for (const id of dirty) {
       this.state[id]! &= ~DIRTY;
@@ -313,6 +346,11 @@ export class WriterSession {
   private afterCommit(sendMore = true): void {
     if (this.thread.error) this.writeError ??= writeFailure(this.shard.dir, this.thread.error);
     this.uncommittedRows = 0;
+    for (let block = this.thread.claimed.shift(); block; block = this.thread.claimed.shift()) {
+      this.claimPending = false;
+      this.ownBlock(block);
+      this.spare ??= block;
+    }
     if (sendMore && !this.writeError && (this.batch.rows > 0 || this.dirtyCount > 0)) this.send();
     const waiters = this.drainWaiters;
     this.drainWaiters = [];
@@ -337,11 +375,11 @@ export class WriterSession {
     }
     this.indexedCount += this.unindexedCount;
     this.unindexedCount = 0;
-    const current = this.nextId < this.endId && !this.closing ? this.ownBlocks[this.ownBlocks.length - 1] : undefined;
-    const done = this.ownBlocks.filter((b) => b !== current);
+    const open = this.closing ? [] : [this.blockStart, this.spare?.start];
+    const done = this.ownBlocks.filter((b) => !open.includes(b));
     this.batch.indexed = done;
     for (const b of done) this.shard.tail.own.delete(b);
-    this.ownBlocks = current === undefined ? [] : [current];
+    this.ownBlocks = this.ownBlocks.filter((b) => open.includes(b));
   }
 
   private writeMeta(id: number): void {
@@ -354,12 +392,12 @@ export class WriterSession {
     b.writeInt32LE(u[id * 4 + 1]!, o + 4);
     b.writeInt32LE(u[id * 4 + 2]!, o + 8);
     b.writeInt32LE(u[id * 4 + 3]!, o + 12);
-    b.writeUInt16LE(this.stage[id]!, o + 16);
+    b.writeUInt16LE(this.shardStage(this.stage[id]!), o + 16);
     b.writeUInt32LE(this.root[id]!, o + 18);
     b[o + 22] =
       ((s & TERMINAL) !== 0 ? FLAG_TERMINAL : 0) | ((s & HAS_PARENTS) !== 0 ? FLAG_HAS_PARENTS : 0) | ((s & HAS_CHILDREN) !== 0 ? FLAG_HAS_CHILDREN : 0);
     b[o + 23] = s & OUTCOME_MASK;
-    b.writeUInt16LE((s & OUTCOME_MASK) === 0 ? 0 : this.outcomeStage[id]!, o + 24);
+    b.writeUInt16LE((s & OUTCOME_MASK) === 0 ? 0 : this.shardStage(this.outcomeStage[id]!), o + 24);
     b.writeUInt32LE((s & COMPLETED) !== 0 ? this.completedRun[id]! : 0, o + 26);
     if (error !== undefined) b.write(error, o + META_SIZE);
   }
@@ -431,8 +469,8 @@ export class WriterSession {
       for (let i = 0; i < 4; i++) this.udids[id * 4 + i] = meta.udid.readInt32LE(i * 4);
       this.index.add(meta.udid, id);
       this.root[id] = meta.root;
-      this.stage[id] = meta.stage;
-      this.outcomeStage[id] = meta.outcomeStage;
+      this.stage[id] = this.localOfShardStage(meta.stage);
+      this.outcomeStage[id] = this.localOfShardStage(meta.outcomeStage);
       this.completedRun[id] = meta.completedRun;
       s |= meta.outcome & OUTCOME_MASK;
       if (meta.completedRun !== 0) s |= COMPLETED;
@@ -499,16 +537,65 @@ export class WriterSession {
 
   private allocate(): number {
     if (this.nextId === this.endId) {
-      // A synchronous commit, so it waits for the write thread's transaction: blocks grow to keep these rare.
-      const block = this.shard.claimIds(this.blockSize);
-      this.ownBlocks.push(block.start);
-      this.shard.tail.own.add(block.start);
-      this.blockSize = Math.min(this.blockSize * 2, 1 << 22);
-      this.nextId = block.start;
+      const block = this.spare ?? this.claimBlock();
+      this.spare = null;
+      this.blockStart = this.nextId = block.start;
       this.endId = block.end;
-      this.ensureCapacity(block.end);
     }
     return this.nextId++;
+  }
+
+  /**
+   * Claims a block of ids: a synchronous commit, which waits for the write
+   * thread's transaction when it runs (send() claims ahead, so this is rare).
+   * Blocks double up to MAX_BLOCK ids.
+   */
+  private claimBlock(): { start: number; end: number } {
+    const block = this.shard.claimIds(this.blockSize);
+    this.blockSize = Math.min(this.blockSize * 2, MAX_BLOCK);
+    this.ownBlock(block);
+    return block;
+  }
+
+  private ownBlock(block: IdBlock): void {
+    this.ownBlocks.push(block.start);
+    this.shard.tail.own.add(block.start);
+    this.ensureCapacity(block.end);
+  }
+
+  /** This session's number for a stage id. */
+  private localStage(stageId: string): number {
+    let n = this.localStages.get(stageId);
+    if (n === undefined) {
+      n = this.stageIds.length;
+      if (n > 0xffff) throw new LineageError(ErrorCodes.INVALID_PIPELINE, `${this.shard.dir}: more than 65535 stage ids.`);
+      this.stageIds.push(stageId);
+      this.shardStages.push(0);
+      this.localStages.set(stageId, n);
+      this.stagesToRegister++;
+    }
+    return n;
+  }
+
+  /** The shard's number for a session stage number, registering the stage id in the shard when it is new there. */
+  private shardStage(local: number): number {
+    if (local === 0) return 0;
+    let n = this.shardStages[local]!;
+    if (n === 0) {
+      n = this.shard.stageNumber(this.stageIds[local]!);
+      this.shardStages[local] = n;
+      this.stagesToRegister--;
+    }
+    return n;
+  }
+
+  /** The session number of a stage number read from the shard (a task of an earlier session). */
+  private localOfShardStage(n: number): number {
+    if (n === 0) return 0;
+    const local = this.localStage(this.shard.stageName(n) ?? `#${n}`);
+    if (this.shardStages[local] === 0) this.stagesToRegister--;
+    this.shardStages[local] = n;
+    return local;
   }
 
   private ensureCapacity(id: number): void {
