@@ -200,9 +200,10 @@ export class LineageStore {
     // A task the session knows (created here, or loaded from disk) has its own shard's
     // state in memory: only the other shards can add to it. This spares the runner a
     // disk lookup for every child it has just recorded.
+    // One it does not know is in its own shard only if another session wrote it: its own unindexed blocks need no scan.
     for (let k = inSession === false ? 1 : 0; k < this.shards.length; k++) {
       const shard = this.shards[k]!;
-      const id = shard.idOf(key);
+      const id = shard.idOf(key, k === 0 && this.session !== null);
       if (id !== undefined && shard.completedRun(id) !== undefined) return true;
     }
     return this.unionCompleted !== null && this.unionCompleted.get(key) !== 0;

@@ -38,6 +38,9 @@ export const MIN_TAIL = 1 << 18;
 /** Most: bounds what a reader that misses the index scans. */
 export const MAX_TAIL = 1 << 22;
 
+/** How long a reader trusts the list of unindexed blocks it read. */
+const LIST_TTL_MS = 50;
+
 /** Tasks held back before a merge, for an index of `indexed` entries. */
 export function tailLimit(indexed: number): number {
   return Math.min(MAX_TAIL, Math.max(MIN_TAIL, indexed));
@@ -80,8 +83,8 @@ export class UdidTail {
   private readonly readTo = new Map<number, number>();
   /** The blocks of this process's writer session, which knows their tasks in memory. */
   readonly own = new Set<number>();
-  private listedRaw: Buffer | null = null;
   private listed: UnindexedBlock[] = [];
+  private listedAt = -Infinity;
 
   constructor(private readonly shard: Shard) {}
 
@@ -107,14 +110,17 @@ export class UdidTail {
     }
   }
 
-  /** Reads the `meta` rows added to the listed blocks since the last call. */
+  /**
+   * Reads the `meta` rows added to the listed blocks since the last call. A
+   * writer asks for every new task it records (and the runner for every new
+   * source), so the list itself is read again only every LIST_TTL_MS: a block
+   * another process claimed is seen that much later, as its commits are.
+   */
   private catchUp(skipOwn: boolean): void {
-    // The list is parsed again only when its bytes changed: a writer resuming a big checkpoint asks for every new task.
-    const raw = (this.shard.info as unknown as { getBinary(key: string): Buffer | undefined }).getBinary(UNINDEXED_KEY);
-    if (raw === undefined) return;
-    if (this.listedRaw === null || !raw.equals(this.listedRaw)) {
-      this.listedRaw = raw;
+    const now = performance.now();
+    if (now - this.listedAt > LIST_TTL_MS) {
       this.listed = readUnindexed(this.shard.info);
+      this.listedAt = now;
     }
     for (const block of this.listed) {
       if (skipOwn && this.own.has(block.start)) continue;

@@ -321,8 +321,9 @@ export class WriterSession {
       for (let local = 1; local < this.stageIds.length; local++) this.shardStage(local);
     }
     if (index) this.mergeIndex();
-    // The next block is claimed before this one runs out: by this batch, or here and now when the thread is idle.
-    if (this.spare === null && !this.claimPending && this.endId - this.nextId < (this.endId - this.blockStart) / 2) {
+    // The next block is claimed as soon as this one is in use: by this batch, or here and now when the thread is idle.
+    // Blocks double, so what a session leaves unused stays below twice what it used.
+    if (this.spare === null && !this.claimPending && this.endId > 0) {
       if (this.thread.busy) {
         this.batch.claim = this.blockSize;
         this.blockSize = Math.min(this.blockSize * 2, MAX_BLOCK);
