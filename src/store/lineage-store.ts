@@ -191,11 +191,12 @@ export class LineageStore {
   /** True when the task is complete in any shard (including this writer's uncommitted writes). */
   isCompleted(udid: string): boolean {
     this.assertOpen('isCompleted');
-    assertUdid(udid, 'isCompleted');
-    if (this.mode === 'sources') return false; // no per-task records: see isSourceCompleted
+    // The session parses (and so checks) the UDID itself: a task it knows needs no second check.
     const inSession = this.session?.completedInSession(udid);
     if (inSession === true) return true;
     if (inSession === false && this.shards.length === 1) return false;
+    if (inSession === undefined) assertUdid(udid, 'isCompleted');
+    if (this.mode === 'sources') return false; // no per-task records: see isSourceCompleted
     const key = Buffer.from(udid, 'hex');
     // A task the session knows (created here, or loaded from disk) has its own shard's
     // state in memory: only the other shards can add to it. This spares the runner a

@@ -378,8 +378,8 @@ export class WriterSession {
     this.unindexedCount = 0;
     const open = this.closing ? [] : [this.blockStart, this.spare?.start];
     const done = this.ownBlocks.filter((b) => !open.includes(b));
+    // They stay in tail.own: a reader's list may be older than this merge, and the session knows their tasks anyway.
     this.batch.indexed = done;
-    for (const b of done) this.shard.tail.own.delete(b);
     this.ownBlocks = this.ownBlocks.filter((b) => open.includes(b));
   }
 
