@@ -542,6 +542,8 @@ export class WriterSession {
       this.spare = null;
       this.blockStart = this.nextId = block.start;
       this.endId = block.end;
+      // Sized when the block comes into use, not when it is claimed ahead: the spare may never be.
+      this.ensureCapacity(block.end);
     }
     return this.nextId++;
   }
@@ -561,7 +563,6 @@ export class WriterSession {
   private ownBlock(block: IdBlock): void {
     this.ownBlocks.push(block.start);
     this.shard.tail.own.add(block.start);
-    this.ensureCapacity(block.end);
   }
 
   /** This session's number for a stage id. */
