@@ -323,7 +323,7 @@ export class WriterSession {
     if (index) this.mergeIndex();
     // The next block is claimed as soon as this one is in use: by this batch, or here and now when the thread is idle.
     // Blocks double, so what a session leaves unused stays below twice what it used.
-    if (this.spare === null && !this.claimPending && this.endId > 0) {
+    if (this.spare === null && !this.claimPending && !this.closing && this.endId > 0) {
       if (this.thread.busy) {
         this.batch.claim = this.blockSize;
         this.blockSize = Math.min(this.blockSize * 2, MAX_BLOCK);
