@@ -60,6 +60,16 @@ export class Output {
     if (this.size >= CHUNK) await this.flush();
   }
 
+  /** Writes bytes (after the text queued before them) and waits while the stream is full; `chunk` must not be reused. */
+  async writeChunk(chunk: Buffer): Promise<void> {
+    if (this.size > 0) await this.flush();
+    if (this.failure) throw this.failure;
+    if (this.closed) return;
+    if (!this.stream.write(chunk)) await waitForDrain(this.stream);
+    await new Promise((resolve) => setImmediate(resolve));
+    if (this.failure) throw this.failure;
+  }
+
   /** Writes everything queued and waits while the stream is full. */
   async flush(): Promise<void> {
     if (this.failure) throw this.failure;

@@ -14,6 +14,7 @@ import { selectTasks, selectedTasks, type Selection, type TaskFilter } from './s
 import { checkpointHeader, fingerprintText } from './describe-checkpoint.js';
 import { LEGEND, STATUSES, TaskLineWriter, statusOf, taskRecord, type TaskStatus } from './task-status.js';
 import { stateCheckpointLines } from './describe-state-checkpoints.js';
+import { writeShardNdjson } from './shard-ndjson.js';
 
 export const INSPECT_FORMATS = ['text', 'json', 'ndjson', 'dot', 'mermaid'] as const;
 export type InspectFormat = (typeof INSPECT_FORMATS)[number];
@@ -33,7 +34,7 @@ export async function inspectCommand(ctx: CommandContext, dir: string, options: 
     const selection = selectTasks(store, options);
     switch (options.format) {
       case 'ndjson':
-        return streamNdjson(ctx, store, selection, options.limit);
+        return streamNdjson(ctx, store, selection, options);
       case 'json':
         return streamJson(ctx, store, selection, options.limit);
       case 'dot':
@@ -49,7 +50,17 @@ export async function inspectCommand(ctx: CommandContext, dir: string, options: 
   });
 }
 
-async function streamNdjson(ctx: CommandContext, store: LineageStore, selection: Selection, limit = Infinity): Promise<number> {
+async function streamNdjson(ctx: CommandContext, store: LineageStore, selection: Selection, options: InspectOptions): Promise<number> {
+  const limit = options.limit ?? Infinity;
+  // The whole of a single-shard checkpoint: read from its pages, not through lmdb-js (shard-ndjson.ts).
+  const whole = selection.scope === null && options.status === undefined && options.stage === undefined;
+  if (whole && store.shards.length === 1 && store.shards[0]!.initialized && process.env.LINEAGE_PAGE_SCAN !== '0') {
+    const written = await writeShardNdjson(ctx, store.shards[0]!, limit);
+    if (written !== null) {
+      await ctx.out.flush();
+      return EXIT_OK;
+    }
+  }
   let n = 0;
   const lines = new TaskLineWriter();
   for (const task of selectedTasks(store, selection)) {

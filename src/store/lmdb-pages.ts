@@ -1,0 +1,277 @@
+/**
+ * @internal
+ * Reads a shard's B-trees straight from its data file, page by page with
+ * `pread`, for scans of a whole checkpoint (`lineage inspect --format ndjson`).
+ *
+ * lmdb-js costs ~1 µs of JavaScript per cursor step, and reading through the
+ * memory map leaves every page of the file in the process's RSS. Here a
+ * page costs one `read` into a reused buffer and its entries are parsed in
+ * place. The file is LMDB 0.9's data format 1 on a 64-bit build (what
+ * scripts/ensure-lmdb-v1.js builds and Debian's mdb_stat reads); anything
+ * else is refused with LmdbPageError, and the caller scans through lmdb-js.
+ *
+ * Consistency: an lmdb-js read transaction is held for the whole scan. LMDB
+ * never reuses a page that a snapshot at least as new as the oldest reader
+ * can reach, and the snapshot read here (the newest meta page, read twice
+ * to rule out a torn read) is at least as new as that transaction's.
+ */
+import { closeSync, openSync, readSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Shard } from './shard.js';
+
+const MDB_MAGIC = 0xbeefc0de;
+const PAGE_HEADER = 16;
+const P_BRANCH = 0x01;
+const P_LEAF = 0x02;
+const P_LEAF2 = 0x20;
+const F_BIGDATA = 0x01;
+const F_SUBDATA = 0x02;
+const F_DUPDATA = 0x04;
+/** Offset of the main DB's MDB_db record in a meta page: header, magic, version, address, mapsize, then the free DB. */
+const MAIN_DB_AT = PAGE_HEADER + 24 + 48;
+const TXNID_AT = PAGE_HEADER + 24 + 2 * 48 + 8;
+/** In an MDB_db record: md_flags, md_depth, md_entries, md_root. */
+const DB_FLAGS = 4;
+const DB_ENTRIES = 32;
+const DB_ROOT = 40;
+const NO_ROOT = 0xffffffffffffffffn;
+
+export class LmdbPageError extends Error {}
+
+/** A B-tree: its root page (-1: empty) and entry count. */
+export interface Tree {
+  readonly root: number;
+  readonly entries: number;
+  readonly dupSort: boolean;
+}
+
+function treeAt(buf: Buffer, at: number): Tree {
+  const root = buf.readBigUInt64LE(at + DB_ROOT);
+  return {
+    root: root === NO_ROOT ? -1 : Number(root),
+    entries: Number(buf.readBigUInt64LE(at + DB_ENTRIES)),
+    dupSort: (buf.readUInt16LE(at + DB_FLAGS) & 0x04) !== 0,
+  };
+}
+
+export class PageFile {
+  private readonly fd: number;
+  readonly pageSize: number;
+  private readonly lastPage: number;
+  private readonly trees = new Map<string, Tree>();
+
+  private constructor(
+    private readonly shard: Shard,
+    private readonly txn: { done(): void },
+  ) {
+    this.fd = openSync(join(shard.dir, 'data.mdb'), 'r');
+    try {
+      const { pageSize, lastPage, main } = this.readMeta();
+      this.pageSize = pageSize;
+      this.lastPage = lastPage;
+      const cursor = new LeafCursor(this, main);
+      while (cursor.next()) {
+        if ((cursor.flags & F_SUBDATA) === 0 || cursor.dataSize !== 48) continue;
+        this.trees.set(cursor.page.toString('latin1', cursor.keyAt, cursor.keyAt + cursor.keySize), treeAt(cursor.page, cursor.dataAt));
+      }
+    } catch (err) {
+      closeSync(this.fd);
+      throw err;
+    }
+  }
+
+  /** Pins a read transaction on the shard and reads its newest snapshot's sub-DB roots. */
+  static open(shard: Shard): PageFile {
+    const txn = shard.env.useReadTransaction();
+    try {
+      return new PageFile(shard, txn);
+    } catch (err) {
+      txn.done();
+      throw err;
+    }
+  }
+
+  tree(name: string): Tree | undefined {
+    return this.trees.get(name);
+  }
+
+  /** Reads page `pgno` (and `count - 1` after it) into `into` (grown when too small); returns the buffer holding it. */
+  read(pgno: number, into: Buffer, count = 1): Buffer {
+    if (pgno < 2 || pgno + count - 1 > this.lastPage) throw new LmdbPageError(`page ${pgno} lies outside ${this.shard.dir}'s snapshot`);
+    const size = this.pageSize * count;
+    const buf = into.length >= size ? into : Buffer.allocUnsafe(size);
+    if (readSync(this.fd, buf, 0, size, pgno * this.pageSize) !== size) throw new LmdbPageError(`short read of page ${pgno}`);
+    return buf;
+  }
+
+  close(): void {
+    closeSync(this.fd);
+    this.txn.done();
+  }
+
+  private readMeta(): { pageSize: number; lastPage: number; main: Tree } {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const head = Buffer.alloc(PAGE_HEADER + 256);
+      const metas: Buffer[] = [];
+      readSync(this.fd, head, 0, head.length, 0);
+      if (head.readUInt32LE(PAGE_HEADER) !== MDB_MAGIC || head.readUInt32LE(PAGE_HEADER + 4) !== 1) throw new LmdbPageError('not an LMDB data format 1 file');
+      const pageSize = head.readUInt32LE(PAGE_HEADER + 24);
+      for (const n of [0, 1]) {
+        const m = Buffer.alloc(PAGE_HEADER + 256);
+        readSync(this.fd, m, 0, m.length, n * pageSize);
+        if (m.readUInt32LE(PAGE_HEADER) === MDB_MAGIC) metas.push(m);
+      }
+      const newest = metas.reduce((a, b) => (b.readBigUInt64LE(TXNID_AT) > a.readBigUInt64LE(TXNID_AT) ? b : a));
+      const which = newest.readBigUInt64LE(0);
+      const again = Buffer.alloc(newest.length);
+      readSync(this.fd, again, 0, again.length, Number(which) * pageSize);
+      if (!again.equals(newest)) continue; // a commit wrote this meta page meanwhile
+      return { pageSize, lastPage: Number(newest.readBigUInt64LE(TXNID_AT - 8)), main: treeAt(newest, MAIN_DB_AT) };
+    }
+    throw new LmdbPageError('the meta pages kept changing while read');
+  }
+}
+
+/**
+ * The leaf entries of one B-tree in key order. After next() returns true,
+ * the entry is `page[keyAt .. keyAt+keySize]` and its data
+ * `page[dataAt .. dataAt+dataSize]` (for F_BIGDATA, call value()).
+ * The page buffer is reused: copy what must outlive the next step.
+ */
+export class LeafCursor {
+  page: Buffer = Buffer.alloc(0);
+  flags = 0;
+  keyAt = 0;
+  keySize = 0;
+  dataAt = 0;
+  dataSize = 0;
+  private index = 0;
+  private count = 0;
+  /** The branch pages above the current leaf, and the next child index in each. */
+  private readonly stack: { page: Buffer; next: number; count: number }[] = [];
+  private started = false;
+  private overflow: Buffer = Buffer.alloc(0);
+
+  constructor(
+    private readonly file: PageFile,
+    private readonly tree: Tree,
+    /** A sub-page (inline duplicates) to walk instead of reading pages. */
+    private readonly subPage?: Buffer,
+  ) {}
+
+  next(): boolean {
+    if (!this.started) {
+      this.started = true;
+      if (this.subPage) this.enterLeaf(this.subPage);
+      else if (this.tree.root >= 0) this.descend(this.tree.root);
+      else return false;
+    }
+    while (this.index >= this.count) {
+      if (!this.nextLeaf()) return false;
+    }
+    const p = this.page;
+    const at = p.readUInt16LE(PAGE_HEADER + 2 * this.index++);
+    this.dataSize = p.readUInt16LE(at) | (p.readUInt16LE(at + 2) << 16);
+    this.flags = p.readUInt16LE(at + 4);
+    this.keySize = p.readUInt16LE(at + 6);
+    this.keyAt = at + 8;
+    this.dataAt = this.keyAt + this.keySize;
+    return true;
+  }
+
+  /** True when the entry's data sits on overflow pages (read it with value()). */
+  get big(): boolean {
+    return (this.flags & F_BIGDATA) !== 0;
+  }
+
+  /** The key as the u32 LE of an integer-key DB. */
+  get intKey(): number {
+    return this.page.readUInt32LE(this.keyAt);
+  }
+
+  /** The current entry's data, following overflow pages (a copy of those, else a view into the page). */
+  value(): Buffer {
+    if ((this.flags & F_BIGDATA) === 0) return this.page.subarray(this.dataAt, this.dataAt + this.dataSize);
+    const pgno = Number(this.page.readBigUInt64LE(this.dataAt));
+    const pages = Math.ceil((PAGE_HEADER + this.dataSize) / this.file.pageSize);
+    this.overflow = this.file.read(pgno, this.overflow, pages);
+    return this.overflow.subarray(PAGE_HEADER, PAGE_HEADER + this.dataSize);
+  }
+
+  private descend(pgno: number): void {
+    for (;;) {
+      const page = this.file.read(pgno, Buffer.allocUnsafe(this.file.pageSize));
+      const flags = page.readUInt16LE(10);
+      if ((flags & P_LEAF) !== 0) {
+        this.enterLeaf(page);
+        return;
+      }
+      if ((flags & P_BRANCH) === 0) throw new LmdbPageError(`page ${pgno} is neither a branch nor a leaf (flags ${flags})`);
+      const count = (page.readUInt16LE(12) - PAGE_HEADER) >> 1;
+      this.stack.push({ page, next: 1, count });
+      pgno = branchChild(page, 0);
+    }
+  }
+
+  private enterLeaf(page: Buffer): void {
+    if ((page.readUInt16LE(10) & P_LEAF2) !== 0) throw new LmdbPageError('fixed-size duplicate pages are not used by lineage-dag');
+    this.page = page;
+    this.index = 0;
+    this.count = (page.readUInt16LE(12) - PAGE_HEADER) >> 1;
+  }
+
+  private nextLeaf(): boolean {
+    while (this.stack.length > 0) {
+      const top = this.stack[this.stack.length - 1]!;
+      if (top.next < top.count) {
+        const child = branchChild(top.page, top.next++);
+        this.descend(child);
+        return true;
+      }
+      this.stack.pop();
+    }
+    return false;
+  }
+}
+
+function branchChild(page: Buffer, i: number): number {
+  const at = page.readUInt16LE(PAGE_HEADER + 2 * i);
+  return page.readUInt16LE(at) + page.readUInt16LE(at + 2) * 0x10000 + page.readUInt16LE(at + 4) * 0x100000000;
+}
+
+/**
+ * The (key, value) pairs of a dupSort DB with u32 integer keys, every
+ * duplicate once, in key then value order; values are read as u32 BE
+ * (the `parents` and `children` rows).
+ */
+export class EdgeCursor {
+  key = 0;
+  value = 0;
+  private readonly outer: LeafCursor;
+  private inner: LeafCursor | null = null;
+
+  constructor(private readonly file: PageFile, tree: Tree) {
+    this.outer = new LeafCursor(file, tree);
+  }
+
+  next(): boolean {
+    for (;;) {
+      if (this.inner) {
+        if (this.inner.next()) {
+          this.value = this.inner.page.readUInt32BE(this.inner.keyAt);
+          return true;
+        }
+        this.inner = null;
+      }
+      if (!this.outer.next()) return false;
+      const o = this.outer;
+      this.key = o.intKey;
+      if ((o.flags & F_DUPDATA) === 0) {
+        this.value = o.page.readUInt32BE(o.dataAt);
+        return true;
+      }
+      if ((o.flags & F_SUBDATA) !== 0) this.inner = new LeafCursor(this.file, treeAt(o.page, o.dataAt));
+      else this.inner = new LeafCursor(this.file, { root: -1, entries: 0, dupSort: false }, Buffer.from(o.page.subarray(o.dataAt, o.dataAt + o.dataSize)));
+    }
+  }
+}
