@@ -54,20 +54,26 @@ function node(script, scriptArgs) {
   return JSON.parse(out.trim().split('\n').pop());
 }
 
-/** Runs the real binary under /usr/bin/time; stdout goes to a counter, not the terminal. */
+/**
+ * Runs the real binary under /usr/bin/time; stdout goes through a pipe to
+ * `wc -l` (a consumer that costs next to nothing, as a downstream tool
+ * reading the stream would), not into this process: buffering and decoding
+ * half a gigabyte here took one of the machine's two cores from the
+ * command being measured.
+ */
 function cli(measure, cliArgs, countLines) {
   // A preloaded probe samples RssAnon/RssFile (what the peak is made of); /usr/bin/time gives the peak itself.
   const probeOut = join(mkdtempSync(join(tmpdir(), 'lineage-rss-')), 'rss.json');
   const probe = ['--import', pathToFileURL(join(here, 'measures', '_rss-probe.js')).href];
-  const t = spawnSync('/usr/bin/time', ['-f', '%e %M', process.execPath, ...probe, join(root, 'bin', 'lineage.js'), ...cliArgs], {
+  const command = ['/usr/bin/time', '-f', '%e %M', process.execPath, ...probe, join(root, 'bin', 'lineage.js'), ...cliArgs];
+  const t = spawnSync('bash', ['-c', 'set -o pipefail; "$@" | wc -l', 'lineage-bench', ...command], {
     encoding: 'utf8',
-    maxBuffer: 1 << 30,
     env: { ...process.env, LINEAGE_BENCH_RSS_OUT: probeOut },
   });
   const last = t.stderr.trim().split('\n').pop() ?? '';
   const [elapsed, rssKb] = last.split(' ').map(Number);
   const result = { measure, exit_code: t.status, seconds: elapsed, peak_rss_mb: Math.round(rssKb / 1024) };
-  if (countLines) result.lines = t.stdout.length === 0 ? 0 : t.stdout.split('\n').length - 1;
+  if (countLines) result.lines = Number(t.stdout.trim());
   try {
     Object.assign(result, JSON.parse(readFileSync(probeOut, 'utf8')));
   } catch {

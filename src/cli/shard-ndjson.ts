@@ -17,24 +17,18 @@ const CHUNK = 1 << 20;
 const DIGITS = Buffer.from('0123456789abcdef');
 
 const bytes = (s: string) => Buffer.from(s, 'utf8');
-const P = {
-  udid: bytes('{"udid":"'),
-  status: bytes('","status":"'),
-  stage: bytes('","stage":'),
-  sourceKey: bytes(',"sourceKey":'),
-  taskType: bytes(',"taskType":"'),
-  terminal: bytes('","terminal":'),
-  parents: bytes(',"parents":'),
-  children: bytes(',"children":'),
-  outcome: bytes(',"outcome":'),
-  completed: bytes(',"completed":'),
-  end: bytes('}\n'),
-  null: bytes('null'),
-  true: bytes('true'),
-  false: bytes('false'),
-};
-const STATUS = { completed: bytes('completed'), filtered: bytes('filtered'), failed: bytes('failed'), pending: bytes('pending') };
-const TYPES = new Map(['source_leaf', 'source', 'leaf', 'middle'].map((t) => [t, bytes(t)]));
+// A line is built from these pieces (each constant run of text is one piece).
+const UDID = bytes('{"udid":"');
+const STATUS = Object.fromEntries(
+  (['completed', 'filtered', 'failed', 'pending'] as const).map((s) => [s, bytes(`","status":"${s}","stage":`)]),
+) as Record<'completed' | 'filtered' | 'failed' | 'pending', Buffer>;
+const SOURCE_KEY = bytes(',"sourceKey":');
+/** By the meta row's flags byte (type bits and terminal). */
+const TYPE = Array.from({ length: 8 }, (_, flags) => bytes(`,"taskType":"${typeOfFlags(flags)}","terminal":${(flags & FLAG_TERMINAL) !== 0},"parents":`));
+const CHILDREN = bytes(',"children":');
+const NULL = bytes('null');
+const OUTCOME_NULL = bytes(',"outcome":null');
+const COMPLETED_NULL = bytes(',"completed":null}\n');
 
 /**
  * Writes every task of `shard` as NDJSON; returns how many, or null when the
@@ -68,20 +62,23 @@ export async function writeShardNdjson(ctx: CommandContext, shard: Shard, limit:
         moreKnown.set(known);
         known = moreKnown;
       }
-      if (c.big) c.value().copy(udids, id * 16, 0, 16);
-      else c.page.copy(udids, id * 16, c.dataAt, c.dataAt + 16);
+      const from = c.big ? c.value() : c.page;
+      const f = c.big ? 0 : c.dataAt;
+      for (let i = 0; i < 16; i++) udids[id * 16 + i] = from[f + i]!;
       known[id] = 1;
     }
     const sourceKeys = new Map<number, Buffer>();
     const sources = file.tree('sources');
     if (sources) for (const c = new LeafCursor(file, sources); c.next(); ) sourceKeys.set(c.intKey, bytes(JSON.stringify(c.value().toString('utf8'))));
+    const noSource = Buffer.concat([SOURCE_KEY, NULL]);
 
     const stageJson = new Map<number, Buffer>();
     const stageOf = (n: number): Buffer => {
       let b = stageJson.get(n);
       if (!b) {
         const name = shard.stageName(n);
-        b = name === null ? P.null : bytes(JSON.stringify(name));
+        b = name === null ? NULL : bytes(JSON.stringify(name));
+        b = Buffer.concat([b, SOURCE_KEY]);
         stageJson.set(n, b);
       }
       return b;
@@ -90,7 +87,7 @@ export async function writeShardNdjson(ctx: CommandContext, shard: Shard, limit:
     const completedOf = (run: number): Buffer => {
       let b = completedJson.get(run);
       if (!b) {
-        b = bytes(JSON.stringify({ run, runStartedAt: shard.run(run)?.startedAt ?? '', writerId: shard.writerId }));
+        b = bytes(`,"completed":${JSON.stringify({ run, runStartedAt: shard.run(run)?.startedAt ?? '', writerId: shard.writerId })}}\n`);
         completedJson.set(run, b);
       }
       return b;
@@ -100,11 +97,11 @@ export async function writeShardNdjson(ctx: CommandContext, shard: Shard, limit:
     const outcomeOf = (row: Buffer, o: number, size: number): Buffer => {
       const kind = OUTCOME_KINDS[row[o + 23]!] ?? 'failed';
       const stage = shard.stageName(row.readUInt16LE(o + 24)) ?? '';
-      if (size > META_SIZE) return bytes(JSON.stringify({ kind, stage, error: row.toString('utf8', o + META_SIZE, o + size) }));
+      if (size > META_SIZE) return bytes(`,"outcome":${JSON.stringify({ kind, stage, error: row.toString('utf8', o + META_SIZE, o + size) })}`);
       const key = row[o + 23]! * 0x10000 + row.readUInt16LE(o + 24);
       let b = outcomeJson.get(key);
       if (!b) {
-        b = bytes(JSON.stringify({ kind, stage }));
+        b = bytes(`,"outcome":${JSON.stringify({ kind, stage })}`);
         outcomeJson.set(key, b);
       }
       return b;
@@ -114,8 +111,11 @@ export async function writeShardNdjson(ctx: CommandContext, shard: Shard, limit:
     let out = Buffer.allocUnsafe(CHUNK);
     let at = 0;
     const put = (b: Buffer) => {
-      out.set(b, at);
-      at += b.length;
+      const n = b.length;
+      // A loop the JIT keeps inline beats TypedArray#set for pieces this short.
+      if (n < 16) for (let i = 0; i < n; i++) out[at + i] = b[i]!;
+      else out.set(b, at);
+      at += n;
     };
     const hex = (id: number) => {
       if (id >= known.length || known[id] === 0) return;
@@ -167,38 +167,33 @@ export async function writeShardNdjson(ctx: CommandContext, shard: Shard, limit:
       const kind = row[o + 23]!;
       const status = kind === OUTCOME_FILTERED ? STATUS.filtered : run !== 0 ? STATUS.completed : kind === OUTCOME_FAILED ? STATUS.failed : STATUS.pending;
       const stage = stageOf(row.readUInt16LE(o + 16));
-      const source = sourceKeys.get(row.readUInt32LE(o + 18)) ?? P.null;
+      const source = sourceKeys.get(row.readUInt32LE(o + 18));
       const flags = row[o + 22]!;
-      const outcome = kind === 0 ? P.null : outcomeOf(row, o, c.dataSize);
-      const completed = run === 0 ? P.null : completedOf(run);
-      const need = 256 + 35 * (np + nc) + stage.length + source.length + outcome.length + completed.length;
+      const outcome = kind === 0 ? OUTCOME_NULL : outcomeOf(row, o, c.dataSize);
+      const completed = run === 0 ? COMPLETED_NULL : completedOf(run);
+      const need = 256 + 35 * (np + nc) + stage.length + (source?.length ?? 0) + outcome.length + completed.length;
       if (at + need > out.length) {
         await ctx.out.writeChunk(out.subarray(0, at));
         out = Buffer.allocUnsafe(Math.max(CHUNK, need));
         at = 0;
         ctx.progress.update(() => `inspect: ${n} tasks written`);
       }
-      put(P.udid);
+      put(UDID);
       hex(id);
-      put(P.status);
       put(status);
-      put(P.stage);
-      put(stage);
-      put(P.sourceKey);
-      put(source);
-      put(P.taskType);
-      put(TYPES.get(typeOfFlags(flags))!);
-      put(P.terminal);
-      put((flags & FLAG_TERMINAL) !== 0 ? P.true : P.false);
-      put(P.parents);
+      if (source === undefined) {
+        put(stage.subarray(0, stage.length - SOURCE_KEY.length));
+        put(noSource);
+      } else {
+        put(stage);
+        put(source);
+      }
+      put(TYPE[flags & 7]!);
       list(ps, np);
-      put(P.children);
+      put(CHILDREN);
       list(cs, nc);
-      put(P.outcome);
       put(outcome);
-      put(P.completed);
       put(completed);
-      put(P.end);
       n++;
     }
     if (at > 0) await ctx.out.writeChunk(out.subarray(0, at));
