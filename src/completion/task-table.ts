@@ -6,6 +6,7 @@
  * form). The DAG is never built as objects: a task costs ~60 bytes here, so
  * millions of tasks fit in a few hundred MB at most.
  */
+import { EdgeCursor, LeafCursor, LmdbPageError, PageFile } from '../store/lmdb-pages.js';
 import { FLAG_TERMINAL, META_SIZE, OUTCOME_FAILED, type Shard } from '../store/shard.js';
 import { UdidIndex } from '../store/udid-index.js';
 
@@ -70,127 +71,180 @@ export function loadTaskTable(shards: readonly Shard[]): TaskTable {
   };
   const globalOf: Uint32Array[] = [];
   const stageMaps: Uint16Array[] = [];
-
-  for (let k = 0; k < shards.length; k++) {
-    const shard = shards[k]!;
-    // Shard stage numbers → global stage numbers (by name).
-    const local: number[] = [0];
-    for (const { key, value } of shard.stages.getRange()) {
-      let g = stageNo.get(value);
-      if (g === undefined) {
-        g = stageNames.length;
-        stageNames.push(value);
-        stageNo.set(value, g);
-      }
-      local[key] = g;
-    }
-    const stageMap = Uint16Array.from({ length: local.length }, (_, i) => local[i] ?? 0);
-    stageMaps.push(stageMap);
-    let maxId = 0;
-    for (const key of shard.meta.getKeys({ reverse: true, limit: 1 })) maxId = key;
-    const g = new Uint32Array(maxId + 1);
-    globalOf.push(g);
-    for (const { key, value } of shard.meta.getRange()) {
-      const v = value as Buffer;
-      let idx = byUdid ? byUdid.get(v.subarray(0, 16)) - 1 : -1;
-      if (idx < 0) {
-        idx = size++;
-        if (idx >= cap) grow();
-        // A byte loop: Buffer#copy costs ~1 µs a call here (it builds a view per call).
-        const at = idx * 16;
-        for (let b = 0; b < 16; b++) udids[at + b] = v[b]!;
-        byUdid?.add(v.subarray(0, 16), idx + 1);
-        emitStage[idx] = stageMap[v.readUInt16LE(16)] ?? 0;
-        rootLocal[idx] = v.readUInt32LE(18);
-        shardOf[idx] = k;
-      }
-      if ((v[22]! & FLAG_TERMINAL) !== 0) terminal[idx] = 1;
-      // With several shards, an emitted or filtered outcome outranks a failure.
-      const kind = v[23]!;
-      if (kind !== 0 && (outcome[idx] === 0 || outcome[idx] === OUTCOME_FAILED)) {
-        outcome[idx] = kind;
-        outcomeStage[idx] = stageMap[v.readUInt16LE(24)] ?? 0;
-        if (kind === OUTCOME_FAILED) errors.set(idx, v.length > META_SIZE ? v.toString('utf8', META_SIZE) : '');
-        else errors.delete(idx);
-      }
-      if (v.readUInt32LE(26) !== 0) recorded[idx] = 1;
-      g[key] = idx;
-    }
+  // Each shard's rows are read from its pages in one snapshot when they can be (store/lmdb-pages.ts),
+  // else through lmdb-js.
+  const files = shards.map(openPages);
+  try {
+    return build();
+  } finally {
+    for (const f of files) f?.close();
   }
 
-  const root = new Uint32Array(size);
-  for (let i = 0; i < size; i++) root[i] = globalOf[shardOf[i]!]![rootLocal[i]!] ?? i;
-  const sourceKeys = new Map<number, string>();
-  const edgeLists: Uint32Array[] = [];
-  for (let k = 0; k < shards.length; k++) {
-    const shard = shards[k]!;
-    const g = globalOf[k]!;
-    // (child, parent) pairs in a typed array sized from the entry count; grown if a writer added more meanwhile.
-    let list = new Uint32Array(2 * entryCount(shard.parents) + 64);
-    let n = 0;
-    for (const { key, value } of shard.parents.getRange()) {
-      if (n + 2 > list.length) list = resized(list, list.length * 2);
-      const v = value as Buffer;
-      list[n++] = g[key]!;
-      list[n++] = g[((v[0]! << 24) | (v[1]! << 16) | (v[2]! << 8) | v[3]!) >>> 0]!;
-    }
-    edgeLists.push(list.subarray(0, n));
-    for (const { key, value } of shard.sources.getRange()) if (!sourceKeys.has(g[key]!)) sourceKeys.set(g[key]!, value);
-  }
-
-  // Parents in CSR form, edges recorded by several shards counted once.
-  const parentStart = new Uint32Array(size + 1);
-  const childCount = new Uint32Array(size);
-  const seen = shards.length > 1 ? new Set<number | string>() : null;
-  const wide = size >= 2 ** 26;
-  for (const list of edgeLists) {
-    for (let j = 0; j < list.length; j += 2) {
-      const c = list[j]!;
-      const p = list[j + 1]!;
-      if (seen) {
-        const key = wide ? `${c}:${p}` : c * 2 ** 26 + p;
-        if (seen.has(key)) {
-          list[j] = 0xffffffff;
-          continue;
+  function build(): TaskTable {
+    for (let k = 0; k < shards.length; k++) {
+      const shard = shards[k]!;
+      const file = files[k]!;
+      // Shard stage numbers → global stage numbers (by name).
+      const local: number[] = [0];
+      for (const { key, value } of shard.stages.getRange()) {
+        let g = stageNo.get(value);
+        if (g === undefined) {
+          g = stageNames.length;
+          stageNames.push(value);
+          stageNo.set(value, g);
         }
-        seen.add(key);
+        local[key] = g;
       }
-      parentStart[c + 1]!++;
-      childCount[p]!++;
+      const stageMap = Uint16Array.from({ length: local.length }, (_, i) => local[i] ?? 0);
+      stageMaps.push(stageMap);
+      let maxId = 0;
+      for (const key of shard.meta.getKeys({ reverse: true, limit: 1 })) maxId = key;
+      let g = new Uint32Array(maxId + 1);
+      for (const [key, v] of metaRows(shard, file)) {
+        // A live writer may have added rows after the last key read above.
+        if (key >= g.length) g = resized(g, Math.max(key + 1, g.length * 2));
+        let idx = byUdid ? byUdid.get(v.subarray(0, 16)) - 1 : -1;
+        if (idx < 0) {
+          idx = size++;
+          if (idx >= cap) grow();
+          // A byte loop: Buffer#copy costs ~1 µs a call here (it builds a view per call).
+          const at = idx * 16;
+          for (let b = 0; b < 16; b++) udids[at + b] = v[b]!;
+          byUdid?.add(v.subarray(0, 16), idx + 1);
+          emitStage[idx] = stageMap[v.readUInt16LE(16)] ?? 0;
+          rootLocal[idx] = v.readUInt32LE(18);
+          shardOf[idx] = k;
+        }
+        if ((v[22]! & FLAG_TERMINAL) !== 0) terminal[idx] = 1;
+        // With several shards, an emitted or filtered outcome outranks a failure.
+        const kind = v[23]!;
+        if (kind !== 0 && (outcome[idx] === 0 || outcome[idx] === OUTCOME_FAILED)) {
+          outcome[idx] = kind;
+          outcomeStage[idx] = stageMap[v.readUInt16LE(24)] ?? 0;
+          if (kind === OUTCOME_FAILED) errors.set(idx, v.length > META_SIZE ? v.toString('utf8', META_SIZE) : '');
+          else errors.delete(idx);
+        }
+        if (v.readUInt32LE(26) !== 0) recorded[idx] = 1;
+        g[key] = idx;
+      }
+      globalOf.push(g);
     }
-  }
-  for (let i = 0; i < size; i++) parentStart[i + 1]! += parentStart[i]!;
-  const parents = new Uint32Array(parentStart[size]!);
-  const fill = parentStart.slice(0, size);
-  for (const list of edgeLists) {
-    for (let j = 0; j < list.length; j += 2) {
-      const c = list[j]!;
-      if (c !== 0xffffffff) parents[fill[c]!++] = list[j + 1]!;
-    }
-  }
 
-  const single = shards.length === 1 ? shards[0]! : null;
-  return {
-    size,
-    udidAt: (i) => udids.toString('hex', i * 16, i * 16 + 16),
-    indexOf: (udid) => {
-      if (byUdid) return byUdid.get(udid) - 1;
-      const id = single?.idOf(udid);
-      return id === undefined ? -1 : (globalOf[0]![id] ?? -1);
-    },
-    stageNames,
-    emitStage: emitStage.subarray(0, size),
-    outcome: outcome.subarray(0, size),
-    outcomeStage: outcomeStage.subarray(0, size),
-    terminal: terminal.subarray(0, size),
-    recorded: recorded.subarray(0, size),
-    root,
-    parentStart,
-    parents,
-    childCount,
-    sourceKeys,
-    errors,
-  };
+    const root = new Uint32Array(size);
+    for (let i = 0; i < size; i++) root[i] = globalOf[shardOf[i]!]![rootLocal[i]!] ?? i;
+    const sourceKeys = new Map<number, string>();
+    const edgeLists: Uint32Array[] = [];
+    for (let k = 0; k < shards.length; k++) {
+      const shard = shards[k]!;
+      const g = globalOf[k]!;
+      // (child, parent) pairs in a typed array sized from the entry count; grown if a writer added more meanwhile.
+      let list = new Uint32Array(2 * entryCount(shard.parents) + 64);
+      let n = 0;
+      const file = files[k]!;
+      const tree = file?.tree('parents');
+      if (file && tree) {
+        for (const c = new EdgeCursor(file, tree); c.next(); ) {
+          if (n + 2 > list.length) list = resized(list, list.length * 2);
+          list[n++] = g[c.key]!;
+          list[n++] = g[c.value]!;
+        }
+      } else if (!file) {
+        for (const { key, value } of shard.parents.getRange()) {
+          if (n + 2 > list.length) list = resized(list, list.length * 2);
+          const v = value as Buffer;
+          list[n++] = g[key]!;
+          list[n++] = g[((v[0]! << 24) | (v[1]! << 16) | (v[2]! << 8) | v[3]!) >>> 0]!;
+        }
+      }
+      edgeLists.push(list.subarray(0, n));
+      for (const [key, value] of sourceRows(shard, file)) if (!sourceKeys.has(g[key]!)) sourceKeys.set(g[key]!, value);
+      file?.close();
+    }
+
+    // Parents in CSR form, edges recorded by several shards counted once.
+    const parentStart = new Uint32Array(size + 1);
+    const childCount = new Uint32Array(size);
+    const seen = shards.length > 1 ? new Set<number | string>() : null;
+    const wide = size >= 2 ** 26;
+    for (const list of edgeLists) {
+      for (let j = 0; j < list.length; j += 2) {
+        const c = list[j]!;
+        const p = list[j + 1]!;
+        if (seen) {
+          const key = wide ? `${c}:${p}` : c * 2 ** 26 + p;
+          if (seen.has(key)) {
+            list[j] = 0xffffffff;
+            continue;
+          }
+          seen.add(key);
+        }
+        parentStart[c + 1]!++;
+        childCount[p]!++;
+      }
+    }
+    for (let i = 0; i < size; i++) parentStart[i + 1]! += parentStart[i]!;
+    const parents = new Uint32Array(parentStart[size]!);
+    const fill = parentStart.slice(0, size);
+    for (const list of edgeLists) {
+      for (let j = 0; j < list.length; j += 2) {
+        const c = list[j]!;
+        if (c !== 0xffffffff) parents[fill[c]!++] = list[j + 1]!;
+      }
+    }
+
+    const single = shards.length === 1 ? shards[0]! : null;
+    return {
+      size,
+      udidAt: (i) => udids.toString('hex', i * 16, i * 16 + 16),
+      indexOf: (udid) => {
+        if (byUdid) return byUdid.get(udid) - 1;
+        const id = single?.idOf(udid);
+        return id === undefined ? -1 : (globalOf[0]![id] ?? -1);
+      },
+      stageNames,
+      emitStage: emitStage.subarray(0, size),
+      outcome: outcome.subarray(0, size),
+      outcomeStage: outcomeStage.subarray(0, size),
+      terminal: terminal.subarray(0, size),
+      recorded: recorded.subarray(0, size),
+      root,
+      parentStart,
+      parents,
+      childCount,
+      sourceKeys,
+      errors,
+    };
+  }
+}
+
+function openPages(shard: Shard): PageFile | null {
+  try {
+    return shard.initialized ? PageFile.open(shard) : null;
+  } catch (err) {
+    if (err instanceof LmdbPageError) return null;
+    throw err;
+  }
+}
+
+/** (id, row) of every `meta` row; the row is a view valid until the next step. */
+function* metaRows(shard: Shard, file: PageFile | null): Generator<[number, Buffer]> {
+  if (!file) {
+    for (const { key, value } of shard.meta.getRange()) yield [key, value as Buffer];
+    return;
+  }
+  const tree = file.tree('meta');
+  if (!tree) return;
+  for (const c = new LeafCursor(file, tree); c.next(); ) yield [c.intKey, c.big ? c.value() : c.page.subarray(c.dataAt, c.dataAt + c.dataSize)];
+}
+
+function* sourceRows(shard: Shard, file: PageFile | null): Generator<[number, string]> {
+  if (!file) {
+    for (const { key, value } of shard.sources.getRange()) yield [key, value];
+    return;
+  }
+  const tree = file.tree('sources');
+  if (!tree) return;
+  for (const c = new LeafCursor(file, tree); c.next(); ) yield [c.intKey, c.value().toString('utf8')];
 }
 
 function entryCount(db: { getStats(): unknown }): number {

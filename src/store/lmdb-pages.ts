@@ -59,6 +59,7 @@ export class PageFile {
   readonly pageSize: number;
   private readonly lastPage: number;
   private readonly trees = new Map<string, Tree>();
+  private closed = false;
 
   private constructor(
     private readonly shard: Shard,
@@ -104,7 +105,10 @@ export class PageFile {
     return buf;
   }
 
+  /** Ends the read transaction and closes the file; a second call does nothing. */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     closeSync(this.fd);
     this.txn.done();
   }
@@ -151,6 +155,7 @@ export class LeafCursor {
   private readonly stack: { page: Buffer; next: number; count: number }[] = [];
   private started = false;
   private overflow: Buffer = Buffer.alloc(0);
+  private spareLeaf: Buffer | null = null;
 
   constructor(
     private readonly file: PageFile,
@@ -169,11 +174,13 @@ export class LeafCursor {
     while (this.index >= this.count) {
       if (!this.nextLeaf()) return false;
     }
+    // Byte arithmetic rather than readUInt16LE: this runs for every entry of the checkpoint.
     const p = this.page;
-    const at = p.readUInt16LE(PAGE_HEADER + 2 * this.index++);
-    this.dataSize = p.readUInt16LE(at) | (p.readUInt16LE(at + 2) << 16);
-    this.flags = p.readUInt16LE(at + 4);
-    this.keySize = p.readUInt16LE(at + 6);
+    const ptr = PAGE_HEADER + 2 * this.index++;
+    const at = p[ptr]! | (p[ptr + 1]! << 8);
+    this.dataSize = (p[at]! | (p[at + 1]! << 8)) + (p[at + 2]! | (p[at + 3]! << 8)) * 0x10000;
+    this.flags = p[at + 4]! | (p[at + 5]! << 8);
+    this.keySize = p[at + 6]! | (p[at + 7]! << 8);
     this.keyAt = at + 8;
     this.dataAt = this.keyAt + this.keySize;
     return true;
@@ -186,7 +193,9 @@ export class LeafCursor {
 
   /** The key as the u32 LE of an integer-key DB. */
   get intKey(): number {
-    return this.page.readUInt32LE(this.keyAt);
+    const p = this.page;
+    const k = this.keyAt;
+    return (p[k]! | (p[k + 1]! << 8) | (p[k + 2]! << 16)) + p[k + 3]! * 0x1000000;
   }
 
   /** The current entry's data, following overflow pages (a copy of those, else a view into the page). */
@@ -200,7 +209,9 @@ export class LeafCursor {
 
   private descend(pgno: number): void {
     for (;;) {
-      const page = this.file.read(pgno, Buffer.allocUnsafe(this.file.pageSize));
+      // Branch pages stay on the stack; a leaf's buffer is reused for the next leaf.
+      const page = this.file.read(pgno, this.spareLeaf ?? Buffer.allocUnsafe(this.file.pageSize));
+      this.spareLeaf = null;
       const flags = page.readUInt16LE(10);
       if ((flags & P_LEAF) !== 0) {
         this.enterLeaf(page);
@@ -215,6 +226,7 @@ export class LeafCursor {
 
   private enterLeaf(page: Buffer): void {
     if ((page.readUInt16LE(10) & P_LEAF2) !== 0) throw new LmdbPageError('fixed-size duplicate pages are not used by lineage-dag');
+    if (!this.subPage && this.page.length === this.file.pageSize) this.spareLeaf = this.page;
     this.page = page;
     this.index = 0;
     this.count = (page.readUInt16LE(12) - PAGE_HEADER) >> 1;
