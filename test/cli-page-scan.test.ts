@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { LineageStore, childLineage, rootLineage } from '../src/index.js';
 import { TaskLineWriter } from '../src/cli/task-status.js';
+import { loadTaskTable } from '../src/completion/task-table.js';
 import { ensureBuilt, lineage } from './helpers/cli.js';
 import { tempDir } from './helpers/temp-dir.js';
 
@@ -51,6 +52,31 @@ describe('inspect --format ndjson: the page scan', () => {
     await reader.close();
     expect(fast.stdout).toContain('"error":"boom xxx');
     expect(lineage(['inspect', dir, '--format', 'ndjson', '--limit', '5']).stdout.split('\n').length - 1).toBe(5);
+  });
+
+  it('the task table (plan, completion) reads the same from pages as through lmdb-js', async () => {
+    const dir = tempDir();
+    await build(dir, true);
+    const reader = await LineageStore.open(dir, { readOnly: true });
+    const table = () => {
+      const t = loadTaskTable(reader.shards);
+      return {
+        udids: Array.from({ length: t.size }, (_, i) => t.udidAt(i)),
+        columns: [t.emitStage, t.outcome, t.outcomeStage, t.terminal, t.recorded, t.root, t.parentStart, t.parents, t.childCount].map((a) => [...a]),
+        stages: t.stageNames,
+        sources: [...t.sourceKeys],
+        errors: [...t.errors],
+      };
+    };
+    const fromPages = table();
+    process.env.LINEAGE_PAGE_SCAN = '0';
+    try {
+      expect(table()).toEqual(fromPages);
+    } finally {
+      delete process.env.LINEAGE_PAGE_SCAN;
+    }
+    expect(fromPages.errors.some(([, e]) => e.length > 5000)).toBe(true);
+    await reader.close();
   });
 
   it('reads a shard its writer is still recording into (tasks not yet in the udid index)', async () => {

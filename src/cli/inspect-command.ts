@@ -15,6 +15,7 @@ import { checkpointHeader, fingerprintText } from './describe-checkpoint.js';
 import { LEGEND, STATUSES, TaskLineWriter, statusOf, taskRecord, type TaskStatus } from './task-status.js';
 import { stateCheckpointLines } from './describe-state-checkpoints.js';
 import { writeShardNdjson } from './shard-ndjson.js';
+import { pageScanEnabled } from '../store/lmdb-pages.js';
 
 export const INSPECT_FORMATS = ['text', 'json', 'ndjson', 'dot', 'mermaid'] as const;
 export type InspectFormat = (typeof INSPECT_FORMATS)[number];
@@ -54,7 +55,7 @@ async function streamNdjson(ctx: CommandContext, store: LineageStore, selection:
   const limit = options.limit ?? Infinity;
   // The whole of a single-shard checkpoint: read from its pages, not through lmdb-js (shard-ndjson.ts).
   const whole = selection.scope === null && options.status === undefined && options.stage === undefined;
-  if (whole && store.shards.length === 1 && store.shards[0]!.initialized && process.env.LINEAGE_PAGE_SCAN !== '0') {
+  if (whole && store.shards.length === 1 && store.shards[0]!.initialized && pageScanEnabled()) {
     const written = await writeShardNdjson(ctx, store.shards[0]!, limit);
     if (written !== null) {
       await ctx.out.flush();

@@ -6,7 +6,7 @@
  * form). The DAG is never built as objects: a task costs ~60 bytes here, so
  * millions of tasks fit in a few hundred MB at most.
  */
-import { EdgeCursor, LeafCursor, LmdbPageError, PageFile } from '../store/lmdb-pages.js';
+import { EdgeCursor, LeafCursor, LmdbPageError, PageFile, pageScanEnabled } from '../store/lmdb-pages.js';
 import { FLAG_TERMINAL, META_SIZE, OUTCOME_FAILED, type Shard } from '../store/shard.js';
 import { UdidIndex } from '../store/udid-index.js';
 
@@ -219,7 +219,7 @@ export function loadTaskTable(shards: readonly Shard[]): TaskTable {
 
 function openPages(shard: Shard): PageFile | null {
   try {
-    return shard.initialized ? PageFile.open(shard) : null;
+    return shard.initialized && pageScanEnabled() ? PageFile.open(shard) : null;
   } catch (err) {
     if (err instanceof LmdbPageError) return null;
     throw err;

@@ -38,6 +38,11 @@ const NO_ROOT = 0xffffffffffffffffn;
 
 export class LmdbPageError extends Error {}
 
+/** LINEAGE_PAGE_SCAN=0 makes every scan go through lmdb-js instead (to compare the two, or to rule this reader out). */
+export function pageScanEnabled(): boolean {
+  return process.env.LINEAGE_PAGE_SCAN !== '0';
+}
+
 /** A B-tree: its root page (-1: empty) and entry count. */
 export interface Tree {
   readonly root: number;
