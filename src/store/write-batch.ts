@@ -31,6 +31,18 @@ export interface BatchMessage {
   readonly claim: number;
 }
 
+/** An edge record: `key` (u32 LE), then `value` (u32 BE, as stored), by byte stores (this runs for every edge). */
+function edgeRow(b: Buffer, at: number, key: number, value: number): void {
+  b[at] = key;
+  b[at + 1] = key >>> 8;
+  b[at + 2] = key >>> 16;
+  b[at + 3] = key >>> 24;
+  b[at + 4] = value >>> 24;
+  b[at + 5] = value >>> 16;
+  b[at + 6] = value >>> 8;
+  b[at + 7] = value;
+}
+
 class Section {
   buf: Buffer;
   at = 0;
@@ -81,8 +93,13 @@ export class WriteBatch {
   meta(id: number, size: number): { buffer: Buffer; offset: number } {
     const s = this.metas;
     const at = s.reserve(6 + size);
-    s.buf.writeUInt32LE(id, at);
-    s.buf.writeUInt16LE(size, at + 4);
+    const b = s.buf;
+    b[at] = id;
+    b[at + 1] = id >>> 8;
+    b[at + 2] = id >>> 16;
+    b[at + 3] = id >>> 24;
+    b[at + 4] = size;
+    b[at + 5] = size >>> 8;
     this.rows++;
     return { buffer: s.buf, offset: at + 6 };
   }
@@ -90,13 +107,9 @@ export class WriteBatch {
   /** The edge parent → child: one row in `parents` and one in `children`. */
   edge(parent: number, child: number): void {
     const p = this.parentRows;
-    const at = p.reserve(8);
-    p.buf.writeUInt32LE(child, at);
-    p.buf.writeUInt32BE(parent, at + 4);
+    edgeRow(p.buf, p.reserve(8), child, parent);
     const c = this.childRows;
-    const at2 = c.reserve(8);
-    c.buf.writeUInt32LE(parent, at2);
-    c.buf.writeUInt32BE(child, at2 + 4);
+    edgeRow(c.buf, c.reserve(8), parent, child);
     this.rows += 2;
   }
 

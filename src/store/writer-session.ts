@@ -389,17 +389,18 @@ export class WriterSession {
     const size = META_SIZE + (error === undefined ? 0 : Buffer.byteLength(error));
     const { buffer: b, offset: o } = this.batch.meta(id, size);
     const u = this.udids;
-    b.writeInt32LE(u[id * 4]!, o);
-    b.writeInt32LE(u[id * 4 + 1]!, o + 4);
-    b.writeInt32LE(u[id * 4 + 2]!, o + 8);
-    b.writeInt32LE(u[id * 4 + 3]!, o + 12);
-    b.writeUInt16LE(this.shardStage(this.stage[id]!), o + 16);
-    b.writeUInt32LE(this.root[id]!, o + 18);
+    // Byte stores: Buffer#write*LE checks its arguments, and this runs for every row.
+    put32(b, o, u[id * 4]!);
+    put32(b, o + 4, u[id * 4 + 1]!);
+    put32(b, o + 8, u[id * 4 + 2]!);
+    put32(b, o + 12, u[id * 4 + 3]!);
+    put16(b, o + 16, this.shardStage(this.stage[id]!));
+    put32(b, o + 18, this.root[id]!);
     b[o + 22] =
       ((s & TERMINAL) !== 0 ? FLAG_TERMINAL : 0) | ((s & HAS_PARENTS) !== 0 ? FLAG_HAS_PARENTS : 0) | ((s & HAS_CHILDREN) !== 0 ? FLAG_HAS_CHILDREN : 0);
     b[o + 23] = s & OUTCOME_MASK;
-    b.writeUInt16LE((s & OUTCOME_MASK) === 0 ? 0 : this.shardStage(this.outcomeStage[id]!), o + 24);
-    b.writeUInt32LE((s & COMPLETED) !== 0 ? this.completedRun[id]! : 0, o + 26);
+    put16(b, o + 24, (s & OUTCOME_MASK) === 0 ? 0 : this.shardStage(this.outcomeStage[id]!));
+    put32(b, o + 26, (s & COMPLETED) !== 0 ? this.completedRun[id]! : 0);
     if (error !== undefined) b.write(error, o + META_SIZE);
   }
 
@@ -618,6 +619,19 @@ export class WriterSession {
     this.completedRun = grow(this.completedRun, (n) => new Uint32Array(n));
     this.udids = grow(this.udids, (n) => new Int32Array(n * 4));
   }
+}
+
+/** Little-endian stores of the low 32 / 16 bits of `v` (signed or not) at `b[o]`. */
+function put32(b: Buffer, o: number, v: number): void {
+  b[o] = v;
+  b[o + 1] = v >>> 8;
+  b[o + 2] = v >>> 16;
+  b[o + 3] = v >>> 24;
+}
+
+function put16(b: Buffer, o: number, v: number): void {
+  b[o] = v;
+  b[o + 1] = v >>> 8;
 }
 
 function grown(a: Uint32Array<ArrayBuffer>): Uint32Array<ArrayBuffer> {
