@@ -106,10 +106,13 @@ export class WriteBatch {
 
   /** The edge parent → child: one row in `parents` and one in `children`. */
   edge(parent: number, child: number): void {
+    // reserve() may replace the buffer: take it after.
     const p = this.parentRows;
-    edgeRow(p.buf, p.reserve(8), child, parent);
+    const at = p.reserve(8);
+    edgeRow(p.buf, at, child, parent);
     const c = this.childRows;
-    edgeRow(c.buf, c.reserve(8), parent, child);
+    const at2 = c.reserve(8);
+    edgeRow(c.buf, at2, parent, child);
     this.rows += 2;
   }
 
