@@ -14,7 +14,8 @@ import { FLAG_TERMINAL, META_SIZE, OUTCOME_FILTERED, OUTCOME_FAILED, OUTCOME_KIN
 import type { CommandContext } from './command-context.js';
 
 const CHUNK = 1 << 20;
-const DIGITS = Buffer.from('0123456789abcdef');
+/** The two hex digits of each byte value, as char codes. */
+const HEX_PAIRS = Buffer.from(Array.from({ length: 256 }, (_, v) => v.toString(16).padStart(2, '0')).join(''), 'latin1');
 
 const bytes = (s: string) => Buffer.from(s, 'utf8');
 // A line is built from these pieces (each constant run of text is one piece).
@@ -67,28 +68,29 @@ export async function writeShardNdjson(ctx: CommandContext, shard: Shard, limit:
       for (let i = 0; i < 16; i++) udids[id * 16 + i] = from[f + i]!;
       known[id] = 1;
     }
-    const sourceKeys = new Map<number, Buffer>();
+    // By root id (arrays, not maps: looked up for every task).
+    const sourceKeys: (Buffer | undefined)[] = [];
     const sources = file.tree('sources');
-    if (sources) for (const c = new LeafCursor(file, sources); c.next(); ) sourceKeys.set(c.intKey, bytes(JSON.stringify(c.value().toString('utf8'))));
+    if (sources) for (const c = new LeafCursor(file, sources); c.next(); ) sourceKeys[c.intKey] = bytes(JSON.stringify(c.value().toString('utf8')));
     const noSource = Buffer.concat([SOURCE_KEY, NULL]);
 
-    const stageJson = new Map<number, Buffer>();
+    const stageJson: (Buffer | undefined)[] = [];
     const stageOf = (n: number): Buffer => {
-      let b = stageJson.get(n);
+      let b = stageJson[n];
       if (!b) {
         const name = shard.stageName(n);
         b = name === null ? NULL : bytes(JSON.stringify(name));
         b = Buffer.concat([b, SOURCE_KEY]);
-        stageJson.set(n, b);
+        stageJson[n] = b;
       }
       return b;
     };
-    const completedJson = new Map<number, Buffer>();
+    const completedJson: (Buffer | undefined)[] = [];
     const completedOf = (run: number): Buffer => {
-      let b = completedJson.get(run);
+      let b = completedJson[run];
       if (!b) {
         b = bytes(`,"completed":${JSON.stringify({ run, runStartedAt: shard.run(run)?.startedAt ?? '', writerId: shard.writerId })}}\n`);
-        completedJson.set(run, b);
+        completedJson[run] = b;
       }
       return b;
     };
@@ -121,9 +123,9 @@ export async function writeShardNdjson(ctx: CommandContext, shard: Shard, limit:
       if (id >= known.length || known[id] === 0) return;
       const o = id * 16;
       for (let i = 0; i < 16; i++) {
-        const v = udids[o + i]!;
-        out[at++] = DIGITS[v >> 4]!;
-        out[at++] = DIGITS[v & 15]!;
+        const v = udids[o + i]! * 2;
+        out[at++] = HEX_PAIRS[v]!;
+        out[at++] = HEX_PAIRS[v + 1]!;
       }
     };
     const list = (ids: number[], n: number) => {
@@ -167,7 +169,7 @@ export async function writeShardNdjson(ctx: CommandContext, shard: Shard, limit:
       const kind = row[o + 23]!;
       const status = kind === OUTCOME_FILTERED ? STATUS.filtered : run !== 0 ? STATUS.completed : kind === OUTCOME_FAILED ? STATUS.failed : STATUS.pending;
       const stage = stageOf(row.readUInt16LE(o + 16));
-      const source = sourceKeys.get(row.readUInt32LE(o + 18));
+      const source = sourceKeys[row.readUInt32LE(o + 18)];
       const flags = row[o + 22]!;
       const outcome = kind === 0 ? OUTCOME_NULL : outcomeOf(row, o, c.dataSize);
       const completed = run === 0 ? COMPLETED_NULL : completedOf(run);

@@ -17,6 +17,7 @@
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
+import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import type { Shard } from './shard.js';
 
 const MDB_MAGIC = 0xbeefc0de;
@@ -65,6 +66,8 @@ export class PageFile {
   private readonly lastPage: number;
   private readonly trees = new Map<string, Tree>();
   private closed = false;
+  /** Past the meta pages and the sub-DB list: a bad page now means damage, not a layout this reader does not know. */
+  private opened = false;
 
   private constructor(
     private readonly shard: Shard,
@@ -80,6 +83,7 @@ export class PageFile {
         if ((cursor.flags & F_SUBDATA) === 0 || cursor.dataSize !== 48) continue;
         this.trees.set(cursor.page.toString('latin1', cursor.keyAt, cursor.keyAt + cursor.keySize), treeAt(cursor.page, cursor.dataAt));
       }
+      this.opened = true;
     } catch (err) {
       closeSync(this.fd);
       throw err;
@@ -103,11 +107,21 @@ export class PageFile {
 
   /** Reads page `pgno` (and `count - 1` after it) into `into` (grown when too small); returns the buffer holding it. */
   read(pgno: number, into: Buffer, count = 1): Buffer {
-    if (pgno < 2 || pgno + count - 1 > this.lastPage) throw new LmdbPageError(`page ${pgno} lies outside ${this.shard.dir}'s snapshot`);
+    if (pgno < 2 || pgno + count - 1 > this.lastPage) this.fail(`page ${pgno} lies outside the snapshot`);
     const size = this.pageSize * count;
     const buf = into.length >= size ? into : Buffer.allocUnsafe(size);
-    if (readSync(this.fd, buf, 0, size, pgno * this.pageSize) !== size) throw new LmdbPageError(`short read of page ${pgno}`);
+    if (readSync(this.fd, buf, 0, size, pgno * this.pageSize) !== size) this.fail(`page ${pgno} is cut short`);
     return buf;
+  }
+
+  /** While opening: LmdbPageError (the caller reads through lmdb-js instead); later: the file is damaged. */
+  fail(what: string): never {
+    if (!this.opened) throw new LmdbPageError(what);
+    throw new LineageError(
+      ErrorCodes.CORRUPT,
+      `${join(this.shard.dir, 'data.mdb')} is damaged: ${what}. Nothing was changed. Run \`lineage verify\` on the checkpoint; ` +
+        'restore it from a backup, or delete this writer directory to redo its work.',
+    );
   }
 
   /** Ends the read transaction and closes the file; a second call does nothing. */
@@ -165,15 +179,12 @@ export class LeafCursor {
   constructor(
     private readonly file: PageFile,
     private readonly tree: Tree,
-    /** A sub-page (inline duplicates) to walk instead of reading pages. */
-    private readonly subPage?: Buffer,
   ) {}
 
   next(): boolean {
     if (!this.started) {
       this.started = true;
-      if (this.subPage) this.enterLeaf(this.subPage);
-      else if (this.tree.root >= 0) this.descend(this.tree.root);
+      if (this.tree.root >= 0) this.descend(this.tree.root);
       else return false;
     }
     while (this.index >= this.count) {
@@ -222,7 +233,7 @@ export class LeafCursor {
         this.enterLeaf(page);
         return;
       }
-      if ((flags & P_BRANCH) === 0) throw new LmdbPageError(`page ${pgno} is neither a branch nor a leaf (flags ${flags})`);
+      if ((flags & P_BRANCH) === 0) this.file.fail(`page ${pgno} is neither a branch nor a leaf (flags ${flags})`);
       const count = (page.readUInt16LE(12) - PAGE_HEADER) >> 1;
       this.stack.push({ page, next: 1, count });
       pgno = branchChild(page, 0);
@@ -230,8 +241,8 @@ export class LeafCursor {
   }
 
   private enterLeaf(page: Buffer): void {
-    if ((page.readUInt16LE(10) & P_LEAF2) !== 0) throw new LmdbPageError('fixed-size duplicate pages are not used by lineage-dag');
-    if (!this.subPage && this.page.length === this.file.pageSize) this.spareLeaf = this.page;
+    if ((page.readUInt16LE(10) & P_LEAF2) !== 0) this.file.fail('it holds fixed-size duplicate pages, which lineage-dag does not write');
+    if (this.page.length === this.file.pageSize) this.spareLeaf = this.page;
     this.page = page;
     this.index = 0;
     this.count = (page.readUInt16LE(12) - PAGE_HEADER) >> 1;
@@ -265,7 +276,12 @@ export class EdgeCursor {
   key = 0;
   value = 0;
   private readonly outer: LeafCursor;
+  /** Duplicates in a sub-tree of their own. */
   private inner: LeafCursor | null = null;
+  /** Duplicates in a sub-page inside the outer leaf: where it starts, the next and the number of its entries. */
+  private subAt = 0;
+  private subNext = 0;
+  private subCount = 0;
 
   constructor(private readonly file: PageFile, tree: Tree) {
     this.outer = new LeafCursor(file, tree);
@@ -273,6 +289,14 @@ export class EdgeCursor {
 
   next(): boolean {
     for (;;) {
+      if (this.subNext < this.subCount) {
+        // A sub-page's pointers are relative to its own start; its entries' keys are the values.
+        const p = this.outer.page;
+        const ptr = this.subAt + PAGE_HEADER + 2 * this.subNext++;
+        const at = this.subAt + (p[ptr]! | (p[ptr + 1]! << 8)) + 8;
+        this.value = p[at]! * 0x1000000 + ((p[at + 1]! << 16) | (p[at + 2]! << 8) | p[at + 3]!);
+        return true;
+      }
       if (this.inner) {
         if (this.inner.next()) {
           this.value = this.inner.page.readUInt32BE(this.inner.keyAt);
@@ -288,7 +312,14 @@ export class EdgeCursor {
         return true;
       }
       if ((o.flags & F_SUBDATA) !== 0) this.inner = new LeafCursor(this.file, treeAt(o.page, o.dataAt));
-      else this.inner = new LeafCursor(this.file, { root: -1, entries: 0, dupSort: false }, Buffer.from(o.page.subarray(o.dataAt, o.dataAt + o.dataSize)));
+      else {
+        const p = o.page;
+        const at = o.dataAt;
+        if ((p.readUInt16LE(at + 10) & P_LEAF2) !== 0) this.file.fail('it holds fixed-size duplicate pages, which lineage-dag does not write');
+        this.subAt = at;
+        this.subNext = 0;
+        this.subCount = (p.readUInt16LE(at + 12) - PAGE_HEADER) >> 1;
+      }
     }
   }
 }
