@@ -4,10 +4,13 @@
 // page reader must get right: multi-level trees, inline duplicate pages,
 // duplicate sub-trees (a wide fan-out), overflow pages (long error texts),
 // tasks not merged into the udid index yet, and awkward strings.
+import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LineageStore, childLineage, rootLineage } from '../src/index.js';
 import { TaskLineWriter } from '../src/cli/task-status.js';
 import { loadTaskTable } from '../src/completion/task-table.js';
+import { PageFile } from '../src/store/lmdb-pages.js';
 import { ensureBuilt, lineage } from './helpers/cli.js';
 import { tempDir } from './helpers/temp-dir.js';
 
@@ -77,6 +80,34 @@ describe('inspect --format ndjson: the page scan', () => {
     }
     expect(fromPages.errors.some(([, e]) => e.length > 5000)).toBe(true);
     await reader.close();
+  });
+
+  it('a damaged leaf page: LINEAGE_CORRUPT naming the file, one line, nothing on stdout', async () => {
+    ensureBuilt();
+    const dir = tempDir();
+    await build(dir, true);
+    const reader = await LineageStore.open(dir, { readOnly: true });
+    const pages = PageFile.open(reader.shards[0]!);
+    const root = pages.tree('meta')!.root;
+    pages.close();
+    await reader.close();
+    const file = join(dir, 'writers', 'main', 'data.mdb');
+    const fd = openSync(file, 'r+');
+    try {
+      const page = Buffer.alloc(4096);
+      readSync(fd, page, 0, 4096, root * 4096);
+      expect(page.readUInt16LE(10) & 1).toBe(1); // a branch: the tree has leaves below it
+      const node = page.readUInt16LE(16 + 2);
+      const leaf = page.readUInt16LE(node) + page.readUInt16LE(node + 2) * 0x10000;
+      writeSync(fd, Buffer.from([0, 0]), 0, 2, leaf * 4096 + 10);
+    } finally {
+      closeSync(fd);
+    }
+    const r = pageScan(dir);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/LINEAGE_CORRUPT.*data\.mdb is damaged: page \d+ is neither a branch nor a leaf/);
   });
 
   it('reads a shard its writer is still recording into (tasks not yet in the udid index)', async () => {
