@@ -449,7 +449,11 @@ export class WriterSession {
       if (onDisk !== undefined) return this.loadById(onDisk);
     }
     const id = this.allocate();
-    this.udids.set(w.subarray(k * 4, k * 4 + 4), id * 4);
+    const u = this.udids;
+    u[id * 4] = a;
+    u[id * 4 + 1] = b;
+    u[id * 4 + 2] = c;
+    u[id * 4 + 3] = d;
     this.index.addWords(a, b, c, d, id);
     const isRoot = root === 0;
     this.root[id] = isRoot ? id : root;
@@ -508,8 +512,10 @@ export class WriterSession {
   }
 
   private hasParent(cid: number, pid: number): boolean {
-    if (this.firstParent[cid] === pid) return true;
-    return this.extraParents.get(cid)?.includes(pid) ?? false;
+    const first = this.firstParent[cid]!;
+    if (first === pid) return true;
+    // A task with no parent yet (every new child) has no extra parents either: no map lookup.
+    return first !== 0 && (this.extraParents.get(cid)?.includes(pid) ?? false);
   }
 
   private addParent(cid: number, pid: number): void {
