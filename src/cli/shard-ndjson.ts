@@ -10,7 +10,7 @@
  * `children` in id order together and writes each line into 1 MB chunks.
  */
 import { LmdbPageError, LeafCursor, EdgeCursor, PageFile } from '../store/lmdb-pages.js';
-import { FLAG_TERMINAL, META_SIZE, OUTCOME_FILTERED, OUTCOME_FAILED, OUTCOME_KINDS, typeOfFlags, type Shard } from '../store/shard.js';
+import { FLAG_TERMINAL, META_SIZE, OUTCOME_FILTERED, OUTCOME_KINDS, typeOfFlags, type Shard } from '../store/shard.js';
 import type { CommandContext } from './command-context.js';
 
 const CHUNK = 1 << 20;
@@ -167,7 +167,8 @@ export async function writeShardNdjson(ctx: CommandContext, shard: Shard, limit:
       }
       const run = row.readUInt32LE(o + 26);
       const kind = row[o + 23]!;
-      const status = kind === OUTCOME_FILTERED ? STATUS.filtered : run !== 0 ? STATUS.completed : kind === OUTCOME_FAILED ? STATUS.failed : STATUS.pending;
+      // As statusOf: an outcome byte this version does not know reads as failed (OUTCOME_KINDS).
+      const status = kind === OUTCOME_FILTERED ? STATUS.filtered : run !== 0 ? STATUS.completed : kind > OUTCOME_FILTERED ? STATUS.failed : STATUS.pending;
       const stage = stageOf(row.readUInt16LE(o + 16));
       const source = sourceKeys[row.readUInt32LE(o + 18)];
       const flags = row[o + 22]!;
