@@ -11,6 +11,10 @@
 // file in one process breaks LMDB's locking (the recorder's write thread opens
 // its shard too) and close() never unmaps anything. The patch registers
 // environments by file in openEnv, so sharing and close work as in the stock build.
+//
+// The second change adds one method, env.putRows (scripts/lmdb-put-rows.cpp):
+// the write thread puts each section of a batch with one call instead of one
+// lmdb-js call per row, which cost about as much again as LMDB's own work.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -19,8 +23,10 @@ import { fileURLToPath } from 'node:url';
 const lmdbDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'node_modules', 'lmdb');
 const built = join(lmdbDir, 'build', 'Release', 'lmdb.node');
 const envSource = join(lmdbDir, 'src', 'env.cpp');
-/** Written next to the binary once it is built from the patched source. */
-const marker = join(lmdbDir, 'build', 'Release', 'lineage-dag-v1-shared-env');
+const header = join(lmdbDir, 'src', 'lmdb-js.h');
+const putRowsSource = join(dirname(fileURLToPath(import.meta.url)), 'lmdb-put-rows.cpp');
+/** Written next to the binary once it is built from the patched source; renamed when the patches change. */
+const marker = join(lmdbDir, 'build', 'Release', 'lineage-dag-v1-shared-env-put-rows');
 
 const ANCHOR = '\trc = mdb_env_open(env, path, flags, permissionsMode);\n';
 const PATCHED = '// lineage-dag: share environments by file';
@@ -69,15 +75,30 @@ function formatOk() {
   }
 }
 
-function patchSource() {
-  const source = readFileSync(envSource, 'utf8');
-  if (source.includes(PATCHED)) return;
-  const at = source.indexOf(ANCHOR);
-  if (at < 0 || source.indexOf(ANCHOR, at + 1) >= 0) {
-    console.error(`lineage-dag: ${envSource} is not the lmdb-js source this patch was written for (package-lock.json pins it); see scripts/ensure-lmdb-v1.js`);
+/**
+ * Replaces `anchor` (which must occur exactly once) in `file` with
+ * `replacement`, unless `done` (a text only the patched file has) is there.
+ */
+function patch(file, anchor, replacement, done) {
+  const source = readFileSync(file, 'utf8');
+  if (source.includes(done)) return;
+  const at = source.indexOf(anchor);
+  if (at < 0 || source.indexOf(anchor, at + 1) >= 0) {
+    console.error(`lineage-dag: ${file} is not the lmdb-js source these patches were written for (package-lock.json pins it); see scripts/ensure-lmdb-v1.js`);
     process.exit(1);
   }
-  writeFileSync(envSource, source.slice(0, at) + REPLACEMENT + source.slice(at + ANCHOR.length));
+  writeFileSync(file, source.slice(0, at) + replacement + source.slice(at + anchor.length));
+}
+
+function patchSource() {
+  patch(envSource, ANCHOR, REPLACEMENT, PATCHED);
+  const declare = '\tNapi::Value getWriteTxnId(const CallbackInfo& info);\n';
+  patch(header, declare, `${declare}\tNapi::Value putRows(const CallbackInfo& info); // lineage-dag\n`, 'putRows(const CallbackInfo');
+  const method = '\t\tEnvWrap::InstanceMethod("getWriteTxnId", &EnvWrap::getWriteTxnId),\n';
+  patch(envSource, method, `${method}\t\tEnvWrap::InstanceMethod("putRows", &EnvWrap::putRows), // lineage-dag\n`, '"putRows"');
+  const body = readFileSync(putRowsSource, 'utf8');
+  const setup = 'void EnvWrap::setupExports(';
+  patch(envSource, setup, `${body}\n${setup}`, 'EnvWrap::putRows(const Napi::CallbackInfo');
 }
 
 if (existsSync(built) && existsSync(marker) && formatOk()) process.exit(0);
@@ -90,4 +111,4 @@ if (!formatOk()) {
   console.error('lineage-dag: lmdb was rebuilt but still does not report LMDB 0.9; see scripts/ensure-lmdb-v1.js');
   process.exit(1);
 }
-writeFileSync(marker, 'lmdb-js built for LMDB data format 1, environments shared by file\n');
+writeFileSync(marker, 'lmdb-js built for LMDB data format 1, environments shared by file, with env.putRows\n');

@@ -51,7 +51,7 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { checkLmdbFile } from './lmdb-header.js';
 import { UNINDEXED_KEY, UdidTail, claimantAlive, readUnindexed } from './udid-tail.js';
-import { WRITE_DB_OPTIONS, claimIdBlock } from './write-worker.js';
+import { ENV_OPTIONS, WRITE_DB_OPTIONS, claimIdBlock } from './write-worker.js';
 import type { OutcomeKind, TaskType } from './types.js';
 
 export const TASK_TYPES: readonly TaskType[] = ['source_leaf', 'source', 'leaf', 'middle'];
@@ -162,7 +162,7 @@ export class Shard {
       // LMDB 0.9 (data format 1, see scripts/ensure-lmdb-v1.js) cannot grow its map
       // under lmdb-js's async writer, so the map is reserved up front: address
       // space only, the file grows with the data.
-      this.env = open({ path: dir, maxDbs: 16, readOnly, mapSize });
+      this.env = open({ path: dir, readOnly, mapSize, ...ENV_OPTIONS });
       this.udid = this.env.openDB('udid', WRITE_DB_OPTIONS.udid);
       this.meta = this.env.openDB('meta', WRITE_DB_OPTIONS.meta);
       this.parents = this.env.openDB('parents', WRITE_DB_OPTIONS.parents);

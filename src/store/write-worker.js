@@ -39,6 +39,16 @@ export const WRITE_DB_OPTIONS = /** @type {const} */ ({
   info: { encoding: 'json' },
 });
 
+/**
+ * How Shard and the write thread open a shard's environment (lmdb-js shares
+ * one environment per file, so the first open's flags hold for both).
+ * `noReadAhead` is LMDB's MDB_NORDAHEAD: the map is advised MADV_RANDOM, so a
+ * page fault maps that one page, not the up to 16 cached neighbours that
+ * Linux's fault-around maps with it; those count as the process's RSS.
+ * Not in lmdb-js's typings, hence the cast.
+ */
+export const ENV_OPTIONS = /** @type {{ maxDbs: number }} */ (/** @type {unknown} */ ({ maxDbs: 16, noReadAhead: true }));
+
 /** The info key listing the id blocks not yet in the `udid` index (udid-tail.ts). */
 export const UNINDEXED_KEY = 'unindexed';
 
@@ -58,57 +68,26 @@ export function claimIdBlock(info, size) {
   return { start: next, end: next + size };
 }
 
-/** Below 2^21 records a batch's UDID rows sort as float64 numbers (key prefix × 2^21 + index). */
-const INDEX_BITS = 2 ** 21;
-
-/** The fixed size of a `meta` row (shard.ts META_SIZE); longer rows carry an error text. */
-const META_SIZE = 30;
-
-// Reused for every put: a synchronous put copies its key and value before it returns,
-// and a view per row (Buffer#subarray) costs more than the put's own JavaScript.
-const key16 = Buffer.allocUnsafeSlow(16);
-const value4 = Buffer.allocUnsafeSlow(4);
-const row = Buffer.allocUnsafeSlow(META_SIZE);
+/** LMDB's MDB_APPEND: the keys go after every key in the sub-DB. */
+const MDB_APPEND = 0x20000;
 
 /**
- * The `udid` rows in key order: random keys inserted in order touch each
- * B-tree page once per batch instead of once per row.
- * @param {Buffer} buf
- * @param {number} n
- * @returns {ArrayLike<number>}
+ * Puts the rows packed in `rows` into `db` with one native call
+ * (env.putRows, scripts/lmdb-put-rows.cpp: layout 0 is 16-byte keys with
+ * 4-byte values, put in key order; 1 is u32 key, u16 length, value; 2 is u32
+ * key, 4-byte value). One lmdb-js put per row costs about as much JavaScript
+ * as the put costs LMDB.
+ * @param {Db} db @param {string} name @param {Buffer} rows @param {0 | 1 | 2} layout @param {number} flags
  */
-function udidOrder(buf, n) {
-  if (n >= INDEX_BITS) {
-    const order = Array.from({ length: n }, (_, i) => i);
-    return order.sort((a, b) => Buffer.compare(buf.subarray(a * 20, a * 20 + 16), buf.subarray(b * 20, b * 20 + 16)));
+function putRows(db, name, rows, layout, flags = 0) {
+  if (rows.length === 0) return;
+  // lmdb-js's typings know neither the native environment nor the dbi number.
+  const handle = /** @type {{ env: { putRows(dbi: number, rows: Uint8Array, layout: number, flags: number): number }, db: { dbi: number } }} */ (/** @type {unknown} */ (db));
+  try {
+    handle.env.putRows(handle.db.dbi, rows, layout, flags);
+  } catch (err) {
+    throw new Error(`the ${name} sub-DB refused a row: ${/** @type {Error} */ (err).message}`);
   }
-  const keys = new Float64Array(n);
-  for (let i = 0; i < n; i++) keys[i] = buf.readUInt32BE(i * 20) * INDEX_BITS + i;
-  keys.sort();
-  const order = new Uint32Array(n);
-  for (let i = 0; i < n; i++) order[i] = /** @type {number} */ (keys[i]) % INDEX_BITS;
-  // Keys that share their first four bytes are in input order: sort each such run by the whole key.
-  for (let i = 1; i < n; i++) {
-    if (Math.floor(/** @type {number} */ (keys[i]) / INDEX_BITS) !== Math.floor(/** @type {number} */ (keys[i - 1]) / INDEX_BITS)) continue;
-    for (let j = i; j > 0 && Math.floor(/** @type {number} */ (keys[j]) / INDEX_BITS) === Math.floor(/** @type {number} */ (keys[j - 1]) / INDEX_BITS); j--) {
-      const x = /** @type {number} */ (order[j - 1]) * 20;
-      const y = /** @type {number} */ (order[j]) * 20;
-      if (Buffer.compare(buf.subarray(x, x + 16), buf.subarray(y, y + 16)) <= 0) break;
-      const t = /** @type {number} */ (order[j]);
-      order[j] = /** @type {number} */ (order[j - 1]);
-      order[j - 1] = t;
-    }
-  }
-  return order;
-}
-
-/**
- * Copies `n` bytes from `from[at..]` into `to[0..]`: a loop the JIT keeps
- * inline, cheaper than Buffer#copy for a few bytes.
- * @param {Buffer} from @param {number} at @param {Buffer} to @param {number} n
- */
-function copyInto(from, at, to, n) {
-  for (let i = 0; i < n; i++) to[i] = /** @type {number} */ (from[at + i]);
 }
 
 /**
@@ -118,41 +97,18 @@ function copyInto(from, at, to, n) {
  */
 export function applyBatch(dbs, batch) {
   const view = (/** @type {Section} */ name) => Buffer.from(batch.buffers[name], 0, batch.lengths[name]);
-  const udid = view('udid');
-  const order = udidOrder(udid, udid.length / 20);
   // Sorted keys into an empty index append: no page splits, full pages.
-  let empty = order.length > 0;
+  let empty = true;
   for (const _ of dbs.udid.getKeys({ limit: 1 })) empty = false;
-  const options = empty ? { append: true } : undefined;
-  for (let k = 0; k < order.length; k++) {
-    const at = /** @type {number} */ (order[k]) * 20;
-    copyInto(udid, at, key16, 16);
-    copyInto(udid, at + 16, value4, 4);
-    if (!dbs.udid.putSync(key16, value4, options)) throw new Error(`the udid index refused the row of task ${value4.readUInt32LE(0)}`);
-  }
+  putRows(dbs.udid, 'udid', view('udid'), 0, empty ? MDB_APPEND : 0);
   if (batch.indexed.length > 0) {
     const listed = dbs.info.get(UNINDEXED_KEY);
     const left = (Array.isArray(listed) ? listed : []).filter((b) => !batch.indexed.includes(b.start));
     dbs.info.putSync(UNINDEXED_KEY, left);
   }
-  const meta = view('meta');
-  for (let at = 0; at < meta.length; ) {
-    const size = meta.readUInt16LE(at + 4);
-    const id = meta.readUInt32LE(at);
-    if (size === row.length) {
-      copyInto(meta, at + 6, row, size);
-      dbs.meta.putSync(id, row);
-    } else dbs.meta.putSync(id, meta.subarray(at + 6, at + 6 + size));
-    at += 6 + size;
-  }
-  for (const name of /** @type {const} */ (['parents', 'children'])) {
-    const rows = view(name);
-    const db = dbs[name];
-    for (let at = 0; at < rows.length; at += 8) {
-      copyInto(rows, at + 4, value4, 4);
-      db.putSync(rows.readUInt32LE(at), value4);
-    }
-  }
+  putRows(dbs.meta, 'meta', view('meta'), 1);
+  putRows(dbs.parents, 'parents', view('parents'), 2);
+  putRows(dbs.children, 'children', view('children'), 2);
   const sources = view('sources');
   for (let at = 0; at < sources.length; ) {
     const size = sources.readUInt16LE(at + 4);
@@ -167,7 +123,7 @@ function serve() {
   const port = /** @type {import('node:worker_threads').MessagePort} */ (parentPort);
   const { path, mapSize } = /** @type {{ path: string, mapSize: number }} */ (workerData);
   // The same options as Shard.
-  const env = open({ path, maxDbs: 16, mapSize });
+  const env = open({ path, mapSize, ...ENV_OPTIONS });
   /** @type {WriteDbs} */
   const dbs = {
     udid: env.openDB('udid', WRITE_DB_OPTIONS.udid),

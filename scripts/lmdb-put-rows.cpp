@@ -1,0 +1,73 @@
+// lineage-dag: putRows, appended to lmdb-js's src/env.cpp by scripts/ensure-lmdb-v1.js.
+//
+// env.putRows(dbi, rows, layout, flags) puts every row packed in `rows` (a
+// Uint8Array) into sub-database `dbi`, inside the write transaction that
+// transactionSync holds, with one call from JavaScript per batch section
+// instead of one per row (src/store/write-worker.js packs the sections).
+// Layouts:
+//   0: 20-byte rows, a 16-byte key then a 4-byte value; put in key order.
+//   1: a u32 key (native order), a u16 length, then that many value bytes.
+//   2: 8-byte rows, a u32 key (native order) then a 4-byte value.
+// Returns the number of rows put; throws with LMDB's message and the row's
+// position when a put fails (the caller's transaction then aborts).
+static int lineageCompareKey16(const void* a, const void* b) {
+	return memcmp(*(uint8_t* const*) a, *(uint8_t* const*) b, 16);
+}
+
+static Napi::Value lineagePutFailed(Napi::Env env, int rc, size_t row) {
+	char message[200];
+	snprintf(message, sizeof(message), "putRows: row %zu: %s", row, mdb_strerror(rc));
+	return throwError(env, message);
+}
+
+Napi::Value EnvWrap::putRows(const Napi::CallbackInfo& info) {
+	Napi::Env env = info.Env();
+	if (!this->writeTxn || !this->writeTxn->txn)
+		return throwError(env, "putRows: there is no write transaction");
+	if (info.Length() < 4 || !info[1].IsTypedArray())
+		return throwError(env, "putRows(dbi, rows, layout, flags): rows must be a Uint8Array");
+	MDB_txn* txn = this->writeTxn->txn;
+	MDB_dbi dbi = info[0].As<Napi::Number>().Uint32Value();
+	Napi::Uint8Array rows = info[1].As<Napi::Uint8Array>();
+	int layout = info[2].As<Napi::Number>().Int32Value();
+	unsigned flags = info[3].As<Napi::Number>().Uint32Value();
+	uint8_t* at = rows.Data();
+	size_t length = rows.ByteLength();
+	size_t count = 0;
+	int rc = 0;
+	if (layout == 0) {
+		size_t n = length / 20;
+		uint8_t** order = (uint8_t**) malloc((n ? n : 1) * sizeof(uint8_t*));
+		if (!order) return throwError(env, "putRows: out of memory");
+		for (size_t i = 0; i < n; i++) order[i] = at + i * 20;
+		qsort(order, n, sizeof(uint8_t*), lineageCompareKey16);
+		for (; count < n; count++) {
+			MDB_val key = { 16, order[count] };
+			MDB_val value = { 4, order[count] + 16 };
+			if ((rc = mdb_put(txn, dbi, &key, &value, flags)) != 0) break;
+		}
+		free(order);
+	} else if (layout == 1) {
+		for (size_t offset = 0; offset + 6 <= length; count++) {
+			uint32_t id;
+			uint16_t size;
+			memcpy(&id, at + offset, 4);
+			memcpy(&size, at + offset + 4, 2);
+			if (offset + 6 + size > length) return throwError(env, "putRows: a row runs past the end of the buffer");
+			MDB_val key = { 4, &id };
+			MDB_val value = { size, at + offset + 6 };
+			if ((rc = mdb_put(txn, dbi, &key, &value, flags)) != 0) break;
+			offset += 6 + size;
+		}
+	} else if (layout == 2) {
+		for (size_t offset = 0; offset + 8 <= length; offset += 8, count++) {
+			uint32_t id;
+			memcpy(&id, at + offset, 4);
+			MDB_val key = { 4, &id };
+			MDB_val value = { 4, at + offset + 4 };
+			if ((rc = mdb_put(txn, dbi, &key, &value, flags)) != 0) break;
+		}
+	} else return throwError(env, "putRows: unknown row layout");
+	if (rc != 0) return lineagePutFailed(env, rc, count);
+	return Napi::Number::New(env, (double) count);
+}
