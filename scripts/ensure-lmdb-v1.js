@@ -12,10 +12,13 @@
 // its shard too) and close() never unmaps anything. The patch registers
 // environments by file in openEnv, so sharing and close work as in the stock build.
 //
-// The second change adds one method, env.putRows (scripts/lmdb-put-rows.cpp):
-// the write thread puts each section of a batch with one call instead of one
-// lmdb-js call per row, which cost about as much again as LMDB's own work.
+// The second change adds two methods (scripts/lmdb-put-rows.cpp): env.putRows,
+// with which the write thread puts each section of a batch with one call
+// instead of one lmdb-js call per row (that cost about as much again as LMDB's
+// own work), and env.releaseMap, which unmaps the data file's pages that LMDB
+// read while writing, so they do not pile up in the writer's resident set.
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,8 +28,9 @@ const built = join(lmdbDir, 'build', 'Release', 'lmdb.node');
 const envSource = join(lmdbDir, 'src', 'env.cpp');
 const header = join(lmdbDir, 'src', 'lmdb-js.h');
 const putRowsSource = join(dirname(fileURLToPath(import.meta.url)), 'lmdb-put-rows.cpp');
-/** Written next to the binary once it is built from the patched source; renamed when the patches change. */
-const marker = join(lmdbDir, 'build', 'Release', 'lineage-dag-v1-shared-env-put-rows');
+/** Written next to the binary once it is built from the patched source; its name changes with the methods' code. */
+const methodsHash = createHash('sha256').update(readFileSync(putRowsSource)).digest('hex').slice(0, 12);
+const marker = join(lmdbDir, 'build', 'Release', `lineage-dag-v1-shared-env-${methodsHash}`);
 
 const ANCHOR = '\trc = mdb_env_open(env, path, flags, permissionsMode);\n';
 const PATCHED = '// lineage-dag: share environments by file';
@@ -93,12 +97,17 @@ function patch(file, anchor, replacement, done) {
 function patchSource() {
   patch(envSource, ANCHOR, REPLACEMENT, PATCHED);
   const declare = '\tNapi::Value getWriteTxnId(const CallbackInfo& info);\n';
-  patch(header, declare, `${declare}\tNapi::Value putRows(const CallbackInfo& info); // lineage-dag\n`, 'putRows(const CallbackInfo');
+  patch(header, declare, `${declare}\tNapi::Value putRows(const CallbackInfo& info); // lineage-dag\n\tNapi::Value releaseMap(const CallbackInfo& info); // lineage-dag\n`, 'releaseMap(const CallbackInfo');
   const method = '\t\tEnvWrap::InstanceMethod("getWriteTxnId", &EnvWrap::getWriteTxnId),\n';
-  patch(envSource, method, `${method}\t\tEnvWrap::InstanceMethod("putRows", &EnvWrap::putRows), // lineage-dag\n`, '"putRows"');
-  const body = readFileSync(putRowsSource, 'utf8');
-  const setup = 'void EnvWrap::setupExports(';
-  patch(envSource, setup, `${body}\n${setup}`, 'EnvWrap::putRows(const Napi::CallbackInfo');
+  patch(envSource, method, `${method}\t\tEnvWrap::InstanceMethod("putRows", &EnvWrap::putRows), // lineage-dag\n\t\tEnvWrap::InstanceMethod("releaseMap", &EnvWrap::releaseMap), // lineage-dag\n`, '"releaseMap"');
+  // The methods' code goes between two marker lines, replaced whole when the file beside this script changes.
+  const begin = '// lineage-dag methods: begin\n';
+  const end = '// lineage-dag methods: end\n';
+  const body = `${begin}${readFileSync(putRowsSource, 'utf8')}${end}`;
+  const source = readFileSync(envSource, 'utf8');
+  const from = source.indexOf(begin);
+  if (from >= 0) writeFileSync(envSource, source.slice(0, from) + body + source.slice(source.indexOf(end, from) + end.length));
+  else patch(envSource, 'void EnvWrap::setupExports(', `${body}void EnvWrap::setupExports(`, begin);
 }
 
 if (existsSync(built) && existsSync(marker) && formatOk()) process.exit(0);
@@ -111,4 +120,4 @@ if (!formatOk()) {
   console.error('lineage-dag: lmdb was rebuilt but still does not report LMDB 0.9; see scripts/ensure-lmdb-v1.js');
   process.exit(1);
 }
-writeFileSync(marker, 'lmdb-js built for LMDB data format 1, environments shared by file, with env.putRows\n');
+writeFileSync(marker, 'lmdb-js built for LMDB data format 1, environments shared by file, with env.putRows and env.releaseMap\n');

@@ -6,10 +6,16 @@
 // instead of one per row (src/store/write-worker.js packs the sections).
 // Layouts:
 //   0: 20-byte rows, a 16-byte key then a 4-byte value; put in key order.
+//   3: rows as in 0, sorted by key in place; nothing is put (the caller then
+//      puts key ranges with layout 0, each in its own transaction).
 //   1: a u32 key (native order), a u16 length, then that many value bytes.
 //   2: 8-byte rows, a u32 key (native order) then a 4-byte value.
 // Returns the number of rows put; throws with LMDB's message and the row's
 // position when a put fails (the caller's transaction then aborts).
+#include <limits.h>
+#include <stdio.h>
+#include <sys/mman.h>
+
 static int lineageCompareKey16(const void* a, const void* b) {
 	return memcmp(*(uint8_t* const*) a, *(uint8_t* const*) b, 16);
 }
@@ -35,6 +41,23 @@ Napi::Value EnvWrap::putRows(const Napi::CallbackInfo& info) {
 	size_t length = rows.ByteLength();
 	size_t count = 0;
 	int rc = 0;
+	if (layout == 3) {
+		size_t n = length / 20;
+		uint8_t** order = (uint8_t**) malloc((n ? n : 1) * sizeof(uint8_t*));
+		uint8_t* sorted = (uint8_t*) malloc(n ? n * 20 : 1);
+		if (!order || !sorted) {
+			free(order);
+			free(sorted);
+			return throwError(env, "putRows: out of memory");
+		}
+		for (size_t i = 0; i < n; i++) order[i] = at + i * 20;
+		qsort(order, n, sizeof(uint8_t*), lineageCompareKey16);
+		for (size_t i = 0; i < n; i++) memcpy(sorted + i * 20, order[i], 20);
+		memcpy(at, sorted, n * 20);
+		free(order);
+		free(sorted);
+		return Napi::Number::New(env, 0);
+	}
 	if (layout == 0) {
 		size_t n = length / 20;
 		uint8_t** order = (uint8_t**) malloc((n ? n : 1) * sizeof(uint8_t*));
@@ -70,4 +93,41 @@ Napi::Value EnvWrap::putRows(const Napi::CallbackInfo& info) {
 	} else return throwError(env, "putRows: unknown row layout");
 	if (rc != 0) return lineagePutFailed(env, rc, count);
 	return Napi::Number::New(env, (double) count);
+}
+
+// env.releaseMap() drops this process's mappings of the data file's pages
+// (madvise MADV_DONTNEED over the map, found in /proc/self/maps). The map is
+// read-only and shared, so nothing is lost: the pages stay in the OS page
+// cache and the next access maps them again. It keeps the pages LMDB reads
+// while it writes (B-tree descents, page copies) from accumulating in the
+// process's resident set. Returns the bytes of the map, or 0 where this is
+// not Linux or the map is not found.
+Napi::Value EnvWrap::releaseMap(const Napi::CallbackInfo& info) {
+	Napi::Env env = info.Env();
+	double released = 0;
+#ifdef __linux__
+	const char* dir = nullptr;
+	unsigned int envFlags = 0;
+	if (this->env && mdb_env_get_path(this->env, &dir) == 0 && dir && mdb_env_get_flags(this->env, &envFlags) == 0) {
+		std::string file = (envFlags & MDB_NOSUBDIR) ? std::string(dir) : std::string(dir) + "/data.mdb";
+		char real[PATH_MAX];
+		if (realpath(file.c_str(), real)) file = real;
+		FILE* maps = fopen("/proc/self/maps", "r");
+		if (maps) {
+			char line[PATH_MAX + 256];
+			while (fgets(line, sizeof(line), maps)) {
+				unsigned long start, end;
+				int pathAt = 0;
+				if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &start, &end, &pathAt) < 2 || pathAt == 0) continue;
+				char* path = line + pathAt;
+				size_t n = strlen(path);
+				if (n > 0 && path[n - 1] == '\n') path[--n] = 0;
+				if (file != path) continue;
+				if (madvise((void*) start, end - start, MADV_DONTNEED) == 0) released += (double) (end - start);
+			}
+			fclose(maps);
+		}
+	}
+#endif
+	return Napi::Number::New(env, released);
 }

@@ -7,6 +7,8 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { LineageStore, childLineage, rootLineage } from '../src/index.js';
 import { MIN_TAIL, inBlocks, readUnindexed } from '../src/store/udid-tail.js';
+import { WriteBatch } from '../src/store/write-batch.js';
+import { MERGE_ROWS_PER_TXN, commitBatch } from '../src/store/write-worker.js';
 import { ensureBuilt, lineage } from './helpers/cli.js';
 import { tempDir } from './helpers/temp-dir.js';
 
@@ -143,6 +145,44 @@ describe('the udid index, merged in bulk', () => {
     expect(store.has(rootLineage(`p${sources - 1}`).udid)).toBe(true);
     await store.close();
     expect(entries(dir, 'udid')).toBe(sources * 4);
+    expect(await listed(dir)).toEqual([]);
+  });
+
+  it('a merge too big for one transaction goes in parts; one that stops after its first part leaves its blocks listed and every task found', async () => {
+    const dir = tempDir();
+    const store = await LineageStore.open(dir);
+    const sources = Math.ceil((MERGE_ROWS_PER_TXN * 1.5) / 4);
+    for (let s = 0; s < sources; s++) {
+      const root = rootLineage(`p${s}`);
+      store.recordEmission({ stage: 'split', parents: [root], children: [0, 1, 2].map((j) => childLineage('split', [root.udid], j)) });
+    }
+    await store.flush();
+    expect(entries(dir, 'udid')).toBe(0);
+    const shard = store.shards[0]!;
+    const blocks = readUnindexed(shard.info).map((b) => b.start);
+    expect(blocks.length).toBeGreaterThan(0);
+
+    // The merge the session would send, by hand, with the greatest key twice:
+    // appending it again fails in the second part, as a crash there would stop it.
+    const merge = new WriteBatch();
+    const rows = [...(shard.meta.getRange() as Iterable<{ key: number; value: Buffer }>)].map(({ key, value }) => ({ key, udid: Buffer.from(value.subarray(0, 16)) }));
+    rows.sort((x, y) => Buffer.compare(x.udid, y.udid));
+    const last = rows[rows.length - 1]!;
+    for (const r of [...rows, last]) merge.udidWords(r.udid.readInt32LE(0), r.udid.readInt32LE(4), r.udid.readInt32LE(8), r.udid.readInt32LE(12), r.key);
+    merge.indexed = blocks;
+    expect(() => commitBatch(shard.env, shard, merge.toMessage(1).message)).toThrow(/the udid sub-DB refused a row: putRows: row \d+: MDB_KEYEXIST/);
+    // The first part is in the index; the blocks stay listed, so the rest is found through meta.
+    expect(entries(dir, 'udid')).toBe(MERGE_ROWS_PER_TXN);
+    expect(readUnindexed(shard.info).map((b) => b.start)).toEqual(blocks);
+    const reader = await LineageStore.open(dir, { readOnly: true });
+    expect(rows.every((r) => reader.has(r.udid.toString('hex')))).toBe(true);
+    await reader.close();
+    expect(lineage(['verify', dir])).toMatchObject({ code: 0 });
+
+    // The writer's own merge at close puts every row again (over the part already there) and unlists the blocks.
+    await store.close();
+    expect(entries(dir, 'udid')).toBe(rows.length);
+    expect(entries(dir, 'meta')).toBe(rows.length);
     expect(await listed(dir)).toEqual([]);
   });
 });

@@ -6,7 +6,7 @@
  * worker is the slower side and commits stay few and large.
  *
  * Small sessions never need the thread: batches are committed on the main
- * thread (the same `applyBatch`) until THREAD_AFTER_ROWS rows were written,
+ * thread (the same `commitBatch`) until THREAD_AFTER_ROWS rows were written,
  * then the thread starts; it takes ~0.1 s to load, and main-thread commits
  * go on until it says it is ready.
  *
@@ -16,7 +16,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Shard } from './shard.js';
 import type { WriteBatch } from './write-batch.js';
-import { applyBatch } from './write-worker.js';
+import { commitBatch } from './write-worker.js';
 
 /** Rows committed on the main thread before the write thread is started. */
 const THREAD_AFTER_ROWS = 50_000;
@@ -81,7 +81,7 @@ export class WriteThread {
       if (!worker && this.rowsHere >= THREAD_AFTER_ROWS) this.start();
       const { shard } = this;
       try {
-        const block = shard.env.transactionSync(() => applyBatch(shard, message));
+        const block = commitBatch(shard.env, shard, message);
         if (block) this.claimed.push(block);
       } catch (err) {
         this.error ??= err as Error;

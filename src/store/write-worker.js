@@ -4,7 +4,7 @@
  * The write thread of a writer session (writer-session.ts). It opens the
  * writer's LMDB environment and applies each batch (write-batch.ts) in one
  * synchronous, durable transaction, then answers with the batch's number.
- * `applyBatch` is also what the main thread runs for the batches it commits
+ * `commitBatch` is also what the main thread runs for the batches it commits
  * itself, before the thread is up.
  *
  * Why a thread: lmdb-js spends ~0.5 µs of main-thread time per asynchronous
@@ -75,9 +75,9 @@ const MDB_APPEND = 0x20000;
  * Puts the rows packed in `rows` into `db` with one native call
  * (env.putRows, scripts/lmdb-put-rows.cpp: layout 0 is 16-byte keys with
  * 4-byte values, put in key order; 1 is u32 key, u16 length, value; 2 is u32
- * key, 4-byte value). One lmdb-js put per row costs about as much JavaScript
+ * key, 4-byte value; 3 sorts layout-0 rows in place and puts nothing). One lmdb-js put per row costs about as much JavaScript
  * as the put costs LMDB.
- * @param {Db} db @param {string} name @param {Buffer} rows @param {0 | 1 | 2} layout @param {number} flags
+ * @param {Db} db @param {string} name @param {Buffer} rows @param {0 | 1 | 2 | 3} layout @param {number} flags
  */
 function putRows(db, name, rows, layout, flags = 0) {
   if (rows.length === 0) return;
@@ -91,31 +91,84 @@ function putRows(db, name, rows, layout, flags = 0) {
 }
 
 /**
- * Puts every row of `batch` into `dbs` (the shard's sub-DBs) and claims the
- * id block it asks for (returned); the caller holds the write transaction.
- * @param {WriteDbs} dbs @param {Batch} batch @returns {IdBlock | null}
+ * `udid` rows a transaction puts at most. A big merge (udid-tail.ts) is split
+ * into transactions by key range: the new keys land all over the index, so
+ * one transaction would copy nearly every leaf page of it, and LMDB keeps the
+ * memory of a transaction's page copies for reuse until the environment
+ * closes. In key order, each part copies its share of the pages.
  */
-export function applyBatch(dbs, batch) {
+export const MERGE_ROWS_PER_TXN = 1 << 16;
+
+/**
+ * Commits `batch` to the shard open as `env` with sub-DBs `dbs` and returns
+ * the id block it claimed. Every row but a big merge's `udid` rows goes in
+ * one transaction: that is what keeps a committed prefix consistent. The
+ * merge follows, in parts; its blocks are unlisted by the last part, so until
+ * then readers still find those tasks through their `meta` rows. After each
+ * commit the process's mapping of the file is released (env.releaseMap).
+ * @param {import('lmdb').RootDatabase} env @param {WriteDbs} dbs @param {Batch} batch
+ * @returns {IdBlock | null}
+ */
+export function commitBatch(env, dbs, batch) {
   const view = (/** @type {Section} */ name) => Buffer.from(batch.buffers[name], 0, batch.lengths[name]);
+  const udid = view('udid');
+  const n = udid.length / 20;
   // Sorted keys into an empty index append: no page splits, full pages.
-  let empty = true;
-  for (const _ of dbs.udid.getKeys({ limit: 1 })) empty = false;
-  putRows(dbs.udid, 'udid', view('udid'), 0, empty ? MDB_APPEND : 0);
-  if (batch.indexed.length > 0) {
-    const listed = dbs.info.get(UNINDEXED_KEY);
-    const left = (Array.isArray(listed) ? listed : []).filter((b) => !batch.indexed.includes(b.start));
-    dbs.info.putSync(UNINDEXED_KEY, left);
+  const flags = n > 0 && isEmpty(dbs.udid) ? MDB_APPEND : 0;
+  const split = n > MERGE_ROWS_PER_TXN;
+  const block = env.transactionSync(() => {
+    if (!split) {
+      putRows(dbs.udid, 'udid', udid, 0, flags);
+      unlist(dbs.info, batch.indexed);
+    } else putRows(dbs.udid, 'udid', udid, 3);
+    putRows(dbs.meta, 'meta', view('meta'), 1);
+    putRows(dbs.parents, 'parents', view('parents'), 2);
+    putRows(dbs.children, 'children', view('children'), 2);
+    const sources = view('sources');
+    for (let at = 0; at < sources.length; ) {
+      const size = sources.readUInt16LE(at + 4);
+      dbs.sources.putSync(sources.readUInt32LE(at), sources.toString('utf8', at + 6, at + 6 + size));
+      at += 6 + size;
+    }
+    return batch.claim > 0 ? claimIdBlock(dbs.info, batch.claim) : null;
+  });
+  releaseMap(env);
+  if (split) {
+    for (let from = 0; from < n; from += MERGE_ROWS_PER_TXN) {
+      const to = Math.min(n, from + MERGE_ROWS_PER_TXN);
+      env.transactionSync(() => {
+        putRows(dbs.udid, 'udid', udid.subarray(from * 20, to * 20), 0, flags);
+        if (to === n) unlist(dbs.info, batch.indexed);
+      });
+      releaseMap(env);
+    }
   }
-  putRows(dbs.meta, 'meta', view('meta'), 1);
-  putRows(dbs.parents, 'parents', view('parents'), 2);
-  putRows(dbs.children, 'children', view('children'), 2);
-  const sources = view('sources');
-  for (let at = 0; at < sources.length; ) {
-    const size = sources.readUInt16LE(at + 4);
-    dbs.sources.putSync(sources.readUInt32LE(at), sources.toString('utf8', at + 6, at + 6 + size));
-    at += 6 + size;
-  }
-  return batch.claim > 0 ? claimIdBlock(dbs.info, batch.claim) : null;
+  return block;
+}
+
+/** @param {Db} db */
+function isEmpty(db) {
+  for (const _ of db.getKeys({ limit: 1 })) return false;
+  return true;
+}
+
+/** Takes the id blocks starting at `starts` off the info `unindexed` list. @param {Db} info @param {readonly number[]} starts */
+function unlist(info, starts) {
+  if (starts.length === 0) return;
+  const listed = info.get(UNINDEXED_KEY);
+  info.putSync(UNINDEXED_KEY, (Array.isArray(listed) ? listed : []).filter((b) => !starts.includes(b.start)));
+}
+
+/**
+ * Unmaps the pages of the data file that LMDB read through its map while
+ * writing (scripts/lmdb-put-rows.cpp): B-tree descents and page copies touch
+ * most of the file over a long run, and each page it reads stays in the
+ * process's resident set until unmapped. The map is read-only, so they stay
+ * in the OS page cache; the next access maps them again.
+ * @param {import('lmdb').RootDatabase} env
+ */
+function releaseMap(env) {
+  /** @type {{ env: { releaseMap(): number } }} */ (/** @type {unknown} */ (env)).env.releaseMap();
 }
 
 /** The thread's own loop: started only in the worker that write-thread.ts creates. */
@@ -140,7 +193,7 @@ function serve() {
       return;
     }
     try {
-      const block = env.transactionSync(() => applyBatch(dbs, msg));
+      const block = commitBatch(env, dbs, msg);
       port.postMessage({ seq: msg.seq, block });
     } catch (err) {
       const error = /** @type {Error} */ (err);
