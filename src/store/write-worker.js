@@ -40,14 +40,10 @@ export const WRITE_DB_OPTIONS = /** @type {const} */ ({
 });
 
 /**
- * How Shard and the write thread open a shard's environment (lmdb-js shares
- * one environment per file, so the first open's flags hold for both).
- * `noReadAhead` is LMDB's MDB_NORDAHEAD: the map is advised MADV_RANDOM, so a
- * page fault maps that one page, not the up to 16 cached neighbours that
- * Linux's fault-around maps with it; those count as the process's RSS.
- * Not in lmdb-js's typings, hence the cast.
+ * How Shard and the write thread open a shard's environment: lmdb-js shares
+ * one environment per file, so the first open's options hold for both.
  */
-export const ENV_OPTIONS = /** @type {{ maxDbs: number }} */ (/** @type {unknown} */ ({ maxDbs: 16, noReadAhead: true }));
+export const ENV_OPTIONS = { maxDbs: 16 };
 
 /** The info key listing the id blocks not yet in the `udid` index (udid-tail.ts). */
 export const UNINDEXED_KEY = 'unindexed';
