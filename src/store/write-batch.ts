@@ -31,12 +31,17 @@ export interface BatchMessage {
   readonly claim: number;
 }
 
+/** The low 32 bits of `v` (signed or not), little-endian, at `b[at]`. */
+export function le32(b: Buffer, at: number, v: number): void {
+  b[at] = v;
+  b[at + 1] = v >>> 8;
+  b[at + 2] = v >>> 16;
+  b[at + 3] = v >>> 24;
+}
+
 /** An edge record: `key` (u32 LE), then `value` (u32 BE, as stored), by byte stores (this runs for every edge). */
 function edgeRow(b: Buffer, at: number, key: number, value: number): void {
-  b[at] = key;
-  b[at + 1] = key >>> 8;
-  b[at + 2] = key >>> 16;
-  b[at + 3] = key >>> 24;
+  le32(b, at, key);
   b[at + 4] = value >>> 24;
   b[at + 5] = value >>> 16;
   b[at + 6] = value >>> 8;
@@ -64,12 +69,17 @@ class Section {
   }
 }
 
+/** A section's first buffer: what the previous batch's used, with a quarter more, so a batch rarely grows its buffers. */
+function startSize(previous: Section | undefined, least: number): number {
+  return previous === undefined ? least : Math.max(least, previous.at + (previous.at >>> 2));
+}
+
 export class WriteBatch {
-  private readonly udids = new Section(1 << 14);
-  private readonly metas = new Section(1 << 14);
-  private readonly parentRows = new Section(1 << 13);
-  private readonly childRows = new Section(1 << 13);
-  private readonly sourceRows = new Section(1 << 10);
+  private readonly udids: Section;
+  private readonly metas: Section;
+  private readonly parentRows: Section;
+  private readonly childRows: Section;
+  private readonly sourceRows: Section;
   /** Rows in the batch. */
   rows = 0;
   /** See BatchMessage.indexed. */
@@ -77,31 +87,44 @@ export class WriteBatch {
   /** See BatchMessage.claim. */
   claim = 0;
 
+  /** `previous`: the batch before this one, whose sizes this one's buffers start from. */
+  constructor(previous?: WriteBatch) {
+    this.udids = new Section(startSize(previous?.udids, 1 << 14));
+    this.metas = new Section(startSize(previous?.metas, 1 << 14));
+    this.parentRows = new Section(startSize(previous?.parentRows, 1 << 13));
+    this.childRows = new Section(startSize(previous?.childRows, 1 << 13));
+    this.sourceRows = new Section(startSize(previous?.sourceRows, 1 << 10));
+  }
+
   /** `udid` row: the UDID given as four little-endian 32-bit words (parseUdidWords) → id. */
   udidWords(a: number, b: number, c: number, d: number, id: number): void {
     const s = this.udids;
     const at = s.reserve(20);
-    s.buf.writeInt32LE(a, at);
-    s.buf.writeInt32LE(b, at + 4);
-    s.buf.writeInt32LE(c, at + 8);
-    s.buf.writeInt32LE(d, at + 12);
-    s.buf.writeUInt32LE(id, at + 16);
+    // Byte stores: Buffer#write*LE checks its arguments, and a merge runs this for every task.
+    const buf = s.buf;
+    le32(buf, at, a);
+    le32(buf, at + 4, b);
+    le32(buf, at + 8, c);
+    le32(buf, at + 12, d);
+    le32(buf, at + 16, id);
     this.rows++;
   }
 
-  /** `meta` row of `id`: `size` bytes, which the caller fills at the returned offset of `buffer`. */
-  meta(id: number, size: number): { buffer: Buffer; offset: number } {
+  /** `meta` row of `id`: `size` bytes, which the caller fills from the returned offset of `metaBuffer`. */
+  meta(id: number, size: number): number {
     const s = this.metas;
     const at = s.reserve(6 + size);
     const b = s.buf;
-    b[at] = id;
-    b[at + 1] = id >>> 8;
-    b[at + 2] = id >>> 16;
-    b[at + 3] = id >>> 24;
+    le32(b, at, id);
     b[at + 4] = size;
     b[at + 5] = size >>> 8;
     this.rows++;
-    return { buffer: s.buf, offset: at + 6 };
+    return at + 6;
+  }
+
+  /** The buffer `meta` rows go into (replaced when it grows: read it after `meta`). */
+  get metaBuffer(): Buffer {
+    return this.metas.buf;
   }
 
   /** The edge parent → child: one row in `parents` and one in `children`. */

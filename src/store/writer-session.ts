@@ -29,7 +29,7 @@ import {
 import type { EmissionRecord, FailureRecord, TaskRef } from './types.js';
 import { UdidIndex } from './udid-index.js';
 import { tailLimit } from './udid-tail.js';
-import { WriteBatch } from './write-batch.js';
+import { WriteBatch, le32 } from './write-batch.js';
 import { WriteThread, type IdBlock } from './write-thread.js';
 
 // Bits of the per-task state byte.
@@ -130,7 +130,7 @@ export class WriterSession {
   }
 
   recordEmission(rec: EmissionRecord): void {
-    if ((this.emissions & 1023) === 0) this.checkRoom();
+    if ((this.emissions & 4095) === 0) this.checkRoom();
     const { parents, children } = rec;
     if (!Array.isArray(parents) || parents.length === 0) {
       throw new LineageError(
@@ -337,7 +337,7 @@ export class WriterSession {
     }
     this.dirtyCount = 0;
     const batch = this.batch;
-    this.batch = new WriteBatch();
+    this.batch = new WriteBatch(batch);
     this.uncommittedRows = batch.rows;
     this.lastSeq = this.thread.post(batch);
     if (!this.thread.busy) this.afterCommit(false);
@@ -387,20 +387,21 @@ export class WriterSession {
     const s = this.state[id]!;
     const error = (s & OUTCOME_MASK) === OUTCOME_FAILED ? this.errors.get(id) : undefined;
     const size = META_SIZE + (error === undefined ? 0 : Buffer.byteLength(error));
-    const { buffer: b, offset: o } = this.batch.meta(id, size);
+    const o = this.batch.meta(id, size);
+    const b = this.batch.metaBuffer;
     const u = this.udids;
     // Byte stores: Buffer#write*LE checks its arguments, and this runs for every row.
-    put32(b, o, u[id * 4]!);
-    put32(b, o + 4, u[id * 4 + 1]!);
-    put32(b, o + 8, u[id * 4 + 2]!);
-    put32(b, o + 12, u[id * 4 + 3]!);
+    le32(b, o, u[id * 4]!);
+    le32(b, o + 4, u[id * 4 + 1]!);
+    le32(b, o + 8, u[id * 4 + 2]!);
+    le32(b, o + 12, u[id * 4 + 3]!);
     put16(b, o + 16, this.shardStage(this.stage[id]!));
-    put32(b, o + 18, this.root[id]!);
+    le32(b, o + 18, this.root[id]!);
     b[o + 22] =
       ((s & TERMINAL) !== 0 ? FLAG_TERMINAL : 0) | ((s & HAS_PARENTS) !== 0 ? FLAG_HAS_PARENTS : 0) | ((s & HAS_CHILDREN) !== 0 ? FLAG_HAS_CHILDREN : 0);
     b[o + 23] = s & OUTCOME_MASK;
     put16(b, o + 24, (s & OUTCOME_MASK) === 0 ? 0 : this.shardStage(this.outcomeStage[id]!));
-    put32(b, o + 26, (s & COMPLETED) !== 0 ? this.completedRun[id]! : 0);
+    le32(b, o + 26, (s & COMPLETED) !== 0 ? this.completedRun[id]! : 0);
     if (error !== undefined) b.write(error, o + META_SIZE);
   }
 
@@ -627,14 +628,7 @@ export class WriterSession {
   }
 }
 
-/** Little-endian stores of the low 32 / 16 bits of `v` (signed or not) at `b[o]`. */
-function put32(b: Buffer, o: number, v: number): void {
-  b[o] = v;
-  b[o + 1] = v >>> 8;
-  b[o + 2] = v >>> 16;
-  b[o + 3] = v >>> 24;
-}
-
+/** Little-endian store of the low 16 bits of `v` at `b[o]`. */
 function put16(b: Buffer, o: number, v: number): void {
   b[o] = v;
   b[o + 1] = v >>> 8;
