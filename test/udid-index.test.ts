@@ -185,4 +185,21 @@ describe('the udid index, merged in bulk', () => {
     expect(entries(dir, 'meta')).toBe(rows.length);
     expect(await listed(dir)).toEqual([]);
   });
+
+  it('a writer on a fresh shard still sees what another process records in it meanwhile', async () => {
+    ensureBuilt();
+    const dir = tempDir();
+    const store = await LineageStore.open(dir);
+    const mine = rootLineage('mine');
+    store.recordEmission({ stage: 'split', parents: [mine], children: [childLineage('split', [mine.udid], 0)] });
+    await store.flush();
+    const { all, complete } = expected(20);
+    // Nothing else is in the shard yet: unknown tasks are answered without a lookup.
+    expect(all.some((u) => store.isCompleted(u))).toBe(false);
+    const killed = await run('node', [child, dir, '20']).catch((err: { stdout: string }) => err);
+    expect(killed).toMatchObject({ stdout: 'flushed\n' });
+    await new Promise((r) => setTimeout(r, 120));
+    for (const udid of all) expect(store.isCompleted(udid)).toBe(complete.has(udid));
+    await store.close();
+  });
 });

@@ -196,6 +196,8 @@ export class LineageStore {
     if (inSession === true) return true;
     if (inSession === false && this.shards.length === 1) return false;
     if (inSession === undefined) assertUdid(udid, 'isCompleted');
+    // A fresh checkpoint this session alone writes holds no task the session does not know.
+    if (inSession === undefined && this.shards.length === 1 && this.session?.soleAuthor()) return false;
     if (this.mode === 'sources') return false; // no per-task records: see isSourceCompleted
     const key = Buffer.from(udid, 'hex');
     // A task the session knows (created here, or loaded from disk) has its own shard's

@@ -52,6 +52,9 @@ const QUEUED_BYTES_PER_ROW = 64;
 /** The largest block of ids a session claims at once. */
 const MAX_BLOCK = 1 << 22;
 
+/** How long soleAuthor() trusts its last look at the shard's next id. */
+const SOLE_CHECK_MS = 50;
+
 /** Parents beyond which an emission's duplicate checks use sets instead of scanning arrays. */
 const WIDE = 16;
 const NO_IDS: ReadonlySet<number> = new Set();
@@ -118,6 +121,11 @@ export class WriterSession {
 
   /** False when the shard held no task at open: no lookup can hit, so none is made. */
   private readonly diskMayHave: boolean;
+  /** The shard's next id at open, and the ids this session claimed since: see soleAuthor(). */
+  private readonly nextIdAtOpen: number;
+  private claimedIds = 0;
+  private sole = false;
+  private soleCheckedAt = -Infinity;
 
   constructor(
     private readonly shard: Shard,
@@ -125,6 +133,7 @@ export class WriterSession {
   ) {
     shard.indexOrphanedBlocks();
     this.diskMayHave = (shard.meta.getStats() as { entryCount: number }).entryCount > 0;
+    this.nextIdAtOpen = nextId(shard);
     this.indexedCount = (shard.udid.getStats() as { entryCount: number }).entryCount;
     this.thread = new WriteThread(shard, () => this.afterCommit());
   }
@@ -242,6 +251,24 @@ export class WriterSession {
     if (!parseUdidWords(udid, w, 0)) return undefined;
     const id = this.index.getWords(w[0]!, w[1]!, w[2]!, w[3]!);
     return id === 0 ? undefined : (this.state[id]! & COMPLETED) !== 0;
+  }
+
+  /**
+   * True when every task in the shard is one this session knows: the shard
+   * held none at open, and no other process has claimed ids in it since
+   * (its next id is checked at most every SOLE_CHECK_MS, as the unindexed
+   * list is: another process's commits are seen that much later). A task
+   * the session does not know is then in no shard, and the runner's
+   * question whether it is complete needs no lookup on disk.
+   */
+  soleAuthor(): boolean {
+    if (this.diskMayHave || this.claimPending) return false;
+    const now = performance.now();
+    if (now - this.soleCheckedAt > SOLE_CHECK_MS) {
+      this.soleCheckedAt = now;
+      this.sole = nextId(this.shard) === this.nextIdAtOpen + this.claimedIds;
+    }
+    return this.sole;
   }
 
   /** True when the open batch has grown large while the write thread is busy: the caller should `await drain()`. */
@@ -569,6 +596,7 @@ export class WriterSession {
   }
 
   private ownBlock(block: IdBlock): void {
+    this.claimedIds += block.end - block.start;
     this.ownBlocks.push(block.start);
     this.shard.tail.own.add(block.start);
   }
@@ -638,6 +666,12 @@ function grown(a: Uint32Array<ArrayBuffer>): Uint32Array<ArrayBuffer> {
   const bigger = new Uint32Array(a.length * 2);
   bigger.set(a);
   return bigger;
+}
+
+/** The first id the shard's next claim gets (info `next_id`, write-worker.js claimIdBlock). */
+function nextId(shard: Shard): number {
+  const next: unknown = shard.info.get('next_id');
+  return typeof next === 'number' ? next : 1;
 }
 
 function writeFailure(dir: string, err: unknown): LineageError {
