@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // npm run bench -- [--sources S] [--limit] [--measures record,completion,...] [--rounds N] [--sweep [--sizes a,b,..]] [--keep DIR]
+// --rounds N: record (alternated with the ceiling) and overhead run N times each; the fastest of each kind count.
 //
 // Runs each measure of workload W1 in its own process (so peak RSS is its
 // own), through the public API and the real `lineage` binary, optionally with
@@ -89,6 +90,35 @@ function limit(s) {
   return Number(/emissions_per_s=(\d+)/.exec(line)?.[1]);
 }
 
+/**
+ * The record measure, `rounds` times, each time after the ceiling when
+ * --limit is given (ceiling, record, ceiling, record...). On a shared machine
+ * the fastest run of each is the one least disturbed, so the ratio is of the
+ * two fastest; peak RSS is the highest of all rounds. The checkpoint of the
+ * last round is the one the later measures read.
+ */
+function recordRounds(ckpt, rounds) {
+  const runs = [];
+  const limits = [];
+  for (let round = 0; round < rounds; round++) {
+    if (withLimit) limits.push(limit(sources));
+    rmSync(ckpt, { recursive: true, force: true });
+    runs.push(node('record.js', [ckpt, String(sources)]));
+  }
+  const rec = { ...runs.reduce((a, b) => (b.seconds < a.seconds ? b : a)) };
+  if (rounds > 1) {
+    rec.rounds = rounds;
+    rec.all_emissions_per_s = runs.map((r) => r.emissions_per_s);
+    for (const field of ['peak_rss_mb', 'peak_rss_anon_mb', 'peak_rss_file_mb']) rec[field] = Math.max(...runs.map((r) => r[field]));
+  }
+  if (withLimit) {
+    rec.limit_emissions_per_s = Math.max(...limits);
+    if (rounds > 1) rec.all_limit_emissions_per_s = limits;
+    rec.ratio_to_limit = +(rec.emissions_per_s / rec.limit_emissions_per_s).toFixed(3);
+  }
+  return rec;
+}
+
 function print(result) {
   console.log(JSON.stringify(result));
   return result;
@@ -103,11 +133,7 @@ async function main() {
   const results = [];
   try {
     if (keep) rmSync(ckpt, { recursive: true, force: true });
-    const rec = node('record.js', [ckpt, String(sources)]);
-    if (withLimit) {
-      rec.limit_emissions_per_s = limit(sources);
-      rec.ratio_to_limit = +(rec.emissions_per_s / rec.limit_emissions_per_s).toFixed(3);
-    }
+    const rec = recordRounds(ckpt, Number(opt('rounds', '1')));
     if (measures.includes('record')) results.push(print(judge(rec)));
     if (measures.includes('completion')) results.push(print(judge(node('completion.js', [ckpt]))));
     if (measures.includes('plan') && existsSync(join(here, 'measures', 'plan.js'))) results.push(print(judge(node('plan.js', [ckpt, String(sources)]))));
