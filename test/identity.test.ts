@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes, childLineage, childPath, lp, rootLineage, rootPath, udidOf, type Slot } from '../src/index.js';
+import { isUdid, parseUdidWords } from '../src/identity/udid.js';
 
 interface Vector {
   path: string;
@@ -75,5 +76,37 @@ describe('bad input', () => {
   ];
   it.each(cases)('%s gives a LineageError with a code', (_name, fn, code) => {
     expect(fn).toThrow(expect.objectContaining({ name: 'LineageError', code }));
+  });
+});
+
+describe('parseUdidWords (the recorder reads every reference with it)', () => {
+  const words = (bytes: Uint8Array) => {
+    const b = Buffer.from(bytes);
+    return [0, 4, 8, 12].map((o) => b.readInt32LE(o));
+  };
+
+  it('gives the little-endian words of any UDID', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 16, maxLength: 16 }), (bytes) => {
+        const out = new Int32Array(6);
+        expect(parseUdidWords(Buffer.from(bytes).toString('hex'), out, 2)).toBe(true);
+        expect([...out.subarray(2)]).toEqual(words(bytes));
+      }),
+    );
+  });
+
+  it('refuses exactly what isUdid refuses: uppercase, non-hex, wide chars, wrong length', () => {
+    const near = fc
+      .tuple(fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.nat(31), fc.constantFrom('A', 'F', 'g', 'G', ' ', '\u0130', '\u00e0', '\u3030', '/', ':', '`', 'x'))
+      .map(([bytes, at, c]) => {
+        const hex = Buffer.from(bytes).toString('hex');
+        return hex.slice(0, at) + c + hex.slice(at + 1);
+      });
+    fc.assert(
+      fc.property(fc.oneof(near, fc.string({ minLength: 30, maxLength: 34 }), fc.constant(undefined), fc.integer()), (value) => {
+        expect(parseUdidWords(value, new Int32Array(4), 0)).toBe(isUdid(value));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
