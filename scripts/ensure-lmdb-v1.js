@@ -94,20 +94,29 @@ function patch(file, anchor, replacement, done) {
   writeFileSync(file, source.slice(0, at) + replacement + source.slice(at + anchor.length));
 }
 
+/**
+ * Puts `text` between two marker lines named `name` in `file`: where they
+ * already are (an earlier version of the text, replaced whole), else before
+ * `anchor`, which must occur exactly once.
+ */
+function region(file, name, anchor, text) {
+  const begin = `// lineage-dag ${name}: begin\n`;
+  const end = `// lineage-dag ${name}: end\n`;
+  const source = readFileSync(file, 'utf8');
+  const from = source.indexOf(begin);
+  if (from >= 0) {
+    writeFileSync(file, source.slice(0, from) + begin + text + end + source.slice(source.indexOf(end, from) + end.length));
+  } else patch(file, anchor, `${begin}${text}${end}${anchor}`, begin);
+}
+
 function patchSource() {
   patch(envSource, ANCHOR, REPLACEMENT, PATCHED);
-  const declare = '\tNapi::Value getWriteTxnId(const CallbackInfo& info);\n';
-  patch(header, declare, `${declare}\tNapi::Value putRows(const CallbackInfo& info); // lineage-dag\n\tNapi::Value releaseMap(const CallbackInfo& info); // lineage-dag\n`, 'releaseMap(const CallbackInfo');
-  const method = '\t\tEnvWrap::InstanceMethod("getWriteTxnId", &EnvWrap::getWriteTxnId),\n';
-  patch(envSource, method, `${method}\t\tEnvWrap::InstanceMethod("putRows", &EnvWrap::putRows), // lineage-dag\n\t\tEnvWrap::InstanceMethod("releaseMap", &EnvWrap::releaseMap), // lineage-dag\n`, '"releaseMap"');
-  // The methods' code goes between two marker lines, replaced whole when the file beside this script changes.
-  const begin = '// lineage-dag methods: begin\n';
-  const end = '// lineage-dag methods: end\n';
-  const body = `${begin}${readFileSync(putRowsSource, 'utf8')}${end}`;
-  const source = readFileSync(envSource, 'utf8');
-  const from = source.indexOf(begin);
-  if (from >= 0) writeFileSync(envSource, source.slice(0, from) + body + source.slice(source.indexOf(end, from) + end.length));
-  else patch(envSource, 'void EnvWrap::setupExports(', `${body}void EnvWrap::setupExports(`, begin);
+  // The methods are what lmdb-put-rows.cpp defines: declared in the class, listed in its JavaScript class, defined in env.cpp.
+  const body = readFileSync(putRowsSource, 'utf8');
+  const names = [...body.matchAll(/^Napi::Value EnvWrap::(\w+)\(const Napi::CallbackInfo& info\) \{$/gm)].map((m) => m[1]);
+  region(header, 'declarations', '\tNapi::Value getWriteTxnId(const CallbackInfo& info);\n', names.map((n) => `\tNapi::Value ${n}(const CallbackInfo& info);\n`).join(''));
+  region(envSource, 'method list', '\t\tEnvWrap::InstanceMethod("getWriteTxnId", &EnvWrap::getWriteTxnId),\n', names.map((n) => `\t\tEnvWrap::InstanceMethod("${n}", &EnvWrap::${n}),\n`).join(''));
+  region(envSource, 'methods', 'void EnvWrap::setupExports(', body);
 }
 
 if (existsSync(built) && existsSync(marker) && formatOk()) process.exit(0);

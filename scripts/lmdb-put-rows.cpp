@@ -131,3 +131,53 @@ Napi::Value EnvWrap::releaseMap(const Napi::CallbackInfo& info) {
 #endif
 	return Napi::Number::New(env, released);
 }
+
+// env.metaUdidRows(dbi, ranges, out) writes the `udid` index rows of the tasks
+// whose ids lie in the ranges [start, end) that `ranges` (a Uint32Array)
+// holds as pairs: for each `meta` row there (sub-database `dbi`, u32 keys),
+// its first 16 bytes (the UDID) and then its id, u32 native order, 20 bytes a
+// row, into `out`, in id order. Returns the rows written. It runs in the
+// write transaction, so it sees the rows its own batch put; the write thread
+// builds a merge from it instead of the main thread packing every row.
+Napi::Value EnvWrap::metaUdidRows(const Napi::CallbackInfo& info) {
+	Napi::Env env = info.Env();
+	if (!this->writeTxn || !this->writeTxn->txn)
+		return throwError(env, "metaUdidRows: there is no write transaction");
+	if (info.Length() < 3 || !info[1].IsTypedArray() || !info[2].IsTypedArray())
+		return throwError(env, "metaUdidRows(dbi, ranges, out): ranges must be a Uint32Array and out a Uint8Array");
+	MDB_dbi dbi = info[0].As<Napi::Number>().Uint32Value();
+	Napi::Uint32Array ranges = info[1].As<Napi::Uint32Array>();
+	Napi::Uint8Array out = info[2].As<Napi::Uint8Array>();
+	uint32_t* range = ranges.Data();
+	size_t pairs = ranges.ElementLength() / 2;
+	uint8_t* to = out.Data();
+	size_t room = out.ByteLength() / 20;
+	size_t written = 0;
+	MDB_cursor* cursor;
+	int rc = mdb_cursor_open(this->writeTxn->txn, dbi, &cursor);
+	if (rc != 0) return lineagePutFailed(env, rc, 0);
+	bool bad = false;
+	for (size_t r = 0; r < pairs && rc == 0 && !bad; r++) {
+		uint32_t id = range[r * 2];
+		uint32_t end = range[r * 2 + 1];
+		MDB_val key = { 4, &id };
+		MDB_val value;
+		for (rc = mdb_cursor_get(cursor, &key, &value, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)) {
+			uint32_t at;
+			memcpy(&at, key.mv_data, 4);
+			if (at >= end) break;
+			if (value.mv_size < 16 || written == room) {
+				bad = true;
+				break;
+			}
+			memcpy(to + written * 20, value.mv_data, 16);
+			memcpy(to + written * 20 + 16, &at, 4);
+			written++;
+		}
+		if (rc == MDB_NOTFOUND) rc = 0;
+	}
+	mdb_cursor_close(cursor);
+	if (bad) return throwError(env, "metaUdidRows: a meta row is shorter than a UDID, or there are more rows than out has room for");
+	if (rc != 0) return lineagePutFailed(env, rc, written);
+	return Napi::Number::New(env, (double) written);
+}

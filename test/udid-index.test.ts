@@ -162,15 +162,23 @@ describe('the udid index, merged in bulk', () => {
     const blocks = readUnindexed(shard.info).map((b) => b.start);
     expect(blocks.length).toBeGreaterThan(0);
 
-    // The merge the session would send, by hand, with the greatest key twice:
-    // appending it again fails in the second part, as a crash there would stop it.
-    const merge = new WriteBatch();
+    // The merge the session would send, by hand, plus a task whose meta row repeats the greatest
+    // UDID: appending it again fails in the second part, as a crash there would stop it.
     const rows = [...(shard.meta.getRange() as Iterable<{ key: number; value: Buffer }>)].map(({ key, value }) => ({ key, udid: Buffer.from(value.subarray(0, 16)) }));
-    rows.sort((x, y) => Buffer.compare(x.udid, y.udid));
-    const last = rows[rows.length - 1]!;
-    for (const r of [...rows, last]) merge.udidWords(r.udid.readInt32LE(0), r.udid.readInt32LE(4), r.udid.readInt32LE(8), r.udid.readInt32LE(12), r.key);
+    const greatest = rows.reduce((a, b) => (Buffer.compare(a.udid, b.udid) >= 0 ? a : b));
+    const twin = 0xfff00000;
+    await shard.meta.put(twin, shard.meta.getBinary(greatest.key)!);
+    const merge = new WriteBatch();
+    const ids = [...rows.map((r) => r.key), twin];
+    const ranges: number[] = [];
+    for (const id of ids) {
+      if (ranges.length > 0 && ranges[ranges.length - 1] === id) ranges[ranges.length - 1] = id + 1;
+      else ranges.push(id, id + 1);
+    }
+    merge.merge = ranges;
     merge.indexed = blocks;
     expect(() => commitBatch(shard.env, shard, merge.toMessage(1).message)).toThrow(/the udid sub-DB refused a row: putRows: row \d+: MDB_KEYEXIST/);
+    await shard.meta.remove(twin);
     // The first part is in the index; the blocks stay listed, so the rest is found through meta.
     expect(entries(dir, 'udid')).toBe(MERGE_ROWS_PER_TXN);
     expect(readUnindexed(shard.info).map((b) => b.start)).toEqual(blocks);
@@ -201,5 +209,25 @@ describe('the udid index, merged in bulk', () => {
     await new Promise((r) => setTimeout(r, 120));
     for (const udid of all) expect(store.isCompleted(udid)).toBe(complete.has(udid));
     await store.close();
+  });
+
+  it('a merge naming a task with no meta row commits nothing of its batch and unlists nothing', async () => {
+    const dir = tempDir();
+    const store = await LineageStore.open(dir);
+    const root = rootLineage('p');
+    store.recordEmission({ stage: 'split', parents: [root], children: [childLineage('split', [root.udid], 0)] });
+    await store.flush();
+    const shard = store.shards[0]!;
+    const blocks = readUnindexed(shard.info).map((b) => b.start);
+    const batch = new WriteBatch();
+    batch.merge = [1, 3, 0xfff00000, 0xfff00001];
+    batch.indexed = blocks;
+    batch.edge(2, 1); // a new row: there if the batch had committed
+    expect(() => commitBatch(shard.env, shard, batch.toMessage(1).message)).toThrow(/the udid merge found 2 meta rows of the 3 tasks/);
+    expect(entries(dir, 'udid')).toBe(0);
+    expect(entries(dir, 'parents')).toBe(1);
+    expect(readUnindexed(shard.info).map((b) => b.start)).toEqual(blocks);
+    await store.close();
+    expect(entries(dir, 'udid')).toBe(2);
   });
 });

@@ -6,7 +6,6 @@
  *
  * | section  | record                                          |
  * |----------|-------------------------------------------------|
- * | udid     | 16 UDID bytes, id (u32 LE)                      |
  * | meta     | id (u32 LE), length (u16 LE), row               |
  * | parents  | child id (u32 LE), parent id (u32 BE)           |
  * | children | parent id (u32 LE), child id (u32 BE)           |
@@ -16,7 +15,7 @@
  * stored (big-endian, so LMDB's byte order sorts them by id).
  */
 
-export const SECTIONS = ['udid', 'meta', 'parents', 'children', 'sources'] as const;
+export const SECTIONS = ['meta', 'parents', 'children', 'sources'] as const;
 export type SectionName = (typeof SECTIONS)[number];
 
 /** What is posted to the worker: one buffer and its used length per section. */
@@ -25,6 +24,8 @@ export interface BatchMessage {
   readonly seq: number;
   readonly buffers: Record<SectionName, ArrayBuffer>;
   readonly lengths: Record<SectionName, number>;
+  /** Id ranges [start, end) as pairs whose tasks this batch adds to the `udid` index, from their `meta` rows (write-worker.js). */
+  readonly merge: readonly number[];
   /** Starts of the id blocks this batch finishes indexing: unlisted from info `unindexed` (udid-tail.ts). */
   readonly indexed: readonly number[];
   /** When > 0: claim the shard's next block of this many ids in the same transaction (write-worker.js claimIdBlock). */
@@ -75,7 +76,6 @@ function startSize(previous: Section | undefined, least: number): number {
 }
 
 export class WriteBatch {
-  private readonly udids: Section;
   private readonly metas: Section;
   private readonly parentRows: Section;
   private readonly childRows: Section;
@@ -86,28 +86,15 @@ export class WriteBatch {
   indexed: readonly number[] = [];
   /** See BatchMessage.claim. */
   claim = 0;
+  /** See BatchMessage.merge. */
+  merge: readonly number[] = [];
 
   /** `previous`: the batch before this one, whose sizes this one's buffers start from. */
   constructor(previous?: WriteBatch) {
-    this.udids = new Section(startSize(previous?.udids, 1 << 14));
     this.metas = new Section(startSize(previous?.metas, 1 << 14));
     this.parentRows = new Section(startSize(previous?.parentRows, 1 << 13));
     this.childRows = new Section(startSize(previous?.childRows, 1 << 13));
     this.sourceRows = new Section(startSize(previous?.sourceRows, 1 << 10));
-  }
-
-  /** `udid` row: the UDID given as four little-endian 32-bit words (parseUdidWords) → id. */
-  udidWords(a: number, b: number, c: number, d: number, id: number): void {
-    const s = this.udids;
-    const at = s.reserve(20);
-    // Byte stores: Buffer#write*LE checks its arguments, and a merge runs this for every task.
-    const buf = s.buf;
-    le32(buf, at, a);
-    le32(buf, at + 4, b);
-    le32(buf, at + 8, c);
-    le32(buf, at + 12, d);
-    le32(buf, at + 16, id);
-    this.rows++;
   }
 
   /** `meta` row of `id`: `size` bytes, which the caller fills from the returned offset of `metaBuffer`. */
@@ -152,7 +139,6 @@ export class WriteBatch {
   /** The batch as a message; the buffers are handed over and this batch is spent. */
   toMessage(seq: number): { message: BatchMessage; transfer: ArrayBuffer[] } {
     const sections: Record<SectionName, Section> = {
-      udid: this.udids,
       meta: this.metas,
       parents: this.parentRows,
       children: this.childRows,
@@ -164,6 +150,6 @@ export class WriteBatch {
       buffers[name] = sections[name].buf.buffer as ArrayBuffer;
       lengths[name] = sections[name].at;
     }
-    return { message: { type: 'batch', seq, buffers, lengths, indexed: this.indexed, claim: this.claim }, transfer: Object.values(buffers) };
+    return { message: { type: 'batch', seq, buffers, lengths, merge: this.merge, indexed: this.indexed, claim: this.claim }, transfer: Object.values(buffers) };
   }
 }

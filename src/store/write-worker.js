@@ -19,11 +19,11 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { open } from 'lmdb';
 
 /**
- * @typedef {'udid' | 'meta' | 'parents' | 'children' | 'sources'} Section
- * @typedef {{ buffers: Record<Section, ArrayBuffer>, lengths: Record<Section, number>, indexed: readonly number[], claim: number }} Batch
+ * @typedef {'meta' | 'parents' | 'children' | 'sources'} Section
+ * @typedef {{ buffers: Record<Section, ArrayBuffer>, lengths: Record<Section, number>, merge: readonly number[], indexed: readonly number[], claim: number }} Batch
  * @typedef {{ start: number, end: number }} IdBlock
  * @typedef {{ putSync(key: any, value: any, options?: object): unknown, get(key: any): any, getKeys(options: object): Iterable<any> }} Db
- * @typedef {Record<Section | 'info', Db>} WriteDbs
+ * @typedef {Record<Section | 'udid' | 'info', Db>} WriteDbs
  */
 
 /**
@@ -68,6 +68,17 @@ export function claimIdBlock(info, size) {
 const MDB_APPEND = 0x20000;
 
 /**
+ * A sub-DB's native environment (with the methods of
+ * scripts/lmdb-put-rows.cpp) and its dbi number, which lmdb-js's typings do
+ * not show.
+ * @param {Db} db
+ * @returns {{ env: { putRows(dbi: number, rows: Uint8Array, layout: number, flags: number): number, metaUdidRows(dbi: number, ranges: Uint32Array, out: Uint8Array): number }, db: { dbi: number } }}
+ */
+function native(db) {
+  return /** @type {any} */ (db);
+}
+
+/**
  * Puts the rows packed in `rows` into `db` with one native call
  * (env.putRows, scripts/lmdb-put-rows.cpp: layout 0 is 16-byte keys with
  * 4-byte values, put in key order; 1 is u32 key, u16 length, value; 2 is u32
@@ -77,8 +88,7 @@ const MDB_APPEND = 0x20000;
  */
 function putRows(db, name, rows, layout, flags = 0) {
   if (rows.length === 0) return;
-  // lmdb-js's typings know neither the native environment nor the dbi number.
-  const handle = /** @type {{ env: { putRows(dbi: number, rows: Uint8Array, layout: number, flags: number): number }, db: { dbi: number } }} */ (/** @type {unknown} */ (db));
+  const handle = native(db);
   try {
     handle.env.putRows(handle.db.dbi, rows, layout, flags);
   } catch (err) {
@@ -107,16 +117,13 @@ export const MERGE_ROWS_PER_TXN = 1 << 16;
  */
 export function commitBatch(env, dbs, batch) {
   const view = (/** @type {Section} */ name) => Buffer.from(batch.buffers[name], 0, batch.lengths[name]);
-  const udid = view('udid');
-  const n = udid.length / 20;
+  let n = 0;
+  for (let i = 0; i < batch.merge.length; i += 2) n += /** @type {number} */ (batch.merge[i + 1]) - /** @type {number} */ (batch.merge[i]);
+  const udid = Buffer.allocUnsafe(n * 20);
   // Sorted keys into an empty index append: no page splits, full pages.
   const flags = n > 0 && isEmpty(dbs.udid) ? MDB_APPEND : 0;
   const split = n > MERGE_ROWS_PER_TXN;
   const block = env.transactionSync(() => {
-    if (!split) {
-      putRows(dbs.udid, 'udid', udid, 0, flags);
-      unlist(dbs.info, batch.indexed);
-    } else putRows(dbs.udid, 'udid', udid, 3);
     putRows(dbs.meta, 'meta', view('meta'), 1);
     putRows(dbs.parents, 'parents', view('parents'), 2);
     putRows(dbs.children, 'children', view('children'), 2);
@@ -126,6 +133,16 @@ export function commitBatch(env, dbs, batch) {
       dbs.sources.putSync(sources.readUInt32LE(at), sources.toString('utf8', at + 6, at + 6 + size));
       at += 6 + size;
     }
+    if (n > 0) {
+      // The merge's rows from the tasks' meta rows, this batch's included.
+      const found = native(dbs.meta).env.metaUdidRows(native(dbs.meta).db.dbi, Uint32Array.from(batch.merge), udid);
+      if (found !== n) throw new Error(`the udid merge found ${found} meta rows of the ${n} tasks it was given`);
+      if (split) putRows(dbs.udid, 'udid', udid, 3);
+      else {
+        putRows(dbs.udid, 'udid', udid, 0, flags);
+        unlist(dbs.info, batch.indexed);
+      }
+    } else unlist(dbs.info, batch.indexed);
     return batch.claim > 0 ? claimIdBlock(dbs.info, batch.claim) : null;
   });
   releaseMap(env);

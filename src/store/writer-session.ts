@@ -80,8 +80,8 @@ export class WriterSession {
   private readonly errors = new Map<number, string>();
   private dirty = new Uint32Array(1 << 12);
   private dirtyCount = 0;
-  /** Tasks created since the last merge into the `udid` index, in id order. */
-  private unindexed = new Uint32Array(1 << 12);
+  /** Tasks created since the last merge into the `udid` index: id ranges [start, end) as pairs, in id order, and how many. */
+  private unindexed: number[] = [];
   private unindexedCount = 0;
   /** Entries of the shard's `udid` index (as of the last merge). */
   private indexedCount: number;
@@ -396,11 +396,9 @@ export class WriterSession {
    * all of them at close.
    */
   private mergeIndex(): void {
-    const u = this.udids;
-    for (let i = 0; i < this.unindexedCount; i++) {
-      const id = this.unindexed[i]!;
-      this.batch.udidWords(u[id * 4]!, u[id * 4 + 1]!, u[id * 4 + 2]!, u[id * 4 + 3]!, id);
-    }
+    // The write thread reads the UDIDs from the tasks' meta rows (this batch's included).
+    this.batch.merge = this.unindexed;
+    this.unindexed = [];
     this.indexedCount += this.unindexedCount;
     this.unindexedCount = 0;
     const open = this.closing ? [] : [this.blockStart, this.spare?.start];
@@ -487,8 +485,10 @@ export class WriterSession {
     this.root[id] = isRoot ? id : root;
     this.stage[id] = stage;
     this.state[id] = LOADED | bits;
-    if (this.unindexedCount === this.unindexed.length) this.unindexed = grown(this.unindexed);
-    this.unindexed[this.unindexedCount++] = id;
+    const ranges = this.unindexed;
+    if (ranges.length > 0 && ranges[ranges.length - 1] === id) ranges[ranges.length - 1] = id + 1;
+    else ranges.push(id, id + 1);
+    this.unindexedCount++;
     this.markDirty(id);
     if (isRoot && typeof ref === 'object' && ref.sourceKey) this.batch.source(id, ref.sourceKey);
     return id;
