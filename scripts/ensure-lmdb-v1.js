@@ -19,7 +19,7 @@
 // read while writing, so they do not pile up in the writer's resident set.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -121,6 +121,9 @@ function patchSource() {
 
 if (existsSync(built) && existsSync(marker) && formatOk()) process.exit(0);
 patchSource();
+// A marker of other methods' code no longer describes the binary about to be built.
+const releaseDir = dirname(built);
+if (existsSync(releaseDir)) for (const name of readdirSync(releaseDir)) if (name.startsWith('lineage-dag-')) rmSync(join(releaseDir, name));
 const gyp = process.env.npm_config_node_gyp;
 const [cmd, args] = gyp ? [process.execPath, [gyp, 'rebuild']] : ['npx', ['--yes', 'node-gyp', 'rebuild']];
 console.error('lineage-dag: building lmdb with LMDB data format 1 (readable by mdb_stat/mdb_dump)...');
