@@ -2,14 +2,16 @@
 /**
  * @internal
  * The write thread of a writer session (writer-session.ts). It opens the
- * writer's LMDB environment and applies each batch (write-batch.ts) in one
- * synchronous, durable transaction, then answers with the batch's number.
- * `commitBatch` is also what the main thread runs for the batches it commits
- * itself, before the thread is up.
+ * writer's LMDB environment and commits each batch (write-batch.ts) in one
+ * synchronous, durable transaction (a big `udid` merge follows in parts, see
+ * commitBatch), then answers with the batch's number. `commitBatch` is also
+ * what the main thread runs for the batches it commits itself, before the
+ * thread is up.
  *
  * Why a thread: lmdb-js spends ~0.5 µs of main-thread time per asynchronous
  * put, which at a million emissions is seconds of the pipeline's own thread.
- * Here the main thread only packs bytes; the puts run beside it.
+ * Here the main thread only packs bytes; the puts run beside it, a section
+ * of rows per native call (scripts/lmdb-put-rows.cpp).
  *
  * Plain JavaScript (no types to strip) so that it loads the same way from
  * `src` under the test runner and from `dist`.
@@ -119,6 +121,7 @@ export function commitBatch(env, dbs, batch) {
   const view = (/** @type {Section} */ name) => Buffer.from(batch.buffers[name], 0, batch.lengths[name]);
   let n = 0;
   for (let i = 0; i < batch.merge.length; i += 2) n += /** @type {number} */ (batch.merge[i + 1]) - /** @type {number} */ (batch.merge[i]);
+  // The merge's rows (16-byte UDID, id), read from the tasks' meta rows in the first transaction.
   const udid = Buffer.allocUnsafe(n * 20);
   // Sorted keys into an empty index append: no page splits, full pages.
   const flags = n > 0 && isEmpty(dbs.udid) ? MDB_APPEND : 0;
