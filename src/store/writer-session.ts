@@ -10,7 +10,8 @@
  * whose state changed is marked dirty and its `meta` row is written once, when
  * the batch is sent, however often it changed meanwhile. A batch is sent when
  * the write thread is idle (at the end of the event turn) or has just finished
- * the previous one, and commits as one transaction. One recordEmission call
+ * the previous one, and commits as one transaction (a big index merge follows
+ * in parts, write-worker.js). One recordEmission call
  * is synchronous, so it never straddles two batches: any committed prefix is a
  * consistent checkpoint.
  */
@@ -391,9 +392,10 @@ export class WriterSession {
   }
 
   /**
-   * Puts the held-back `udid` rows into the open batch and unlists the own
-   * blocks they complete: every block but the one ids still come from, or
-   * all of them at close.
+   * Has the open batch merge the held-back tasks into the `udid` index (as
+   * id ranges: the write thread reads their UDIDs from their `meta` rows)
+   * and unlist the own blocks they complete: every block but the one ids
+   * still come from, or all of them at close.
    */
   private mergeIndex(): void {
     // The write thread reads the UDIDs from the tasks' meta rows (this batch's included).
