@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, truncateSync, writeFileSync, statS
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes, LineageStore, childLineage, rootLineage } from '../src/index.js';
-import { Shard } from '../src/store/shard.js';
+import { Shard, checkNativeBuild } from '../src/store/shard.js';
 import { tempDir } from './helpers/temp-dir.js';
 
 const root = rootLineage('part-0000.jsonl');
@@ -231,5 +231,26 @@ describe('LineageStore: a full map', () => {
     const reader = await LineageStore.open(dir, { readOnly: true });
     expect(reader.get(a.udid)?.parents).toEqual([root.udid]);
     await reader.close();
+  });
+});
+
+describe('LineageStore: the native build', () => {
+  it('checks that lmdb-js has the methods the install step adds, and says what to run when it lacks them', async () => {
+    const dir = tempDir();
+    const store = await LineageStore.open(dir);
+    const shard = store.shards[0]!;
+    // The real environment passes; one without the patched methods (a stock lmdb-js build) is refused.
+    expect(() => checkNativeBuild(shard.env, shard.dir)).not.toThrow();
+    const stock = { env: { ...Object.fromEntries(['open', 'close'].map((k) => [k, () => {}])) } } as unknown as typeof shard.env;
+    let thrown: unknown;
+    try {
+      checkNativeBuild(stock, shard.dir);
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toMatchObject({ name: 'LineageError', code: ErrorCodes.NATIVE_BUILD });
+    expect((thrown as Error).message).toContain(shard.dir);
+    expect((thrown as Error).message).toContain('npm rebuild lmdb lineage-dag');
+    await store.close();
   });
 });

@@ -72,6 +72,22 @@ export const DEFAULT_MAP_SIZE = 2 ** 35;
 
 export type IdDb = Database<Buffer, number>;
 
+/**
+ * The write thread needs the methods that scripts/ensure-lmdb-v1.js patches
+ * into lmdb-js when lineage-dag is installed (scripts/lmdb-put-rows.cpp);
+ * without them (installed with --ignore-scripts, say) nothing could be
+ * recorded, so the open fails first, saying how to get them.
+ */
+export function checkNativeBuild(env: RootDatabase, dir: string): void {
+  const native = (env as unknown as { env?: Record<string, unknown> }).env;
+  if (typeof native?.putRows === 'function' && typeof native.metaUdidRows === 'function' && typeof native.releaseMap === 'function') return;
+  throw new LineageError(
+    ErrorCodes.NATIVE_BUILD,
+    `${dir}: the lmdb package is not the build lineage-dag's install step makes (scripts/ensure-lmdb-v1.js; were install scripts skipped?). ` +
+      'Run `npm rebuild lmdb lineage-dag`, or reinstall without --ignore-scripts.',
+  );
+}
+
 export interface RunInfo {
   readonly startedAt: string;
   readonly writerId: string;
@@ -184,6 +200,7 @@ export class Shard {
     }
     this.tail = new UdidTail(this);
     try {
+      checkNativeBuild(this.env, dir);
       this.checkFormat();
     } catch (err) {
       // Environments are shared per file in a process: one left open would be reused by the next open.
