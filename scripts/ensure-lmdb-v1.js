@@ -19,11 +19,19 @@
 // read while writing, so they do not pile up in the writer's resident set.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const lmdbDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'node_modules', 'lmdb');
+// Where npm put lmdb: beside this package when it is a dependency (hoisted), or in its own node_modules.
+const lmdbDir = (createRequire(import.meta.url).resolve.paths('lmdb') ?? [])
+  .map((modules) => join(modules, 'lmdb'))
+  .find((dir) => existsSync(join(dir, 'package.json')));
+if (lmdbDir === undefined) {
+  console.error('lineage-dag: the lmdb package is not installed beside lineage-dag; see scripts/ensure-lmdb-v1.js');
+  process.exit(1);
+}
 const built = join(lmdbDir, 'build', 'Release', 'lmdb.node');
 const envSource = join(lmdbDir, 'src', 'env.cpp');
 const header = join(lmdbDir, 'src', 'lmdb-js.h');

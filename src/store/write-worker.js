@@ -123,8 +123,6 @@ export function commitBatch(env, dbs, batch) {
   for (let i = 0; i < batch.merge.length; i += 2) n += /** @type {number} */ (batch.merge[i + 1]) - /** @type {number} */ (batch.merge[i]);
   // The merge's rows (16-byte UDID, id), read from the tasks' meta rows in the first transaction.
   const udid = Buffer.allocUnsafe(n * 20);
-  // Sorted keys into an empty index append: no page splits, full pages.
-  const flags = n > 0 && isEmpty(dbs.udid) ? MDB_APPEND : 0;
   const split = n > MERGE_ROWS_PER_TXN;
   const block = env.transactionSync(() => {
     putRows(dbs.meta, 'meta', view('meta'), 1);
@@ -137,15 +135,13 @@ export function commitBatch(env, dbs, batch) {
       at += 6 + size;
     }
     if (n > 0) {
-      // The merge's rows from the tasks' meta rows, this batch's included.
+      // The merge's rows from the tasks' meta rows, this batch's included, in key order.
       const found = native(dbs.meta).env.metaUdidRows(native(dbs.meta).db.dbi, Uint32Array.from(batch.merge), udid);
       if (found !== n) throw new Error(`the udid merge found ${found} meta rows of the ${n} tasks it was given`);
-      if (split) putRows(dbs.udid, 'udid', udid, 3);
-      else {
-        putRows(dbs.udid, 'udid', udid, 0, flags);
-        unlist(dbs.info, batch.indexed);
-      }
-    } else unlist(dbs.info, batch.indexed);
+      putRows(dbs.udid, 'udid', udid, 3);
+      if (!split) putMerge(dbs.udid, udid);
+    }
+    if (!split) unlist(dbs.info, batch.indexed);
     return batch.claim > 0 ? claimIdBlock(dbs.info, batch.claim) : null;
   });
   releaseMap(env);
@@ -153,7 +149,7 @@ export function commitBatch(env, dbs, batch) {
     for (let from = 0; from < n; from += MERGE_ROWS_PER_TXN) {
       const to = Math.min(n, from + MERGE_ROWS_PER_TXN);
       env.transactionSync(() => {
-        putRows(dbs.udid, 'udid', udid.subarray(from * 20, to * 20), 0, flags);
+        putMerge(dbs.udid, udid.subarray(from * 20, to * 20));
         if (to === n) unlist(dbs.info, batch.indexed);
       });
       releaseMap(env);
@@ -162,10 +158,18 @@ export function commitBatch(env, dbs, batch) {
   return block;
 }
 
-/** @param {Db} db */
-function isEmpty(db) {
-  for (const _ of db.getKeys({ limit: 1 })) return false;
-  return true;
+/**
+ * Puts sorted `udid` rows; the caller holds the write transaction. Rows that
+ * all sort after the index's last key are appended (no page splits, full
+ * pages: the first merge into an empty index). That is decided inside the
+ * transaction: another process may merge into the same shard between two.
+ * @param {Db} db @param {Buffer} rows
+ */
+function putMerge(db, rows) {
+  if (rows.length === 0) return;
+  let append = true;
+  for (const last of db.getKeys({ reverse: true, limit: 1 })) append = Buffer.compare(/** @type {Buffer} */ (last), rows.subarray(0, 16)) < 0;
+  putRows(db, 'udid', rows, 0, append ? MDB_APPEND : 0);
 }
 
 /** Takes the id blocks starting at `starts` off the info `unindexed` list. @param {Db} info @param {readonly number[]} starts */
