@@ -5,7 +5,8 @@
 // transactionSync holds, with one call from JavaScript per batch section
 // instead of one per row (src/store/write-worker.js packs the sections).
 // Layouts:
-//   0: 20-byte rows, a 16-byte key then a 4-byte value; put in key order.
+//   0: 20-byte rows, a 16-byte key then a 4-byte value, put in the order
+//      given (sorted by layout 3 first: LMDB then touches each page once).
 //   3: rows as in 0, sorted by key in place; nothing is put (the caller then
 //      puts key ranges with layout 0, each in its own transaction).
 //   1: a u32 key (native order), a u16 length, then that many value bytes.
@@ -59,17 +60,11 @@ Napi::Value EnvWrap::putRows(const Napi::CallbackInfo& info) {
 		return Napi::Number::New(env, 0);
 	}
 	if (layout == 0) {
-		size_t n = length / 20;
-		uint8_t** order = (uint8_t**) malloc((n ? n : 1) * sizeof(uint8_t*));
-		if (!order) return throwError(env, "putRows: out of memory");
-		for (size_t i = 0; i < n; i++) order[i] = at + i * 20;
-		qsort(order, n, sizeof(uint8_t*), lineageCompareKey16);
-		for (; count < n; count++) {
-			MDB_val key = { 16, order[count] };
-			MDB_val value = { 4, order[count] + 16 };
+		for (size_t offset = 0; offset + 20 <= length; offset += 20, count++) {
+			MDB_val key = { 16, at + offset };
+			MDB_val value = { 4, at + offset + 16 };
 			if ((rc = mdb_put(txn, dbi, &key, &value, flags)) != 0) break;
 		}
-		free(order);
 	} else if (layout == 1) {
 		for (size_t offset = 0; offset + 6 <= length; count++) {
 			uint32_t id;

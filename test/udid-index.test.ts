@@ -35,6 +35,13 @@ function entries(dir: string, db: string): number {
   return Number(/Entries: (\d+)/.exec(stat)?.[1]);
 }
 
+/** Every one of the `tasks` tasks is in the index, and no block is listed as unindexed. */
+async function expectAllIndexed(dir: string, tasks: number) {
+  expect(entries(dir, 'udid')).toBe(tasks);
+  expect(entries(dir, 'meta')).toBe(tasks);
+  expect(await listed(dir)).toEqual([]);
+}
+
 async function listed(dir: string) {
   const reader = await LineageStore.open(dir, { readOnly: true });
   try {
@@ -60,9 +67,7 @@ describe('the udid index, merged in bulk', () => {
     expect(entries(dir, 'udid')).toBe(0);
     expect(all.every((u) => store.has(u))).toBe(true);
     await store.close();
-    expect(entries(dir, 'udid')).toBe(all.length);
-    expect(entries(dir, 'meta')).toBe(all.length);
-    expect(await listed(dir)).toEqual([]);
+    await expectAllIndexed(dir, all.length);
   });
 
   it('a writer killed before its merge: readers find its tasks through meta, the next writer indexes them', async () => {
@@ -144,8 +149,7 @@ describe('the udid index, merged in bulk', () => {
     expect(missing).toBe(sources * 4 - merged);
     expect(store.has(rootLineage(`p${sources - 1}`).udid)).toBe(true);
     await store.close();
-    expect(entries(dir, 'udid')).toBe(sources * 4);
-    expect(await listed(dir)).toEqual([]);
+    await expectAllIndexed(dir, sources * 4);
   });
 
   it('a merge too big for one transaction goes in parts; one that stops after its first part leaves its blocks listed and every task found', async () => {
@@ -189,9 +193,7 @@ describe('the udid index, merged in bulk', () => {
 
     // The writer's own merge at close puts every row again (over the part already there) and unlists the blocks.
     await store.close();
-    expect(entries(dir, 'udid')).toBe(rows.length);
-    expect(entries(dir, 'meta')).toBe(rows.length);
-    expect(await listed(dir)).toEqual([]);
+    await expectAllIndexed(dir, rows.length);
   });
 
   it('a writer on a fresh shard still sees what another process records in it meanwhile', async () => {

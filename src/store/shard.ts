@@ -50,8 +50,9 @@ import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { checkLmdbFile } from './lmdb-header.js';
-import { UNINDEXED_KEY, UdidTail, claimantAlive, readUnindexed } from './udid-tail.js';
-import { ENV_OPTIONS, WRITE_DB_OPTIONS, claimIdBlock } from './write-worker.js';
+import { UdidTail, claimantAlive, readUnindexed } from './udid-tail.js';
+import { WriteBatch, addToRanges } from './write-batch.js';
+import { ENV_OPTIONS, WRITE_DB_OPTIONS, claimIdBlock, commitBatch } from './write-worker.js';
 import type { OutcomeKind, TaskType } from './types.js';
 
 export const TASK_TYPES: readonly TaskType[] = ['source_leaf', 'source', 'leaf', 'middle'];
@@ -254,28 +255,27 @@ export class Shard {
 
   /**
    * Indexes the tasks of blocks whose writer is gone (it died before its
-   * merge) and unlists them, in one transaction. Returns the tasks indexed.
+   * merge) and unlists them, as a writer's own merge does (commitBatch).
+   * Returns the tasks indexed. Two writers opening at once may both do it:
+   * the second puts the same rows again.
    */
   indexOrphanedBlocks(): number {
-    if (!readUnindexed(this.info).some((b) => !claimantAlive(b))) return 0;
-    return this.env.transactionSync(() => {
-      const orphaned = readUnindexed(this.info).filter((b) => !claimantAlive(b));
-      const rows: { udid: Buffer; id: number }[] = [];
-      for (const b of orphaned) {
-        for (const { key, value } of this.meta.getRange({ start: b.start, end: b.end }) as Iterable<{ key: number; value: Buffer }>) {
-          rows.push({ udid: Buffer.from(value.subarray(0, 16)), id: key });
-        }
+    const orphaned = readUnindexed(this.info).filter((b) => !claimantAlive(b));
+    if (orphaned.length === 0) return 0;
+    // The ids in use in those blocks, as ranges: a block's end may never have been reached.
+    const ranges: number[] = [];
+    let tasks = 0;
+    for (const b of orphaned) {
+      for (const id of this.meta.getKeys({ start: b.start, end: b.end }) as Iterable<number>) {
+        addToRanges(ranges, id);
+        tasks++;
       }
-      rows.sort((x, y) => Buffer.compare(x.udid, y.udid));
-      const id = Buffer.alloc(4);
-      for (const r of rows) {
-        id.writeUInt32LE(r.id);
-        this.udid.putSync(r.udid, id);
-      }
-      const gone = new Set(orphaned.map((b) => b.start));
-      this.info.putSync(UNINDEXED_KEY, readUnindexed(this.info).filter((b) => !gone.has(b.start)));
-      return rows.length;
-    });
+    }
+    const merge = new WriteBatch();
+    merge.merge = ranges;
+    merge.indexed = orphaned.map((b) => b.start);
+    commitBatch(this.env, this, merge.toMessage(0).message);
+    return tasks;
   }
 
   /** The number of a stage id in this shard's dictionary, adding it if new. */

@@ -32,6 +32,12 @@ export interface BatchMessage {
   readonly claim: number;
 }
 
+/** Adds `id` (the greatest so far) to id ranges [start, end) held as pairs, as BatchMessage.merge holds them. */
+export function addToRanges(ranges: number[], id: number): void {
+  if (ranges.length > 0 && ranges[ranges.length - 1] === id) ranges[ranges.length - 1] = id + 1;
+  else ranges.push(id, id + 1);
+}
+
 /** The low 32 bits of `v` (signed or not), little-endian, at `b[at]`. */
 export function le32(b: Buffer, at: number, v: number): void {
   b[at] = v;

@@ -70,22 +70,22 @@ export function claimIdBlock(info, size) {
 const MDB_APPEND = 0x20000;
 
 /**
- * A sub-DB's native environment (with the methods of
- * scripts/lmdb-put-rows.cpp) and its dbi number, which lmdb-js's typings do
- * not show.
- * @param {Db} db
- * @returns {{ env: { putRows(dbi: number, rows: Uint8Array, layout: number, flags: number): number, metaUdidRows(dbi: number, ranges: Uint32Array, out: Uint8Array): number }, db: { dbi: number } }}
+ * The native environment behind an lmdb-js database (with the methods of
+ * scripts/lmdb-put-rows.cpp) and, for a sub-DB, its dbi number: lmdb-js's
+ * typings show neither.
+ * @param {object} db
+ * @returns {{ env: { putRows(dbi: number, rows: Uint8Array, layout: number, flags: number): number, metaUdidRows(dbi: number, ranges: Uint32Array, out: Uint8Array): number, releaseMap(): number }, db: { dbi: number } }}
  */
 function native(db) {
   return /** @type {any} */ (db);
 }
 
 /**
- * Puts the rows packed in `rows` into `db` with one native call
- * (env.putRows, scripts/lmdb-put-rows.cpp: layout 0 is 16-byte keys with
- * 4-byte values, put in key order; 1 is u32 key, u16 length, value; 2 is u32
- * key, 4-byte value; 3 sorts layout-0 rows in place and puts nothing). One lmdb-js put per row costs about as much JavaScript
- * as the put costs LMDB.
+ * Puts the rows packed in `rows` into `db` with one native call (env.putRows,
+ * scripts/lmdb-put-rows.cpp). Layouts: 0 is 16-byte keys with 4-byte values,
+ * in the order given; 1 is u32 key, u16 length, value; 2 is u32 key, 4-byte
+ * value; 3 sorts layout-0 rows in place and puts nothing. One lmdb-js put
+ * per row costs about as much JavaScript as the put costs LMDB.
  * @param {Db} db @param {string} name @param {Buffer} rows @param {0 | 1 | 2 | 3} layout @param {number} flags
  */
 function putRows(db, name, rows, layout, flags = 0) {
@@ -188,7 +188,7 @@ function unlist(info, starts) {
  * @param {import('lmdb').RootDatabase} env
  */
 function releaseMap(env) {
-  /** @type {{ env: { releaseMap(): number } }} */ (/** @type {unknown} */ (env)).env.releaseMap();
+  native(env).env.releaseMap();
 }
 
 /** The thread's own loop: started only in the worker that write-thread.ts creates. */

@@ -30,7 +30,7 @@ import {
 import type { EmissionRecord, FailureRecord, TaskRef } from './types.js';
 import { UdidIndex } from './udid-index.js';
 import { tailLimit } from './udid-tail.js';
-import { WriteBatch, le32 } from './write-batch.js';
+import { WriteBatch, addToRanges, le32 } from './write-batch.js';
 import { WriteThread, type IdBlock } from './write-thread.js';
 
 // Bits of the per-task state byte.
@@ -487,9 +487,7 @@ export class WriterSession {
     this.root[id] = isRoot ? id : root;
     this.stage[id] = stage;
     this.state[id] = LOADED | bits;
-    const ranges = this.unindexed;
-    if (ranges.length > 0 && ranges[ranges.length - 1] === id) ranges[ranges.length - 1] = id + 1;
-    else ranges.push(id, id + 1);
+    addToRanges(this.unindexed, id);
     this.unindexedCount++;
     this.markDirty(id);
     if (isRoot && typeof ref === 'object' && ref.sourceKey) this.batch.source(id, ref.sourceKey);
