@@ -58,6 +58,33 @@ describe('LineageStore: recording', () => {
     await store.close();
   });
 
+  it('recordEmission says whether a child is complete, the same as isCompleted would', async () => {
+    const dir = tempDir();
+    const store = await LineageStore.open(dir);
+    expect(store.recordEmission({ stage: 'split', parents: [root], children: [a, b] })).toBe(false);
+    expect(store.recordEmission({ stage: 'merge', parents: [a, b], children: [m] })).toBe(false);
+    expect(store.recordEmission({ stage: 'split', parents: [root], children: [] })).toBe(false); // filtered: no child
+    expect(store.recordEmission({ stage: 'write', parents: [m], children: [out], terminal: true })).toBe(true);
+    // Recorded again (a rerun that redid the merge): its child is complete already.
+    expect(store.recordEmission({ stage: 'merge', parents: [a, b], children: [m] })).toBe(true);
+    await store.close();
+
+    // In a later session the complete child is loaded from disk.
+    const again = await LineageStore.open(dir);
+    expect(again.recordEmission({ stage: 'split', parents: [root], children: [a, b] })).toBe(true);
+    const fresh = childLineage('split', [root.udid], 7);
+    expect(again.recordEmission({ stage: 'split', parents: [root], children: [fresh] })).toBe(false);
+    expect(again.isCompleted(fresh.udid)).toBe(false);
+    await again.close();
+
+    // With another writer's shard open, a child may be complete there: the answer is "ask".
+    await (await LineageStore.open(dir, { writerId: 'other' })).close();
+    const two = await LineageStore.open(dir);
+    expect(two.shards.length).toBe(2);
+    expect(two.recordEmission({ stage: 'split', parents: [root], children: [childLineage('split', [root.udid], 8)] })).toBe(true);
+    await two.close();
+  });
+
   it('keeps a failure until the task succeeds, and never overwrites a completed task', async () => {
     const store = await LineageStore.open(tempDir());
     expect(store.recordFailure({ stage: 'split', task: root, error: new Error('timeout') })).toBe(true);

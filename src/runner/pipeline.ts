@@ -398,7 +398,7 @@ class PipelineRun {
     if (r.kind !== 'children' || k + 1 >= this.n) return;
     const sources = new Set<string>();
     for (const child of r.children) {
-      if (this.store !== null && this.store.isCompleted(child.lineage.udid)) {
+      if (this.store !== null && r.completeChildren && this.store.isCompleted(child.lineage.udid)) {
         this.counters.pruned(k + 1);
         continue;
       }
@@ -419,8 +419,9 @@ class PipelineRun {
       }
     }
     if (r.kind === 'children' && i + 1 < this.n) {
+      const ask = this.store !== null && r.completeChildren;
       for (const child of r.children) {
-        if (this.store !== null && this.store.isCompleted(child.lineage.udid)) {
+        if (ask && this.store!.isCompleted(child.lineage.udid)) {
           this.counters.pruned(i + 1);
           continue;
         }
@@ -613,10 +614,12 @@ class PipelineRun {
       );
     }
     this.counters.sourcesRead++;
-    if (this.store !== null && this.store.isSourceCompleted(source.key)) {
+    const lineage = rootLineage(source.key);
+    // isSourceCompleted, without hashing the root's path a second time.
+    if (this.store !== null && (this.store.mode === 'dag' ? this.store.isCompleted(lineage.udid) : this.store.isSourceCompleted(source.key))) {
       this.counters.sourcesSkipped++;
       return;
     }
-    this.enterRoot({ data: source.data, lineage: rootLineage(source.key) });
+    this.enterRoot({ data: source.data, lineage });
   }
 }

@@ -29,7 +29,8 @@ import {
 
 /** Where emissions go: a `LineageStore`, or anything with the same two methods. */
 export interface Recorder {
-  recordEmission(record: EmissionRecord): void;
+  /** May return false to say that no child is complete yet (see `StageCall.completeChildren`). */
+  recordEmission(record: EmissionRecord): boolean | void;
   recordFailure(record: FailureRecord): boolean;
 }
 
@@ -54,6 +55,12 @@ export interface StageCall<Out = unknown> {
   /** The failure's text, for `failed`. */
   readonly error?: string;
   readonly attempts: number;
+  /**
+   * False when the recorder said that no child is complete, so a runner need
+   * not ask it about each child before running it; true when some child is or
+   * may be (the recorder did not say, or there is none).
+   */
+  readonly completeChildren: boolean;
 }
 
 export interface StageAdapter<In = unknown, Out = unknown> {
@@ -98,11 +105,11 @@ export function adaptStage<In, Out>(stage: Stage<In, Out>, options: AdapterOptio
       error === undefined ? assignChildLineage(stage.id, parents, result, key ? { key } : {}) : { kind: 'failed' as const, reason: errorText(error) };
     if (assigned.kind === 'failed') {
       if (recorder) for (const t of tasks) recorder.recordFailure({ stage: stage.id, task: t.lineage, error: assigned.reason });
-      return { kind: 'failed', children: NO_CHILDREN, error: assigned.reason, attempts };
+      return { kind: 'failed', children: NO_CHILDREN, error: assigned.reason, attempts, completeChildren: false };
     }
     const children = assigned.kind === 'children' ? assigned.children : NO_CHILDREN;
-    recorder?.recordEmission({ stage: stage.id, parents, children: children.map((c) => c.lineage), terminal });
-    return { kind: assigned.kind, children, attempts };
+    const complete = recorder?.recordEmission({ stage: stage.id, parents, children: children.map((c) => c.lineage), terminal });
+    return { kind: assigned.kind, children, attempts, completeChildren: complete !== false && children.length > 0 };
   };
 
   const invoke = (tasks: readonly StageTask<In>[], groupKey: string | null = null): StageCall<Out> | Promise<StageCall<Out>> => {

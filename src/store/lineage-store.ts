@@ -140,9 +140,14 @@ export class LineageStore {
    * Records that `stage` consumed `parents` and emitted `children` (none:
    * filtered). Idempotent. Writes are committed in groups; `flush()` waits
    * until they are durable.
+   *
+   * Returns false when no child is complete, so a runner need not ask
+   * `isCompleted` about each before running it (the common case: children
+   * are new); true when some child is complete, or may be because other
+   * writers' shards are open.
    */
-  recordEmission(record: EmissionRecord): void {
-    this.writable('recordEmission').recordEmission(record);
+  recordEmission(record: EmissionRecord): boolean {
+    return this.writable('recordEmission').recordEmission(record) || this.shards.length > 1;
   }
 
   /** Records that `stage` failed on `task`. Returns false (and records nothing) if the task is already complete. */

@@ -22,7 +22,7 @@ export class SourceCounterSession {
     readonly run: number,
   ) {}
 
-  recordEmission(rec: EmissionRecord): void {
+  recordEmission(rec: EmissionRecord): boolean {
     if (typeof rec.stage !== 'string' || rec.stage.length === 0) {
       throw new LineageError(ErrorCodes.INVALID_ARGUMENT, `recordEmission: the stage id must be a non-empty string, got ${JSON.stringify(rec.stage)}.`);
     }
@@ -44,6 +44,8 @@ export class SourceCounterSession {
       this.watch(this.shard.sourceState.put(source, { state: 'done', run: this.run }));
     }
     this.emissions++;
+    // No task of this mode is ever complete on its own (see LineageStore.isCompleted).
+    return false;
   }
 
   recordFailure(rec: FailureRecord): boolean {

@@ -33,7 +33,7 @@ import { tailLimit } from './udid-tail.js';
 import { WriteBatch, addToRanges, le32 } from './write-batch.js';
 import { WriteThread, type IdBlock } from './write-thread.js';
 
-// Bits of the per-task state byte.
+// Bits of the per-task state.
 const OUTCOME_MASK = 0b11;
 const HAS_PARENTS = 1 << 2;
 const HAS_CHILDREN = 1 << 3;
@@ -43,6 +43,8 @@ const TERMINAL = 1 << 5;
 const LOADED = 1 << 6;
 /** The task's `meta` row must be written with the next batch. */
 const DIRTY = 1 << 7;
+/** The task has parents besides `firstParent` (in `extraParents`): most have none, and a Map lookup per task would show. */
+const MANY_PARENTS = 1 << 8;
 
 /** Rows the open batch may hold while the write thread is busy before `needsDrain` says wait (~10 MB). */
 const DRAIN_ROWS = 400_000;
@@ -67,7 +69,7 @@ export class WriterSession {
   /** The UDIDs of the emission being recorded, as words (parseUdidWords), parents first. */
   private refWords = new Int32Array(64);
   // Per task id: what its meta row holds, and the completion bookkeeping.
-  private state = new Uint8Array(1 << 16);
+  private state = new Uint16Array(1 << 16);
   private pending = new Uint32Array(1 << 16);
   private firstParent = new Uint32Array(1 << 16);
   private root = new Uint32Array(1 << 16);
@@ -139,7 +141,8 @@ export class WriterSession {
     this.thread = new WriteThread(shard, () => this.afterCommit());
   }
 
-  recordEmission(rec: EmissionRecord): void {
+  /** Returns true when some child is complete once recorded (it existed complete already, or the emission is terminal). */
+  recordEmission(rec: EmissionRecord): boolean {
     if ((this.emissions & 4095) === 0) this.checkRoom();
     const { parents, children } = rec;
     if (!Array.isArray(parents) || parents.length === 0) {
@@ -174,10 +177,12 @@ export class WriterSession {
     const rootOfChildren = this.root[parentIds[0]!]!;
     const terminal = rec.terminal === true;
     const toComplete: number[] = [];
+    let anyComplete = terminal && children.length > 0;
 
     for (let i = 0; i < children.length; i++) {
       const ref = children[i]!;
       const cid = this.resolve(np + i, stage, rootOfChildren, terminal ? TERMINAL : 0, ref);
+      if ((this.state[cid]! & COMPLETED) !== 0) anyComplete = true;
       const known = this.knownParents(cid, parentIds.length);
       for (const pid of parentIds) {
         if (known === null ? this.hasParent(cid, pid) : known.has(pid)) continue;
@@ -209,6 +214,7 @@ export class WriterSession {
     for (const id of toComplete) this.complete(id);
     this.emissions++;
     this.scheduleSend();
+    return anyComplete;
   }
 
   /** A child that is also a parent of the same emission is refused before anything is written. */
@@ -445,8 +451,7 @@ export class WriterSession {
       const first = this.firstParent[id]!;
       if (first === 0) continue;
       this.releaseParent(first, queue);
-      const extra = this.extraParents.get(id);
-      if (extra) for (const p of extra) this.releaseParent(p, queue);
+      if ((this.state[id]! & MANY_PARENTS) !== 0) for (const p of this.extraParents.get(id)!) this.releaseParent(p, queue);
     }
   }
 
@@ -517,7 +522,10 @@ export class WriterSession {
     if (parents.length > 0) {
       s |= HAS_PARENTS;
       this.firstParent[id] = parents[0]!;
-      if (parents.length > 1) this.extraParents.set(id, parents.slice(1));
+      if (parents.length > 1) {
+        this.extraParents.set(id, parents.slice(1));
+        s |= MANY_PARENTS;
+      }
     }
     let incomplete = 0;
     const children = this.shard.childIds(id);
@@ -536,14 +544,13 @@ export class WriterSession {
     if (incoming <= WIDE) return null;
     const first = this.firstParent[cid]!;
     if (first === 0) return NO_IDS;
-    return new Set([first, ...(this.extraParents.get(cid) ?? [])]);
+    return new Set((this.state[cid]! & MANY_PARENTS) !== 0 ? [first, ...this.extraParents.get(cid)!] : [first]);
   }
 
   private hasParent(cid: number, pid: number): boolean {
     const first = this.firstParent[cid]!;
     if (first === pid) return true;
-    // A task with no parent yet (every new child) has no extra parents either: no map lookup.
-    return first !== 0 && (this.extraParents.get(cid)?.includes(pid) ?? false);
+    return (this.state[cid]! & MANY_PARENTS) !== 0 && this.extraParents.get(cid)!.includes(pid);
   }
 
   private addParent(cid: number, pid: number): void {
@@ -551,7 +558,10 @@ export class WriterSession {
     else {
       const extra = this.extraParents.get(cid);
       if (extra) extra.push(pid);
-      else this.extraParents.set(cid, [pid]);
+      else {
+        this.extraParents.set(cid, [pid]);
+        this.state[cid]! |= MANY_PARENTS;
+      }
     }
   }
 
@@ -645,7 +655,7 @@ export class WriterSession {
       b.set(a);
       return b;
     };
-    this.state = grow(this.state, (n) => new Uint8Array(n));
+    this.state = grow(this.state, (n) => new Uint16Array(n));
     this.pending = grow(this.pending, (n) => new Uint32Array(n));
     this.firstParent = grow(this.firstParent, (n) => new Uint32Array(n));
     this.root = grow(this.root, (n) => new Uint32Array(n));
