@@ -68,6 +68,11 @@ export class WriterSession {
   private readonly scratch = Buffer.alloc(16);
   /** The UDIDs of the emission being recorded, as words (parseUdidWords), parents first. */
   private refWords = new Int32Array(64);
+  /** Scratch (no allocation per emission): the emission's distinct parent ids, the ids it completes, and completion's BFS queue. */
+  private parentIds = new Uint32Array(16);
+  private toComplete = new Uint32Array(16);
+  private queue = new Uint32Array(1024);
+  private queued = 0;
   // Per task id: what its meta row holds, and the completion bookkeeping.
   private state = new Uint16Array(1 << 16);
   private pending = new Uint32Array(1 << 16);
@@ -165,26 +170,31 @@ export class WriterSession {
     }
     this.refuseSelfChild(rec, np);
 
-    const parentIds: number[] = [];
+    if (this.parentIds.length < np) this.parentIds = new Uint32Array(np * 2);
+    if (this.toComplete.length < np + children.length) this.toComplete = new Uint32Array((np + children.length) * 2);
+    const parentIds = this.parentIds;
+    const toComplete = this.toComplete;
+    let nParents = 0;
+    let nComplete = 0;
     // A wide fan-in (a stateful stage's finish names every input) must not be quadratic.
     const distinct = np > WIDE ? new Set<number>() : null;
     for (let i = 0; i < np; i++) {
       const id = this.resolve(i, 0, 0, 0, parents[i]!);
-      if (distinct ? distinct.has(id) : parentIds.includes(id)) continue;
+      if (distinct ? distinct.has(id) : includes(parentIds, nParents, id)) continue;
       distinct?.add(id);
-      parentIds.push(id);
+      parentIds[nParents++] = id;
     }
     const rootOfChildren = this.root[parentIds[0]!]!;
     const terminal = rec.terminal === true;
-    const toComplete: number[] = [];
     let anyComplete = terminal && children.length > 0;
 
     for (let i = 0; i < children.length; i++) {
       const ref = children[i]!;
       const cid = this.resolve(np + i, stage, rootOfChildren, terminal ? TERMINAL : 0, ref);
       if ((this.state[cid]! & COMPLETED) !== 0) anyComplete = true;
-      const known = this.knownParents(cid, parentIds.length);
-      for (const pid of parentIds) {
+      const known = this.knownParents(cid, nParents);
+      for (let j = 0; j < nParents; j++) {
+        const pid = parentIds[j]!;
         if (known === null ? this.hasParent(cid, pid) : known.has(pid)) continue;
         this.addParent(cid, pid);
         this.batch.edge(pid, cid);
@@ -194,12 +204,13 @@ export class WriterSession {
       }
       if (terminal && (this.state[cid]! & COMPLETED) === 0) {
         this.set(cid, TERMINAL);
-        toComplete.push(cid);
+        toComplete[nComplete++] = cid;
       }
     }
 
     const kind = children.length === 0 ? OUTCOME_FILTERED : OUTCOME_EMITTED;
-    for (const pid of parentIds) {
+    for (let j = 0; j < nParents; j++) {
+      const pid = parentIds[j]!;
       const s = this.state[pid]!;
       // Completion is monotone: a completed task keeps its outcome.
       if ((s & COMPLETED) !== 0 && (s & OUTCOME_MASK) !== 0) continue;
@@ -209,9 +220,9 @@ export class WriterSession {
         this.errors.delete(pid);
         this.markDirty(pid);
       }
-      if (kind === OUTCOME_FILTERED || this.pending[pid] === 0) toComplete.push(pid);
+      if (kind === OUTCOME_FILTERED || this.pending[pid] === 0) toComplete[nComplete++] = pid;
     }
-    for (const id of toComplete) this.complete(id);
+    for (let j = 0; j < nComplete; j++) this.complete(toComplete[j]!);
     this.emissions++;
     this.scheduleSend();
     return anyComplete;
@@ -440,9 +451,10 @@ export class WriterSession {
 
   /** BFS upward (DESIGN.md §4): a task completes when its last incomplete child does. */
   private complete(start: number): void {
-    const queue = [start];
-    for (let i = 0; i < queue.length; i++) {
-      const id = queue[i]!;
+    this.queue[0] = start;
+    this.queued = 1;
+    for (let i = 0; i < this.queued; i++) {
+      const id = this.queue[i]!;
       // A diamond can queue a task twice; its parents must be released once.
       if ((this.state[id]! & COMPLETED) !== 0) continue;
       this.state[id]! |= COMPLETED;
@@ -450,17 +462,20 @@ export class WriterSession {
       this.markDirty(id);
       const first = this.firstParent[id]!;
       if (first === 0) continue;
-      this.releaseParent(first, queue);
-      if ((this.state[id]! & MANY_PARENTS) !== 0) for (const p of this.extraParents.get(id)!) this.releaseParent(p, queue);
+      this.releaseParent(first);
+      if ((this.state[id]! & MANY_PARENTS) !== 0) for (const p of this.extraParents.get(id)!) this.releaseParent(p);
     }
   }
 
-  private releaseParent(pid: number, queue: number[]): void {
+  private releaseParent(pid: number): void {
     // A parent from an earlier session is loaded now; its count already sees this child complete.
     if ((this.state[pid]! & LOADED) === 0) this.loadById(pid);
     else if (this.pending[pid]! > 0) this.pending[pid]!--;
     const s = this.state[pid]!;
-    if (this.pending[pid] === 0 && (s & OUTCOME_MASK) === OUTCOME_EMITTED && (s & COMPLETED) === 0) queue.push(pid);
+    if (this.pending[pid] === 0 && (s & OUTCOME_MASK) === OUTCOME_EMITTED && (s & COMPLETED) === 0) {
+      if (this.queued === this.queue.length) this.queue = grown(this.queue);
+      this.queue[this.queued++] = pid;
+    }
   }
 
   /** The id of the emission's `k`-th task (refWords), from this session, from disk, or newly created. */
@@ -670,6 +685,11 @@ export class WriterSession {
 function put16(b: Buffer, o: number, v: number): void {
   b[o] = v;
   b[o + 1] = v >>> 8;
+}
+
+function includes(ids: Uint32Array, count: number, id: number): boolean {
+  for (let i = 0; i < count; i++) if (ids[i] === id) return true;
+  return false;
 }
 
 function grown(a: Uint32Array<ArrayBuffer>): Uint32Array<ArrayBuffer> {
