@@ -49,6 +49,15 @@ const MANY_PARENTS = 1 << 8;
 /** Rows the open batch may hold while the write thread is busy before `needsDrain` says wait (~10 MB). */
 const DRAIN_ROWS = 400_000;
 
+/**
+ * Least time (ms) from one batch to the next, unless the open one reached
+ * SEND_ROWS: a task's meta row is written again in every batch in which it
+ * changed (created, consumed, completed), so batches sent as fast as the
+ * thread commits them wrote W1's meta rows 1.67 times each.
+ */
+const MIN_BATCH_MS = 100;
+const SEND_ROWS = 200_000;
+
 /** Worst-case map bytes a row not yet committed may need (page copies included). */
 const QUEUED_BYTES_PER_ROW = 64;
 
@@ -120,6 +129,9 @@ export class WriterSession {
   private batch = new WriteBatch();
   private readonly thread: WriteThread;
   private sendScheduled = false;
+  private lastSend = -Infinity;
+  /** Sends the open batch once MIN_BATCH_MS have passed since the last. */
+  private sendTimer: ReturnType<typeof setTimeout> | null = null;
   private lastSeq = 0;
   private uncommittedRows = 0;
   private drainWaiters: (() => void)[] = [];
@@ -303,7 +315,7 @@ export class WriterSession {
   /** Resolves when every write issued so far is committed (visible to readers, and durable). */
   async committed(): Promise<void> {
     while (this.batch.rows > 0 || this.dirtyCount > 0 || this.indexDue() || this.thread.busy) {
-      if (this.thread.canPost) this.send();
+      if (this.thread.canPost) this.send(true);
       await this.thread.whenCommitted(this.lastSeq);
       if (this.writeError) break;
     }
@@ -321,6 +333,8 @@ export class WriterSession {
     try {
       await this.committed();
     } finally {
+      if (this.sendTimer) clearTimeout(this.sendTimer);
+      this.sendTimer = null;
       await this.thread.close();
     }
   }
@@ -356,10 +370,18 @@ export class WriterSession {
     });
   }
 
-  /** Writes the dirty tasks' meta rows into the open batch and hands it to the write thread. */
-  private send(): void {
+  /** Writes the dirty tasks' meta rows into the open batch and hands it to the write thread (`now`: without waiting for MIN_BATCH_MS). */
+  private send(now = false): void {
     const index = this.indexDue();
     if (this.writeError || (this.batch.rows === 0 && this.dirtyCount === 0 && !index)) return;
+    const wait = this.lastSend + MIN_BATCH_MS - performance.now();
+    if (!now && !this.closing && wait > 0 && this.batch.rows + this.dirtyCount < SEND_ROWS) {
+      this.sendTimer ??= setTimeout(() => {
+        this.sendTimer = null;
+        if (this.thread.canPost) this.send();
+      }, wait);
+      return;
+    }
     if (this.stagesToRegister > 0) {
       // A new stage id is registered by a synchronous commit: wait until the thread is idle, so that it does not block.
       if (this.thread.busy) return;
@@ -384,6 +406,7 @@ export class WriterSession {
     const batch = this.batch;
     this.batch = new WriteBatch(batch);
     this.uncommittedRows = batch.rows;
+    this.lastSend = performance.now();
     this.lastSeq = this.thread.post(batch);
     if (!this.thread.busy) this.afterCommit(false);
   }
