@@ -11,8 +11,13 @@
 //      puts key ranges with layout 0, each in its own transaction).
 //   1: a u32 key (native order), a u16 length, then that many value bytes.
 //   2: 8-byte rows, a u32 key (native order) then a 4-byte value.
+//   4: rows as in 2, first sorted in place by key, then by value read as
+//      big-endian (the dupSort edge rows: their values are big-endian ids).
+// All rows go through one cursor: LMDB's cursor remembers its leaf page, so a
+// row whose key lands on that page needs no descent from the root.
 // Returns the number of rows put; throws with LMDB's message and the row's
 // position when a put fails (the caller's transaction then aborts).
+#include <algorithm>
 #include <limits.h>
 #include <stdio.h>
 #include <sys/mman.h>
@@ -59,11 +64,36 @@ Napi::Value EnvWrap::putRows(const Napi::CallbackInfo& info) {
 		free(sorted);
 		return Napi::Number::New(env, 0);
 	}
+	if (layout == 4) {
+		// Edge rows sorted by key, then by value (big-endian: its byte order is its numeric order).
+		size_t n = length / 8;
+		uint64_t* keys = (uint64_t*) malloc((n ? n : 1) * sizeof(uint64_t));
+		if (!keys) return throwError(env, "putRows: out of memory");
+		for (size_t i = 0; i < n; i++) {
+			uint32_t key, value;
+			memcpy(&key, at + i * 8, 4);
+			memcpy(&value, at + i * 8 + 4, 4);
+			keys[i] = ((uint64_t) key << 32) | __builtin_bswap32(value);
+		}
+		std::sort(keys, keys + n);
+		for (size_t i = 0; i < n; i++) {
+			uint32_t key = (uint32_t) (keys[i] >> 32);
+			uint32_t value = __builtin_bswap32((uint32_t) keys[i]);
+			memcpy(at + i * 8, &key, 4);
+			memcpy(at + i * 8 + 4, &value, 4);
+		}
+		free(keys);
+		layout = 2;
+	}
+	// One cursor for all rows: LMDB's cursor remembers its page, so a key on or
+	// after it (rows in key order) is put without a descent from the root.
+	MDB_cursor* cursor;
+	if ((rc = mdb_cursor_open(txn, dbi, &cursor)) != 0) return lineagePutFailed(env, rc, 0);
 	if (layout == 0) {
 		for (size_t offset = 0; offset + 20 <= length; offset += 20, count++) {
 			MDB_val key = { 16, at + offset };
 			MDB_val value = { 4, at + offset + 16 };
-			if ((rc = mdb_put(txn, dbi, &key, &value, flags)) != 0) break;
+			if ((rc = mdb_cursor_put(cursor, &key, &value, flags)) != 0) break;
 		}
 	} else if (layout == 1) {
 		for (size_t offset = 0; offset + 6 <= length; count++) {
@@ -71,10 +101,13 @@ Napi::Value EnvWrap::putRows(const Napi::CallbackInfo& info) {
 			uint16_t size;
 			memcpy(&id, at + offset, 4);
 			memcpy(&size, at + offset + 4, 2);
-			if (offset + 6 + size > length) return throwError(env, "putRows: a row runs past the end of the buffer");
+			if (offset + 6 + size > length) {
+				mdb_cursor_close(cursor);
+				return throwError(env, "putRows: a row runs past the end of the buffer");
+			}
 			MDB_val key = { 4, &id };
 			MDB_val value = { size, at + offset + 6 };
-			if ((rc = mdb_put(txn, dbi, &key, &value, flags)) != 0) break;
+			if ((rc = mdb_cursor_put(cursor, &key, &value, flags)) != 0) break;
 			offset += 6 + size;
 		}
 	} else if (layout == 2) {
@@ -83,9 +116,13 @@ Napi::Value EnvWrap::putRows(const Napi::CallbackInfo& info) {
 			memcpy(&id, at + offset, 4);
 			MDB_val key = { 4, &id };
 			MDB_val value = { 4, at + offset + 4 };
-			if ((rc = mdb_put(txn, dbi, &key, &value, flags)) != 0) break;
+			if ((rc = mdb_cursor_put(cursor, &key, &value, flags)) != 0) break;
 		}
-	} else return throwError(env, "putRows: unknown row layout");
+	} else {
+		mdb_cursor_close(cursor);
+		return throwError(env, "putRows: unknown row layout");
+	}
+	mdb_cursor_close(cursor);
 	if (rc != 0) return lineagePutFailed(env, rc, count);
 	return Napi::Number::New(env, (double) count);
 }

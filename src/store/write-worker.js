@@ -84,9 +84,10 @@ function native(db) {
  * Puts the rows packed in `rows` into `db` with one native call (env.putRows,
  * scripts/lmdb-put-rows.cpp). Layouts: 0 is 16-byte keys with 4-byte values,
  * in the order given; 1 is u32 key, u16 length, value; 2 is u32 key, 4-byte
- * value; 3 sorts layout-0 rows in place and puts nothing. One lmdb-js put
+ * value; 3 sorts layout-0 rows in place and puts nothing; 4 sorts layout-2
+ * rows in place (by key, then value), then puts them. One lmdb-js put
  * per row costs about as much JavaScript as the put costs LMDB.
- * @param {Db} db @param {string} name @param {Buffer} rows @param {0 | 1 | 2 | 3} layout @param {number} flags
+ * @param {Db} db @param {string} name @param {Buffer} rows @param {0 | 1 | 2 | 3 | 4} layout @param {number} flags
  */
 function putRows(db, name, rows, layout, flags = 0) {
   if (rows.length === 0) return;
@@ -126,8 +127,9 @@ export function commitBatch(env, dbs, batch) {
   const split = n > MERGE_ROWS_PER_TXN;
   const block = env.transactionSync(() => {
     putRows(dbs.meta, 'meta', view('meta'), 1);
-    putRows(dbs.parents, 'parents', view('parents'), 2);
-    putRows(dbs.children, 'children', view('children'), 2);
+    // Edge rows sorted first (layout 4): a batch's edges come in emission order, ids from all over it.
+    putRows(dbs.parents, 'parents', view('parents'), 4);
+    putRows(dbs.children, 'children', view('children'), 4);
     const sources = view('sources');
     for (let at = 0; at < sources.length; ) {
       const size = sources.readUInt16LE(at + 4);
