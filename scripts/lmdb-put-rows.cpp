@@ -7,14 +7,16 @@
 // Layouts:
 //   0: 20-byte rows, a 16-byte key then a 4-byte value, put in the order
 //      given (sorted by layout 3 first: LMDB then touches each page once).
+//      A key already there with the same value is left as it is; with
+//      another value it is refused with MDB_KEYEXIST (a UDID with two ids).
 //   3: rows as in 0, sorted by key in place; nothing is put (the caller then
 //      puts key ranges with layout 0, each in its own transaction).
 //   1: a u32 key (native order), a u16 length, then that many value bytes.
 //   2: 8-byte rows, a u32 key (native order) then a 4-byte value.
 //   4: rows as in 2, first sorted in place by key, then by value read as
 //      big-endian (the dupSort edge rows: their values are big-endian ids).
-// All rows go through one cursor: LMDB's cursor remembers its leaf page, so a
-// row whose key lands on that page needs no descent from the root.
+// Rows that sort after the sub-DB's last row are appended (see
+// LineageRowPutter), so sorted rows leave full pages.
 // Returns the number of rows put; throws with LMDB's message and the row's
 // position when a put fails (the caller's transaction then aborts).
 #include <algorithm>
@@ -25,6 +27,75 @@
 static int lineageCompareKey16(const void* a, const void* b) {
 	return memcmp(*(uint8_t* const*) a, *(uint8_t* const*) b, 16);
 }
+
+// Puts rows through one cursor, appending each row that sorts after the
+// sub-database's last row (MDB_APPEND, or MDB_APPENDDUP for a greater value
+// under the last key of a dupSort sub-DB). An appended row that fills a leaf
+// page starts a new one and leaves the full page as it is; any other put
+// splits a full page in half, and rows in key order never come back to fill
+// the left halves. The cursor remembers its page, so a row on it needs no
+// descent from the root.
+struct LineageRowPutter {
+	enum { EMPTY, TRACKED, UNKNOWN };
+	MDB_txn* txn;
+	MDB_dbi dbi;
+	MDB_cursor* cursor = nullptr;
+	bool dupSort = false;
+	int last = UNKNOWN;
+	uint8_t lastKey[16];
+	size_t lastKeySize = 0;
+	uint8_t lastValue[16];
+	size_t lastValueSize = 0;
+
+	LineageRowPutter(MDB_txn* txn, MDB_dbi dbi) : txn(txn), dbi(dbi) {}
+	~LineageRowPutter() {
+		if (cursor) mdb_cursor_close(cursor);
+	}
+
+	int open() {
+		unsigned dbFlags = 0;
+		int rc = mdb_dbi_flags(txn, dbi, &dbFlags);
+		if (rc != 0) return rc;
+		dupSort = (dbFlags & MDB_DUPSORT) != 0;
+		if ((rc = mdb_cursor_open(txn, dbi, &cursor)) != 0) return rc;
+		MDB_val key, value;
+		rc = mdb_cursor_get(cursor, &key, &value, MDB_LAST);
+		if (rc == MDB_NOTFOUND) {
+			last = EMPTY;
+			return 0;
+		}
+		if (rc == 0) remember(key, value);
+		return rc;
+	}
+
+	void remember(const MDB_val& key, const MDB_val& value) {
+		// Only a dupSort sub-DB needs the last value (and its values are ids).
+		last = key.mv_size <= sizeof(lastKey) && (!dupSort || value.mv_size <= sizeof(lastValue)) ? TRACKED : UNKNOWN;
+		if (last == UNKNOWN) return;
+		memcpy(lastKey, key.mv_data, key.mv_size);
+		lastKeySize = key.mv_size;
+		if (!dupSort) return;
+		memcpy(lastValue, value.mv_data, value.mv_size);
+		lastValueSize = value.mv_size;
+	}
+
+	int put(MDB_val* key, MDB_val* value, unsigned flags) {
+		unsigned append = 0;
+		if (last == EMPTY) append = MDB_APPEND;
+		else if (last == TRACKED) {
+			MDB_val lastKeyVal = { lastKeySize, lastKey };
+			int order = mdb_cmp(txn, dbi, key, &lastKeyVal);
+			if (order > 0) append = MDB_APPEND;
+			else if (order == 0 && dupSort) {
+				MDB_val lastValueVal = { lastValueSize, lastValue };
+				if (mdb_dcmp(txn, dbi, value, &lastValueVal) > 0) append = MDB_APPENDDUP;
+			}
+		}
+		int rc = mdb_cursor_put(cursor, key, value, flags | append);
+		if (rc == 0 && append != 0) remember(*key, *value);
+		return rc;
+	}
+};
 
 static Napi::Value lineagePutFailed(Napi::Env env, int rc, size_t row) {
 	char message[200];
@@ -85,15 +156,16 @@ Napi::Value EnvWrap::putRows(const Napi::CallbackInfo& info) {
 		free(keys);
 		layout = 2;
 	}
-	// One cursor for all rows: LMDB's cursor remembers its page, so a key on or
-	// after it (rows in key order) is put without a descent from the root.
-	MDB_cursor* cursor;
-	if ((rc = mdb_cursor_open(txn, dbi, &cursor)) != 0) return lineagePutFailed(env, rc, 0);
+	LineageRowPutter putter(txn, dbi);
+	if ((rc = putter.open()) != 0) return lineagePutFailed(env, rc, 0);
 	if (layout == 0) {
 		for (size_t offset = 0; offset + 20 <= length; offset += 20, count++) {
 			MDB_val key = { 16, at + offset };
 			MDB_val value = { 4, at + offset + 16 };
-			if ((rc = mdb_cursor_put(cursor, &key, &value, flags)) != 0) break;
+			// A row already there is put again (a merge redone after a crash); a key there with another value is refused.
+			rc = putter.put(&key, &value, flags | MDB_NOOVERWRITE);
+			if (rc == MDB_KEYEXIST && value.mv_size == 4 && memcmp(value.mv_data, at + offset + 16, 4) == 0) rc = 0;
+			if (rc != 0) break;
 		}
 	} else if (layout == 1) {
 		for (size_t offset = 0; offset + 6 <= length; count++) {
@@ -101,13 +173,10 @@ Napi::Value EnvWrap::putRows(const Napi::CallbackInfo& info) {
 			uint16_t size;
 			memcpy(&id, at + offset, 4);
 			memcpy(&size, at + offset + 4, 2);
-			if (offset + 6 + size > length) {
-				mdb_cursor_close(cursor);
-				return throwError(env, "putRows: a row runs past the end of the buffer");
-			}
+			if (offset + 6 + size > length) return throwError(env, "putRows: a row runs past the end of the buffer");
 			MDB_val key = { 4, &id };
 			MDB_val value = { size, at + offset + 6 };
-			if ((rc = mdb_cursor_put(cursor, &key, &value, flags)) != 0) break;
+			if ((rc = putter.put(&key, &value, flags)) != 0) break;
 			offset += 6 + size;
 		}
 	} else if (layout == 2) {
@@ -116,13 +185,9 @@ Napi::Value EnvWrap::putRows(const Napi::CallbackInfo& info) {
 			memcpy(&id, at + offset, 4);
 			MDB_val key = { 4, &id };
 			MDB_val value = { 4, at + offset + 4 };
-			if ((rc = mdb_cursor_put(cursor, &key, &value, flags)) != 0) break;
+			if ((rc = putter.put(&key, &value, flags)) != 0) break;
 		}
-	} else {
-		mdb_cursor_close(cursor);
-		return throwError(env, "putRows: unknown row layout");
-	}
-	mdb_cursor_close(cursor);
+	} else return throwError(env, "putRows: unknown row layout");
 	if (rc != 0) return lineagePutFailed(env, rc, count);
 	return Napi::Number::New(env, (double) count);
 }

@@ -66,9 +66,6 @@ export function claimIdBlock(info, size) {
   return { start: next, end: next + size };
 }
 
-/** LMDB's MDB_APPEND: the keys go after every key in the sub-DB. */
-const MDB_APPEND = 0x20000;
-
 /**
  * The native environment behind an lmdb-js database (with the methods of
  * scripts/lmdb-put-rows.cpp) and, for a sub-DB, its dbi number: lmdb-js's
@@ -162,16 +159,13 @@ export function commitBatch(env, dbs, batch) {
 
 /**
  * Puts sorted `udid` rows; the caller holds the write transaction. Rows that
- * all sort after the index's last key are appended (no page splits, full
- * pages: the first merge into an empty index). That is decided inside the
- * transaction: another process may merge into the same shard between two.
+ * sort after the index's last key are appended (putRows decides row by row,
+ * inside the transaction: another process may merge into the same shard
+ * between two), so the first merge into an empty index leaves full pages.
  * @param {Db} db @param {Buffer} rows
  */
 function putMerge(db, rows) {
-  if (rows.length === 0) return;
-  let append = true;
-  for (const last of db.getKeys({ reverse: true, limit: 1 })) append = Buffer.compare(/** @type {Buffer} */ (last), rows.subarray(0, 16)) < 0;
-  putRows(db, 'udid', rows, 0, append ? MDB_APPEND : 0);
+  putRows(db, 'udid', rows, 0);
 }
 
 /** Takes the id blocks starting at `starts` off the info `unindexed` list. @param {Db} info @param {readonly number[]} starts */
