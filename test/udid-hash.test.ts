@@ -1,11 +1,15 @@
-// The writer's in-memory UDID → id table (src/store/udid-index.ts) against a
-// Map, under any interleaving of lookups, misses and inserts, through growth.
+// The in-memory UDID → id tables against a Map, under any interleaving of
+// lookups, misses and inserts, through growth: UdidIndex (src/store/udid-index.ts,
+// words in its slots) and SessionIndex (src/store/session-index.ts, the writer's:
+// words in the session's table by id).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { SessionIndex } from '../src/store/session-index.js';
 import { UdidIndex } from '../src/store/udid-index.js';
 
-const word = fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 });
-// Few distinct first words, so keys collide on their slot and probe chains form.
+// Few distinct values per word, so keys collide on their slot (first word) and probe chains
+// form, and two keys may differ in any one word only: a lookup must compare all four.
+const word = fc.constantFrom(0, 1, -1, 2 ** 31 - 1, -(2 ** 31));
 const key = fc.tuple(fc.integer({ min: 0, max: 7 }), word, word, word);
 const op = fc.oneof(
   fc.record({ kind: fc.constant('get' as const), key }),
@@ -13,11 +17,29 @@ const op = fc.oneof(
   fc.record({ kind: fc.constant('missOtherThenAdd' as const), key, other: key }),
 );
 
-describe('UdidIndex', () => {
+interface Table {
+  getWords(a: number, b: number, c: number, d: number): number;
+  addWords(a: number, b: number, c: number, d: number, id: number): void;
+  readonly size: number;
+}
+
+/** A fresh table, and what to do before `id` is added for `key` (SessionIndex reads the words by id). */
+const tables: [string, () => { table: Table; before: (id: number, key: readonly number[]) => void }][] = [
+  ['UdidIndex', () => ({ table: new UdidIndex(4), before: () => {} })],
+  [
+    'SessionIndex',
+    () => {
+      const words = new Int32Array(4 * 512);
+      return { table: new SessionIndex(words, 4), before: (id, key) => words.set(key, id * 4) };
+    },
+  ],
+];
+
+describe.each(tables)('%s', (_name, make) => {
   it('finds exactly what was added, whatever lookups came between', () => {
     fc.assert(
       fc.property(fc.array(op, { maxLength: 300 }), (ops) => {
-        const index = new UdidIndex(4);
+        const { table: index, before } = make();
         const model = new Map<string, number>();
         const name = (k: readonly number[]) => k.join(',');
         let next = 1;
@@ -28,6 +50,7 @@ describe('UdidIndex', () => {
           if (o.kind === 'get' || found !== 0) continue;
           // The add that follows a miss may reuse the miss's slot, but only for that key.
           if (o.kind === 'missOtherThenAdd') index.getWords(...o.other);
+          before(next, o.key);
           index.addWords(a, b, c, d, next);
           model.set(name(o.key), next++);
         }

@@ -28,7 +28,7 @@ import {
   type Shard,
 } from './shard.js';
 import type { EmissionRecord, FailureRecord, TaskRef } from './types.js';
-import { UdidIndex } from './udid-index.js';
+import { SessionIndex } from './session-index.js';
 import { tailLimit } from './udid-tail.js';
 import { WriteBatch, addToRanges, le32 } from './write-batch.js';
 import { WriteThread, type IdBlock } from './write-thread.js';
@@ -78,7 +78,6 @@ const WIDE = 16;
 const NO_IDS: ReadonlySet<number> = new Set();
 
 export class WriterSession {
-  private readonly index = new UdidIndex();
   /** Scratch for lookups. */
   private readonly scratch = Buffer.alloc(16);
   /** The UDIDs of the emission being recorded, as words (parseUdidWords), parents first. */
@@ -98,6 +97,8 @@ export class WriterSession {
   private completedRun = new Uint32Array(1 << 16);
   /** Each task's UDID as four words. */
   private udids = new Int32Array(4 << 16);
+  /** UDID → id of every task in memory, over `udids`. */
+  private readonly index = new SessionIndex(this.udids);
   private readonly extraParents = new Map<number, number[]>();
   /** Error text of failed tasks whose row is yet to be written (or was loaded). */
   private readonly errors = new Map<number, string>();
@@ -707,6 +708,7 @@ export class WriterSession {
     this.outcomeStage = grow(this.outcomeStage, (n) => new Uint16Array(n));
     this.completedRun = grow(this.completedRun, (n) => new Uint32Array(n));
     this.udids = grow(this.udids, (n) => new Int32Array(n * 4));
+    this.index.words = this.udids;
   }
 }
 
