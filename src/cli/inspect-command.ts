@@ -11,7 +11,7 @@ import { withStore, type CommandContext } from './command-context.js';
 import { toDot, toMermaid } from './render-graph.js';
 import { drawTree, taskLine, type TreeBudget } from './render-tree.js';
 import { selectTasks, selectedTasks, type Selection, type TaskFilter } from './select-tasks.js';
-import { checkpointHeader, fingerprintText } from './describe-checkpoint.js';
+import { checkpointFields, checkpointHeader, fingerprintText } from './describe-checkpoint.js';
 import { LEGEND, STATUSES, TaskLineWriter, statusOf, taskRecord, type TaskStatus } from './task-status.js';
 import { stateCheckpointLines } from './describe-state-checkpoints.js';
 import { writeShardNdjson } from './shard-ndjson.js';
@@ -195,14 +195,8 @@ function describeFilter(o: InspectOptions): string {
 }
 
 function checkpointJson(store: LineageStore): Record<string, unknown> {
-  const m = store.manifest;
   return {
-    path: store.dir,
-    formatVersion: m.formatVersion,
-    mode: m.mode,
-    fingerprint: m.fingerprint,
-    createdAt: m.createdAt,
-    updatedAt: m.updatedAt,
+    ...checkpointFields(store),
     shards: store.shards.map((s) => s.writerId),
     stateCheckpoints: store.stateCheckpoints(),
   };

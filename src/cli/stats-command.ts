@@ -10,7 +10,7 @@ import type { LineageStore } from '../store/lineage-store.js';
 import type { TaskType } from '../store/types.js';
 import { EXIT_OK } from './cli-errors.js';
 import { withStore, type CommandContext } from './command-context.js';
-import { checkpointHeader, fingerprintText } from './describe-checkpoint.js';
+import { checkpointFields, checkpointHeader, fingerprintText, type CheckpointFields } from './describe-checkpoint.js';
 import { STATUSES, statusOf, type TaskStatus } from './task-status.js';
 import { table } from './text-table.js';
 import { stateCheckpointLines } from './describe-state-checkpoints.js';
@@ -20,13 +20,7 @@ export interface StatsOptions {
   readonly json?: boolean;
 }
 
-export interface CheckpointStats {
-  readonly path: string;
-  readonly formatVersion: number;
-  readonly mode: string;
-  readonly fingerprint: readonly { id: string; version?: string }[] | null;
-  readonly createdAt: string;
-  readonly updatedAt: string;
+export interface CheckpointStats extends CheckpointFields {
   readonly tasks: number;
   readonly edges: number;
   readonly sources: { total: number; complete: number };
@@ -85,20 +79,14 @@ export function collectStats(ctx: CommandContext, store: LineageStore): Checkpoi
     }
   }
   const disk = diskUsage(store.dir);
-  const m = store.manifest;
   return {
-    path: store.dir,
-    formatVersion: m.formatVersion,
-    mode: m.mode,
-    fingerprint: m.fingerprint,
-    createdAt: m.createdAt,
-    updatedAt: m.updatedAt,
+    ...checkpointFields(store),
     tasks,
     edges,
     sources,
     byStatus,
     byType,
-    byStage: Object.fromEntries(orderStages(byStage, m.fingerprint?.map((s) => s.id) ?? [])),
+    byStage: Object.fromEntries(orderStages(byStage, store.manifest.fingerprint?.map((s) => s.id) ?? [])),
     shards: store.shards.map((s) => ({
       writerId: s.writerId,
       tasks: entries(s.meta),

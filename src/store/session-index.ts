@@ -13,12 +13,6 @@ export class SessionIndex {
   private slots: Int32Array;
   private mask: number;
   private count = 0;
-  /** Where the last getWords that missed stopped (an empty slot), and its key: addWords of that key fills it without probing again. */
-  private missSlot = -1;
-  private missA = 0;
-  private missB = 0;
-  private missC = 0;
-  private missD = 0;
 
   /**
    * `words`: the session's UDID words by id (id * 4 .. id * 4 + 3). The
@@ -43,41 +37,24 @@ export class SessionIndex {
     const u = this.words;
     for (let slot = a & this.mask; ; slot = (slot + 1) & this.mask) {
       const id = s[slot * 2 + 1]!;
-      if (id === 0) {
-        this.missSlot = slot;
-        this.missA = a;
-        this.missB = b;
-        this.missC = c;
-        this.missD = d;
-        return 0;
-      }
+      if (id === 0) return 0;
       if (s[slot * 2] === a && u[id * 4 + 1] === b && u[id * 4 + 2] === c && u[id * 4 + 3] === d) return id >>> 0;
     }
   }
 
-  /** The id of the 16 UDID bytes in `key`, or 0. */
-  get(key: Buffer): number {
-    return this.getWords(key.readInt32LE(0), key.readInt32LE(4), key.readInt32LE(8), key.readInt32LE(12));
-  }
-
-  /** Adds `id` (> 0, its words already in `words`) for a UDID not yet in the index. */
-  addWords(a: number, b: number, c: number, d: number, id: number): void {
+  /**
+   * Adds `id` (> 0, its words already in `words`) for a UDID not yet in the
+   * index. It probes again from the start: after the lookup that missed, the
+   * chain is in cache.
+   */
+  addWords(a: number, id: number): void {
     if ((this.count + 1) * 4 > (this.mask + 1) * 3) this.grow();
     const s = this.slots;
-    // Nothing is ever removed, so the slot a miss ended on is still the key's place if it is still empty.
-    let slot = this.missSlot;
-    if (slot < 0 || s[slot * 2 + 1] !== 0 || this.missA !== a || this.missB !== b || this.missC !== c || this.missD !== d) {
-      slot = a & this.mask;
-      while (s[slot * 2 + 1] !== 0) slot = (slot + 1) & this.mask;
-    }
+    let slot = a & this.mask;
+    while (s[slot * 2 + 1] !== 0) slot = (slot + 1) & this.mask;
     s[slot * 2] = a;
     s[slot * 2 + 1] = id | 0;
-    this.missSlot = -1;
     this.count++;
-  }
-
-  add(key: Buffer, id: number): void {
-    this.addWords(key.readInt32LE(0), key.readInt32LE(4), key.readInt32LE(8), key.readInt32LE(12), id);
   }
 
   private grow(): void {
@@ -95,6 +72,5 @@ export class SessionIndex {
     }
     this.slots = s;
     this.mask = mask;
-    this.missSlot = -1;
   }
 }

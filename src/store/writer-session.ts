@@ -532,7 +532,7 @@ export class WriterSession {
     u[id * 4 + 1] = b;
     u[id * 4 + 2] = c;
     u[id * 4 + 3] = d;
-    this.index.addWords(a, b, c, d, id);
+    this.index.addWords(a, id);
     const isRoot = root === 0;
     this.root[id] = isRoot ? id : root;
     this.stage[id] = stage;
@@ -551,7 +551,7 @@ export class WriterSession {
     let s = LOADED;
     if (meta) {
       for (let i = 0; i < 4; i++) this.udids[id * 4 + i] = meta.udid.readInt32LE(i * 4);
-      this.index.add(meta.udid, id);
+      this.index.addWords(this.udids[id * 4]!, id);
       this.root[id] = meta.root;
       this.stage[id] = this.localOfShardStage(meta.stage);
       this.outcomeStage[id] = this.localOfShardStage(meta.outcomeStage);
