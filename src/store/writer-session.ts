@@ -2,14 +2,16 @@
  * @internal
  * The write path of one shard: assigns ids, keeps, for the tasks it touches,
  * what their `meta` rows hold plus the count of incomplete children that
- * incremental completion needs (DESIGN.md §4), ~40 bytes a task and an index
- * entry, and hands rows to the write thread in batches.
+ * incremental completion needs (DESIGN.md §4), ~38 bytes a task plus its
+ * 8-byte slot in the UDID → id table (session-index.ts), and hands rows to
+ * the write thread in batches.
  *
  * Edge rows go into the open batch as they are recorded; `udid` rows wait
  * and are merged into the index in bulk (udid-tail.ts). A task
  * whose state changed is marked dirty and its `meta` row is written once, when
  * the batch is sent, however often it changed meanwhile. A batch is sent when
- * the write thread is idle (at the end of the event turn) or has just finished
+ * the write thread is idle (at the end of the event turn, and at least
+ * MIN_BATCH_MS after the last) or has just finished
  * the previous one, and commits as one transaction (a big index merge follows
  * in parts, write-worker.js). One recordEmission call
  * is synchronous, so it never straddles two batches: any committed prefix is a
