@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes, childLineage, childPath, lp, rootLineage, rootPath, udidOf, type Slot } from '../src/index.js';
 import { isUdid, parseUdidWords } from '../src/identity/udid.js';
+import { lineageNote, noteLineage } from '../src/identity/lineage.js';
 
 interface Vector {
   path: string;
@@ -58,6 +59,28 @@ describe('childLineage', () => {
   it('carries the source key it is given', () => {
     const root = rootLineage('part-0000.jsonl');
     expect(childLineage('split', [root.udid], 0, root.sourceKey).sourceKey).toBe('part-0000.jsonl');
+  });
+});
+
+describe('the note on a lineage (what the recorder remembers on it)', () => {
+  it('is for one recorder and one UDID, and invisible to JSON, spreads and equality', () => {
+    const root = rootLineage('part-1');
+    const a = {};
+    const b = {};
+    expect(lineageNote(root, a)).toBe(0);
+    noteLineage(root, a, 7);
+    expect(lineageNote(root, a)).toBe(7);
+    expect(lineageNote(root, b)).toBe(0);
+    expect(JSON.stringify(root)).toBe(JSON.stringify({ path: root.path, udid: root.udid, sourceKey: 'part-1' }));
+    expect({ ...root }).toEqual({ path: root.path, udid: root.udid, sourceKey: 'part-1' });
+    expect(root).toEqual(rootLineage('part-1'));
+    // Plain objects and strings carry none.
+    noteLineage({ ...root }, a, 9);
+    expect(lineageNote({ ...root }, a)).toBe(0);
+    expect(lineageNote(root.udid, a)).toBe(0);
+    // A lineage whose udid was reassigned (a misuse the types forbid) no longer has its note.
+    (root as { udid: string }).udid = rootLineage('part-2').udid;
+    expect(lineageNote(root, a)).toBe(0);
   });
 });
 

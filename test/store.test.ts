@@ -85,6 +85,65 @@ describe('LineageStore: recording', () => {
     await two.close();
   });
 
+  it('records the same through lineage objects (which carry the id noted by the session) as through plain references', async () => {
+    const dump = (s: LineageStore) =>
+      [...s.tasks()].map((t) => ({ ...t, parents: [...t.parents].sort(), children: [...t.children].sort(), completed: t.completed && { run: t.completed.run } })).sort((x, y) => (x.udid < y.udid ? -1 : 1));
+    const emissions = [
+      { stage: 'split', parents: [root], children: [a, b] },
+      { stage: 'merge', parents: [a, b], children: [m] },
+      { stage: 'merge', parents: [b, a], children: [m] }, // again: the notes on a, b and m
+      { stage: 'write', parents: [m], children: [out], terminal: true },
+    ];
+    const byObject = await LineageStore.open(tempDir());
+    const byPlain = await LineageStore.open(tempDir());
+    // A second store in the same process: the notes of the first one's session must mean nothing to it.
+    for (const e of emissions) {
+      byObject.recordEmission(e);
+      // Plain objects carry no note: every reference is parsed and looked up.
+      byPlain.recordEmission({ ...e, parents: e.parents.map((p) => ({ ...p })), children: e.children.map((c) => ({ ...c })) });
+    }
+    const other = await LineageStore.open(tempDir());
+    const c = childLineage('check', [m.udid], 0);
+    other.recordEmission({ stage: 'check', parents: [m], children: [c] });
+    await other.flush();
+    expect(other.get(m.udid)).toMatchObject({ udid: m.udid, children: [c.udid] });
+    expect(other.get(c.udid)).toMatchObject({ parents: [m.udid] });
+    expect(other.has(a.udid)).toBe(false);
+    await other.close();
+    await byObject.flush();
+    await byPlain.flush();
+    expect(dump(byObject)).toEqual(dump(byPlain));
+    expect(dump(byObject).length).toBe(5);
+    await byPlain.close();
+
+    // The next session of the same checkpoint finds the tasks again by UDID, not by the old session's notes.
+    const dir = byObject.dir;
+    await byObject.close();
+    const again = await LineageStore.open(dir);
+    const d = childLineage('check', [out.udid], 0);
+    again.recordEmission({ stage: 'check', parents: [out], children: [d] });
+    await again.flush();
+    expect(again.get(out.udid)).toMatchObject({ children: [d.udid], parents: [m.udid] });
+    expect(again.get(d.udid)).toMatchObject({ parents: [out.udid] });
+    await again.close();
+  });
+
+  it('a writer continuing a checkpoint finds what it has just recorded, right after flush', async () => {
+    // Its new tasks are in an id block it claimed moments before: not yet in the index, and a
+    // cached list of such blocks read before the claim must not hide them for LIST_TTL_MS.
+    const dir = tempDir();
+    const first = await LineageStore.open(dir);
+    first.recordEmission({ stage: 'split', parents: [root], children: [a] });
+    await first.close();
+    const next = await LineageStore.open(dir);
+    const d = childLineage('check', [a.udid], 0);
+    next.recordEmission({ stage: 'check', parents: [a], children: [d] });
+    await next.flush();
+    expect(next.has(d.udid)).toBe(true);
+    expect(next.get(d.udid)).toMatchObject({ parents: [a.udid], stage: 'check' });
+    await next.close();
+  });
+
   it('keeps a failure until the task succeeds, and never overwrites a completed task', async () => {
     const store = await LineageStore.open(tempDir());
     expect(store.recordFailure({ stage: 'split', task: root, error: new Error('timeout') })).toBe(true);

@@ -13,10 +13,49 @@ export interface Lineage {
   readonly sourceKey: string;
 }
 
+/**
+ * The lineages rootLineage and childLineage make. Besides the three fields
+ * each carries a private note, for the recorder that last recorded it: the
+ * task id it gave the lineage, so that when the same object comes back as a
+ * parent the recorder needs neither to parse its UDID nor to look it up (a
+ * million times in a W1 run). A note is for one recorder and one UDID: it
+ * reads as absent for any other recorder, or once `udid` was reassigned.
+ * Private fields are not properties: JSON, spreads, structured clones and
+ * `toEqual` see the three fields only.
+ */
+class NotedLineage implements Lineage {
+  #by: object | null = null;
+  #udid = '';
+  #note = 0;
+
+  constructor(
+    readonly path: string,
+    readonly udid: string,
+    readonly sourceKey: string,
+  ) {}
+
+  static noteOf(lineage: unknown, by: object): number {
+    return lineage instanceof NotedLineage && lineage.#by === by && lineage.#udid === lineage.udid ? lineage.#note : 0;
+  }
+
+  static note(lineage: unknown, by: object, value: number): void {
+    if (!(lineage instanceof NotedLineage)) return;
+    lineage.#by = by;
+    lineage.#udid = lineage.udid;
+    lineage.#note = value;
+  }
+}
+
+/** @internal What `by` noted on `lineage` (a number > 0), or 0: none, another recorder's, or not a lineage made here. */
+export const lineageNote: (lineage: unknown, by: object) => number = NotedLineage.noteOf;
+
+/** @internal Notes `value` (> 0) on `lineage` for `by`, when it is a lineage made here. */
+export const noteLineage: (lineage: unknown, by: object, value: number) => void = NotedLineage.note;
+
 /** Lineage of the root task for the input named `sourceKey`. */
 export function rootLineage(sourceKey: string): Lineage {
   const path = rootPath(sourceKey);
-  return { path, udid: udidOf(path), sourceKey };
+  return new NotedLineage(path, udidOf(path), sourceKey);
 }
 
 /**
@@ -27,5 +66,5 @@ export function rootLineage(sourceKey: string): Lineage {
  */
 export function childLineage(stageId: string, parentUdids: readonly string[], slot: Slot, sourceKey = ''): Lineage {
   const path = childPath(stageId, parentUdids, slot);
-  return { path, udid: udidOf(path), sourceKey };
+  return new NotedLineage(path, udidOf(path), sourceKey);
 }

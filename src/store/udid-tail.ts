@@ -81,12 +81,22 @@ export class UdidTail {
   private readonly index = new UdidIndex(1024);
   /** Per listed block (by start): the next id to read. */
   private readonly readTo = new Map<number, number>();
-  /** The blocks of this process's writer session, which knows their tasks in memory. */
+  /** The blocks of this process's writer session, which knows their tasks in memory (see claimedHere). */
   readonly own = new Set<number>();
   private listed: UnindexedBlock[] = [];
   private listedAt = -Infinity;
 
   constructor(private readonly shard: Shard) {}
+
+  /**
+   * This process's writer claimed the block starting at `start`: it is its
+   * own, and the list is read again at the next miss (a reader in this
+   * process sees its own writer's block at once, not LIST_TTL_MS later).
+   */
+  claimedHere(start: number): void {
+    this.own.add(start);
+    this.listedAt = -Infinity;
+  }
 
   /** The id of a task in a listed block; `skipOwn` leaves out the blocks in `own`. */
   idOf(udid: Buffer, skipOwn = false): number | undefined {

@@ -18,6 +18,7 @@
  * consistent checkpoint.
  */
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
+import { lineageNote, noteLineage } from '../identity/lineage.js';
 import { isUdid, parseUdidWords } from '../identity/udid.js';
 import {
   FLAG_HAS_CHILDREN,
@@ -84,6 +85,8 @@ export class WriterSession {
   private readonly scratch = Buffer.alloc(16);
   /** The UDIDs of the emission being recorded, as words (parseUdidWords), parents first. */
   private refWords = new Int32Array(64);
+  /** Per reference of that emission: the id this session noted on its lineage object (identity/lineage.ts), or 0. */
+  private refIds = new Uint32Array(16);
   /** Scratch (no allocation per emission): the emission's distinct parent ids, the ids it completes, and completion's BFS queue. */
   private parentIds = new Uint32Array(16);
   private toComplete = new Uint32Array(16);
@@ -184,10 +187,23 @@ export class WriterSession {
     // Validate every reference before the first write, so bad input writes nothing.
     const np = parents.length;
     const refs = np + children.length;
-    if (this.refWords.length < refs * 4) this.refWords = new Int32Array(refs * 8);
+    if (this.refWords.length < refs * 4) {
+      this.refWords = new Int32Array(refs * 8);
+      this.refIds = new Uint32Array(refs * 2);
+    }
+    const w = this.refWords;
+    const u = this.udids;
     for (let i = 0; i < refs; i++) {
       const ref = i < np ? parents[i]! : children[i - np]!;
-      if (!parseUdidWords(typeof ref === 'string' ? ref : ref?.udid, this.refWords, i * 4)) refUdid(ref, rec.stage, i < np ? 'parent' : 'child');
+      // A lineage this session recorded before (the child of an earlier emission, now a parent) carries its id.
+      const noted = lineageNote(ref, this);
+      this.refIds[i] = noted;
+      if (noted !== 0) {
+        w[i * 4] = u[noted * 4]!;
+        w[i * 4 + 1] = u[noted * 4 + 1]!;
+        w[i * 4 + 2] = u[noted * 4 + 2]!;
+        w[i * 4 + 3] = u[noted * 4 + 3]!;
+      } else if (!parseUdidWords(typeof ref === 'string' ? ref : ref?.udid, w, i * 4)) refUdid(ref, rec.stage, i < np ? 'parent' : 'child');
     }
     this.refuseSelfChild(rec, np);
 
@@ -200,7 +216,7 @@ export class WriterSession {
     // A wide fan-in (a stateful stage's finish names every input) must not be quadratic.
     const distinct = np > WIDE ? new Set<number>() : null;
     for (let i = 0; i < np; i++) {
-      const id = this.resolve(i, 0, 0, 0, parents[i]!);
+      const id = this.refIds[i] || this.resolve(i, 0, 0, 0, parents[i]!);
       if (distinct ? distinct.has(id) : includes(parentIds, nParents, id)) continue;
       distinct?.add(id);
       parentIds[nParents++] = id;
@@ -211,7 +227,11 @@ export class WriterSession {
 
     for (let i = 0; i < children.length; i++) {
       const ref = children[i]!;
-      const cid = this.resolve(np + i, stage, rootOfChildren, terminal ? TERMINAL : 0, ref);
+      let cid = this.refIds[np + i]!;
+      if (cid === 0) {
+        cid = this.resolve(np + i, stage, rootOfChildren, terminal ? TERMINAL : 0, ref);
+        noteLineage(ref, this, cid);
+      }
       if ((this.state[cid]! & COMPLETED) !== 0) anyComplete = true;
       const known = this.knownParents(cid, nParents);
       for (let j = 0; j < nParents; j++) {
@@ -655,7 +675,7 @@ export class WriterSession {
   private ownBlock(block: IdBlock): void {
     this.claimedIds += block.end - block.start;
     this.ownBlocks.push(block.start);
-    this.shard.tail.own.add(block.start);
+    this.shard.tail.claimedHere(block.start);
   }
 
   /** This session's number for a stage id. */
