@@ -29,6 +29,9 @@ describe('source-counter mode', () => {
     expect(reader.mode).toBe('sources');
     expect(reader.isSourceCompleted('a')).toBe(true);
     expect(reader.isSourceCompleted('b')).toBe(false);
+    // Asked by the root's lineage (as the runner does), the same answers.
+    expect(reader.isSourceCompleted(rootLineage('a'))).toBe(true);
+    expect(reader.isSourceCompleted(rootLineage('b'))).toBe(false);
     expect([...reader.sourceStates()].sort((x, y) => x.sourceKey.localeCompare(y.sourceKey))).toEqual([
       { sourceKey: 'a', state: 'done', run: 1 },
       { sourceKey: 'b', state: 'failed', run: 1, stage: 'write', error: 'disk quota' },

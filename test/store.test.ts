@@ -49,8 +49,11 @@ describe('LineageStore: recording', () => {
   it('marks completion upward from terminal leaves and filtered tasks', async () => {
     const store = await recorded();
     expect(store.isCompleted(root.udid)).toBe(false);
+    expect(store.isSourceCompleted(root)).toBe(false);
     store.recordEmission({ stage: 'write', parents: [m], children: [out], terminal: true });
     expect(store.isCompleted(root.udid)).toBe(true); // before the commit: the writer sees its own state
+    expect(store.isSourceCompleted('part-0000.jsonl')).toBe(true);
+    expect(store.isSourceCompleted(root)).toBe(true);
     await store.flush();
     for (const t of [out, m, a, b, root]) expect(store.get(t.udid)?.completed).toMatchObject({ run: 1, writerId: 'main' });
     expect([...store.ancestors(out.udid)].sort()).toEqual([m.udid, a.udid, b.udid, root.udid].sort());

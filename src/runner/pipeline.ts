@@ -615,8 +615,7 @@ class PipelineRun {
     }
     this.counters.sourcesRead++;
     const lineage = rootLineage(source.key);
-    // isSourceCompleted, without hashing the root's path a second time.
-    if (this.store !== null && (this.store.mode === 'dag' ? this.store.isCompleted(lineage.udid) : this.store.isSourceCompleted(source.key))) {
+    if (this.store !== null && this.store.isSourceCompleted(lineage)) {
       this.counters.sourcesSkipped++;
       return;
     }

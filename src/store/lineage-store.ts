@@ -24,7 +24,7 @@ import { FLAG_TERMINAL, OUTCOME_KINDS, Shard, TASK_TYPES, type SourceState } fro
 import { SourceCounterSession } from './source-counters.js';
 import { StateCheckpointLog, readStateCheckpoints, type StageCheckpoints } from './state-checkpoint-log.js';
 import { scanShard } from './task-scan.js';
-import { rootLineage } from '../identity/lineage.js';
+import { rootLineage, type Lineage } from '../identity/lineage.js';
 import type { Completion, EmissionRecord, FailureRecord, OpenOptions, Outcome, TaskInfo, TaskType } from './types.js';
 import { WriterSession } from './writer-session.js';
 
@@ -157,11 +157,15 @@ export class LineageStore {
 
   /**
    * True when every task of the source finished. Works in both modes; in
-   * `sources` mode it is the only completion there is.
+   * `sources` mode it is the only completion there is. `source`: its key, or
+   * its root's lineage (`rootLineage(key)`) when the caller has it, which
+   * spares hashing the root's path again.
    */
-  isSourceCompleted(sourceKey: string): boolean {
+  isSourceCompleted(source: string | Lineage): boolean {
     this.assertOpen('isSourceCompleted');
-    if (this.mode === 'dag') return this.isCompleted(rootLineage(sourceKey).udid);
+    const root = typeof source === 'string' ? null : source;
+    const sourceKey = root?.sourceKey ?? (source as string);
+    if (this.mode === 'dag') return this.isCompleted((root ?? rootLineage(sourceKey)).udid);
     return this.shards.some((s) => s.sourceState.get(sourceKey)?.state === 'done');
   }
 

@@ -1,6 +1,9 @@
 /**
  * @internal
- * UDID → task id, in memory, for the writer's session. An open-addressing
+ * UDID → task id, in memory, for readers: a shard's unindexed tail
+ * (udid-tail.ts), verify, repair, the union of shards' completion. (A
+ * writer's session, which keeps every UDID by id anyway, uses the smaller
+ * SessionIndex.) An open-addressing
  * table over the UDID's four 32-bit words (they are SHA-256 output, so the
  * first word is already a good hash). Each slot holds the four words and the
  * id side by side (20 bytes), so a probe reads one cache line, not two:
@@ -15,12 +18,6 @@ export class UdidIndex {
   private slots: Int32Array;
   private mask: number;
   private count = 0;
-  /** Where the last getWords that missed stopped (an empty slot), and its key: addWords of that key fills it without probing again. */
-  private missSlot = -1;
-  private missA = 0;
-  private missB = 0;
-  private missC = 0;
-  private missD = 0;
 
   constructor(capacity = 1 << 16) {
     this.slots = new Int32Array(capacity * STRIDE);
@@ -42,14 +39,7 @@ export class UdidIndex {
     for (let slot = a & this.mask; ; slot = (slot + 1) & this.mask) {
       const w = slot * STRIDE;
       const id = s[w + 4]!;
-      if (id === 0) {
-        this.missSlot = slot;
-        this.missA = a;
-        this.missB = b;
-        this.missC = c;
-        this.missD = d;
-        return 0;
-      }
+      if (id === 0) return 0;
       if (s[w] === a && s[w + 1] === b && s[w + 2] === c && s[w + 3] === d) return id >>> 0;
     }
   }
@@ -61,17 +51,7 @@ export class UdidIndex {
 
   addWords(a: number, b: number, c: number, d: number, id: number): void {
     if ((this.count + 1) * 4 > (this.mask + 1) * 3) this.grow();
-    const s = this.slots;
-    const w = this.missSlot * STRIDE;
-    // Nothing is ever removed, so the slot a miss ended on is still the key's place if it is still empty.
-    if (this.missSlot >= 0 && s[w + 4] === 0 && this.missA === a && this.missB === b && this.missC === c && this.missD === d) {
-      s[w] = a;
-      s[w + 1] = b;
-      s[w + 2] = c;
-      s[w + 3] = d;
-      s[w + 4] = id | 0;
-    } else this.insert(s, this.mask, a, b, c, d, id | 0);
-    this.missSlot = -1;
+    this.insert(this.slots, this.mask, a, b, c, d, id | 0);
     this.count++;
   }
 
@@ -91,7 +71,6 @@ export class UdidIndex {
     const capacity = (this.mask + 1) * 2;
     this.slots = new Int32Array(capacity * STRIDE);
     this.mask = capacity - 1;
-    this.missSlot = -1;
     for (let w = 0; w < old.length; w += STRIDE) {
       if (old[w + 4] !== 0) this.insert(this.slots, this.mask, old[w]!, old[w + 1]!, old[w + 2]!, old[w + 3]!, old[w + 4]!);
     }

@@ -82,15 +82,17 @@ function native(db) {
  * scripts/lmdb-put-rows.cpp). Layouts: 0 is 16-byte keys with 4-byte values,
  * in the order given; 1 is u32 key, u16 length, value; 2 is u32 key, 4-byte
  * value; 3 sorts layout-0 rows in place and puts nothing; 4 sorts layout-2
- * rows in place (by key, then value), then puts them. One lmdb-js put
- * per row costs about as much JavaScript as the put costs LMDB.
- * @param {Db} db @param {string} name @param {Buffer} rows @param {0 | 1 | 2 | 3 | 4} layout @param {number} flags
+ * rows in place (by key, then value), then puts them. Rows that sort after
+ * the sub-DB's last one are appended, decided row by row inside the
+ * transaction (another process may write the shard between two). One
+ * lmdb-js put per row costs about as much JavaScript as the put costs LMDB.
+ * @param {Db} db @param {string} name @param {Buffer} rows @param {0 | 1 | 2 | 3 | 4} layout
  */
-function putRows(db, name, rows, layout, flags = 0) {
+function putRows(db, name, rows, layout) {
   if (rows.length === 0) return;
   const handle = native(db);
   try {
-    handle.env.putRows(handle.db.dbi, rows, layout, flags);
+    handle.env.putRows(handle.db.dbi, rows, layout, 0);
   } catch (err) {
     throw new Error(`the ${name} sub-DB refused a row: ${/** @type {Error} */ (err).message}`);
   }
@@ -138,7 +140,7 @@ export function commitBatch(env, dbs, batch) {
       const found = native(dbs.meta).env.metaUdidRows(native(dbs.meta).db.dbi, Uint32Array.from(batch.merge), udid);
       if (found !== n) throw new Error(`the udid merge found ${found} meta rows of the ${n} tasks it was given`);
       putRows(dbs.udid, 'udid', udid, 3);
-      if (!split) putMerge(dbs.udid, udid);
+      if (!split) putRows(dbs.udid, 'udid', udid, 0);
     }
     if (!split) unlist(dbs.info, batch.indexed);
     return batch.claim > 0 ? claimIdBlock(dbs.info, batch.claim) : null;
@@ -148,24 +150,13 @@ export function commitBatch(env, dbs, batch) {
     for (let from = 0; from < n; from += MERGE_ROWS_PER_TXN) {
       const to = Math.min(n, from + MERGE_ROWS_PER_TXN);
       env.transactionSync(() => {
-        putMerge(dbs.udid, udid.subarray(from * 20, to * 20));
+        putRows(dbs.udid, 'udid', udid.subarray(from * 20, to * 20), 0);
         if (to === n) unlist(dbs.info, batch.indexed);
       });
       releaseMap(env);
     }
   }
   return block;
-}
-
-/**
- * Puts sorted `udid` rows; the caller holds the write transaction. Rows that
- * sort after the index's last key are appended (putRows decides row by row,
- * inside the transaction: another process may merge into the same shard
- * between two), so the first merge into an empty index leaves full pages.
- * @param {Db} db @param {Buffer} rows
- */
-function putMerge(db, rows) {
-  putRows(db, 'udid', rows, 0);
 }
 
 /** Takes the id blocks starting at `starts` off the info `unindexed` list. @param {Db} info @param {readonly number[]} starts */
