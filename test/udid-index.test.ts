@@ -36,6 +36,15 @@ function entries(dir: string, db: string): number {
 }
 
 /** Every one of the `tasks` tasks is in the index, and no block is listed as unindexed. */
+/** Sources p0..p(n-1), each split into 3 (4 tasks a source); `turns`: give the event loop a turn every 1,024, so batches commit as they would in a pipeline. */
+async function recordSplits(store: LineageStore, sources: number, turns: boolean): Promise<void> {
+  for (let s = 0; s < sources; s++) {
+    const root = rootLineage(`p${s}`);
+    store.recordEmission({ stage: 'split', parents: [root], children: [0, 1, 2].map((j) => childLineage('split', [root.udid], j)) });
+    if (turns && (s & 1023) === 0) await new Promise((r) => setImmediate(r));
+  }
+}
+
 async function expectAllIndexed(dir: string, tasks: number) {
   expect(entries(dir, 'udid')).toBe(tasks);
   expect(entries(dir, 'meta')).toBe(tasks);
@@ -125,11 +134,7 @@ describe('the udid index, merged in bulk', () => {
     const dir = tempDir();
     const store = await LineageStore.open(dir);
     const sources = Math.ceil((MIN_TAIL * 1.25) / 4);
-    for (let s = 0; s < sources; s++) {
-      const root = rootLineage(`p${s}`);
-      store.recordEmission({ stage: 'split', parents: [root], children: [0, 1, 2].map((j) => childLineage('split', [root.udid], j)) });
-      if ((s & 1023) === 0) await new Promise((r) => setImmediate(r));
-    }
+    await recordSplits(store, sources, true);
     await store.flush();
     const merged = entries(dir, 'udid');
     expect(merged).toBeGreaterThanOrEqual(MIN_TAIL);
@@ -156,10 +161,7 @@ describe('the udid index, merged in bulk', () => {
     const dir = tempDir();
     const store = await LineageStore.open(dir);
     const sources = Math.ceil((MERGE_ROWS_PER_TXN * 1.5) / 4);
-    for (let s = 0; s < sources; s++) {
-      const root = rootLineage(`p${s}`);
-      store.recordEmission({ stage: 'split', parents: [root], children: [0, 1, 2].map((j) => childLineage('split', [root.udid], j)) });
-    }
+    await recordSplits(store, sources, false);
     await store.flush();
     expect(entries(dir, 'udid')).toBe(0);
     const shard = store.shards[0]!;
