@@ -118,16 +118,19 @@ describe('parseUdidWords (the recorder reads every reference with it)', () => {
     );
   });
 
-  it('refuses exactly what isUdid refuses: uppercase, non-hex, wide chars, wrong length', () => {
+  it('isUdid and parseUdidWords refuse exactly what the pattern refuses: uppercase, non-hex, wide chars, wrong length', () => {
     const near = fc
       .tuple(fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.nat(31), fc.constantFrom('A', 'F', 'g', 'G', ' ', '\u0130', '\u00e0', '\u3030', '/', ':', '`', 'x'))
       .map(([bytes, at, c]) => {
         const hex = Buffer.from(bytes).toString('hex');
         return hex.slice(0, at) + c + hex.slice(at + 1);
       });
+    const valid = fc.uint8Array({ minLength: 16, maxLength: 16 }).map((bytes) => Buffer.from(bytes).toString('hex'));
     fc.assert(
-      fc.property(fc.oneof(near, fc.string({ minLength: 30, maxLength: 34 }), fc.constant(undefined), fc.integer()), (value) => {
-        expect(parseUdidWords(value, new Int32Array(4), 0)).toBe(isUdid(value));
+      fc.property(fc.oneof(near, valid, fc.string({ minLength: 30, maxLength: 34 }), fc.constant(undefined), fc.integer()), (value) => {
+        const udid = typeof value === 'string' && /^[0-9a-f]{32}$/.test(value);
+        expect(isUdid(value)).toBe(udid);
+        expect(parseUdidWords(value, new Int32Array(4), 0)).toBe(udid);
       }),
       { numRuns: 2000 },
     );

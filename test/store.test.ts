@@ -173,6 +173,29 @@ describe('LineageStore: recording', () => {
     await reader.close();
   });
 
+  it("keeps a fan-in child's parents across sessions: a later one adds a parent once, and completing the child completes them all", async () => {
+    const dir = tempDir();
+    const roots = Array.from({ length: 4 }, (_, i) => rootLineage(`part-${i}`));
+    const joined = childLineage('join', roots.map((r) => r.udid), 0);
+    const first = await LineageStore.open(dir);
+    first.recordEmission({ stage: 'join', parents: roots.slice(0, 3), children: [joined] });
+    await first.close();
+    const second = await LineageStore.open(dir);
+    second.recordEmission({ stage: 'join', parents: roots, children: [joined] });
+    second.recordEmission({ stage: 'join', parents: roots.slice(1), children: [joined] });
+    for (const r of roots) expect(second.isCompleted(r.udid)).toBe(false);
+    const written = childLineage('write', [joined.udid], 0);
+    second.recordEmission({ stage: 'write', parents: [joined], children: [written], terminal: true });
+    for (const r of roots) expect(second.isCompleted(r.udid)).toBe(true);
+    await second.close();
+    const reader = await LineageStore.open(dir, { readOnly: true });
+    expect(reader.get(joined.udid)!.parents.sort()).toEqual(roots.map((r) => r.udid).sort());
+    for (const r of roots) expect(reader.get(r.udid)).toMatchObject({ children: [joined.udid], completed: { run: 2 } });
+    await reader.close();
+    const dump = execFileSync('mdb_dump', ['-s', 'parents', join(dir, 'writers', 'main')], { encoding: 'utf8' });
+    expect(dump.split('\n').filter((l) => l.startsWith(' ')).length / 2).toBe(5);
+  });
+
   it('a wide fan-in records each edge once, over several calls and repeats', async () => {
     const store = await LineageStore.open(tempDir());
     const roots = Array.from({ length: 40 }, (_, i) => rootLineage(`part-${i}`));

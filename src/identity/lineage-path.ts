@@ -5,7 +5,7 @@
  * grow under fan-in.
  */
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
-import { assertUdid } from './udid.js';
+import { isUdid } from './udid.js';
 
 /** Where a child sits among its emission's children: an index, or a stable key. */
 export type Slot = number | { key: string };
@@ -36,8 +36,16 @@ export function childPath(stageId: string, parentUdids: readonly string[], slot:
       `childPath: stage "${stageId}" emitted a child with no parents; every child needs at least one parent UDID.`,
     );
   }
-  for (const p of parentUdids) assertUdid(p, `childPath: parent of stage "${stageId}"`);
+  // No message is built unless one is thrown: this runs for every parent of every child.
+  for (const p of parentUdids) if (!isUdid(p)) throw badParent(stageId, p);
   return `stage:${lp(stageId)}|parents:${canonicalParents(parentUdids)}|slot:${slotText(slot)}`;
+}
+
+function badParent(stageId: string, udid: unknown): LineageError {
+  return new LineageError(
+    ErrorCodes.INVALID_UDID,
+    `childPath: parent of stage "${stageId}": expected a UDID of 32 lowercase hex characters, got ${JSON.stringify(udid)}.`,
+  );
 }
 
 /** Parents de-duplicated and sorted ascending, joined by ",". */

@@ -31,6 +31,7 @@ import {
   type Shard,
 } from './shard.js';
 import type { EmissionRecord, FailureRecord, TaskRef } from './types.js';
+import { ParentLists } from './parent-lists.js';
 import { SessionIndex } from './session-index.js';
 import { tailLimit } from './udid-tail.js';
 import { WriteBatch, addToRanges, le32 } from './write-batch.js';
@@ -46,7 +47,7 @@ const TERMINAL = 1 << 5;
 const LOADED = 1 << 6;
 /** The task's `meta` row must be written with the next batch. */
 const DIRTY = 1 << 7;
-/** The task has parents besides `firstParent` (in `extraParents`): most have none, and a Map lookup per task would show. */
+/** The task has more than one parent: `firstParent` holds the head of its list in `parentLists`, not a task id. */
 const MANY_PARENTS = 1 << 8;
 
 /**
@@ -95,6 +96,7 @@ export class WriterSession {
   // Per task id: what its meta row holds, and the completion bookkeeping.
   private state = new Uint16Array(1 << 16);
   private pending = new Uint32Array(1 << 16);
+  /** The task's parent (0: none), or with MANY_PARENTS its list of parents in `parentLists`. */
   private firstParent = new Uint32Array(1 << 16);
   private root = new Uint32Array(1 << 16);
   private stage = new Uint16Array(1 << 16);
@@ -104,7 +106,7 @@ export class WriterSession {
   private udids = new Int32Array(4 << 16);
   /** UDID → id of every task in memory, over `udids`. */
   private readonly index = new SessionIndex(this.udids);
-  private readonly extraParents = new Map<number, number[]>();
+  private readonly parentLists = new ParentLists();
   /** Error text of failed tasks whose row is yet to be written (or was loaded). */
   private readonly errors = new Map<number, string>();
   private dirty = new Uint32Array(1 << 12);
@@ -135,6 +137,8 @@ export class WriterSession {
    */
   private readonly stageIds: string[] = [''];
   private readonly localStages = new Map<string, number>();
+  private lastStageId = '';
+  private lastLocalStage = 0;
   private readonly shardStages: number[] = [0];
   /** Session stages the shard has no number for yet. */
   private stagesToRegister = 0;
@@ -258,7 +262,7 @@ export class WriterSession {
       if ((s & OUTCOME_MASK) !== kind || this.outcomeStage[pid] !== stage) {
         this.state[pid] = (s & ~OUTCOME_MASK) | kind;
         this.outcomeStage[pid] = stage;
-        this.errors.delete(pid);
+        if ((s & OUTCOME_MASK) === OUTCOME_FAILED) this.errors.delete(pid);
         this.markDirty(pid);
       }
       if (kind === OUTCOME_FILTERED || this.pending[pid] === 0) toComplete[nComplete++] = pid;
@@ -513,9 +517,12 @@ export class WriterSession {
       this.completedRun[id] = this.run;
       this.markDirty(id);
       const first = this.firstParent[id]!;
-      if (first === 0) continue;
-      this.releaseParent(first);
-      if ((this.state[id]! & MANY_PARENTS) !== 0) for (const p of this.extraParents.get(id)!) this.releaseParent(p);
+      if ((this.state[id]! & MANY_PARENTS) === 0) {
+        if (first !== 0) this.releaseParent(first);
+      } else {
+        const lists = this.parentLists;
+        for (let n = first; n !== 0; n = lists.next(n)) this.releaseParent(lists.parent(n));
+      }
     }
   }
 
@@ -588,9 +595,9 @@ export class WriterSession {
     const parents = this.shard.parentIds(id);
     if (parents.length > 0) {
       s |= HAS_PARENTS;
-      this.firstParent[id] = parents[0]!;
-      if (parents.length > 1) {
-        this.extraParents.set(id, parents.slice(1));
+      if (parents.length === 1) this.firstParent[id] = parents[0]!;
+      else {
+        this.firstParent[id] = this.parentLists.of(parents);
         s |= MANY_PARENTS;
       }
     }
@@ -611,24 +618,21 @@ export class WriterSession {
     if (incoming <= WIDE) return null;
     const first = this.firstParent[cid]!;
     if (first === 0) return NO_IDS;
-    return new Set((this.state[cid]! & MANY_PARENTS) !== 0 ? [first, ...this.extraParents.get(cid)!] : [first]);
+    return new Set((this.state[cid]! & MANY_PARENTS) !== 0 ? this.parentLists.toArray(first) : [first]);
   }
 
   private hasParent(cid: number, pid: number): boolean {
     const first = this.firstParent[cid]!;
-    if (first === pid) return true;
-    return (this.state[cid]! & MANY_PARENTS) !== 0 && this.extraParents.get(cid)!.includes(pid);
+    return (this.state[cid]! & MANY_PARENTS) === 0 ? first === pid : this.parentLists.has(first, pid);
   }
 
   private addParent(cid: number, pid: number): void {
-    if (this.firstParent[cid] === 0) this.firstParent[cid] = pid;
+    const first = this.firstParent[cid]!;
+    if ((this.state[cid]! & MANY_PARENTS) !== 0) this.firstParent[cid] = this.parentLists.add(first, pid);
+    else if (first === 0) this.firstParent[cid] = pid;
     else {
-      const extra = this.extraParents.get(cid);
-      if (extra) extra.push(pid);
-      else {
-        this.extraParents.set(cid, [pid]);
-        this.state[cid]! |= MANY_PARENTS;
-      }
+      this.firstParent[cid] = this.parentLists.add(this.parentLists.add(0, first), pid);
+      this.state[cid]! |= MANY_PARENTS;
     }
   }
 
@@ -680,6 +684,8 @@ export class WriterSession {
 
   /** This session's number for a stage id. */
   private localStage(stageId: string): number {
+    // Runs of emissions come from one stage: the last answer spares the Map lookup.
+    if (stageId === this.lastStageId) return this.lastLocalStage;
     let n = this.localStages.get(stageId);
     if (n === undefined) {
       n = this.stageIds.length;
@@ -689,6 +695,8 @@ export class WriterSession {
       this.localStages.set(stageId, n);
       this.stagesToRegister++;
     }
+    this.lastStageId = stageId;
+    this.lastLocalStage = n;
     return n;
   }
 
