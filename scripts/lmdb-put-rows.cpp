@@ -24,9 +24,17 @@
 #include <stdio.h>
 #include <sys/mman.h>
 
-static int lineageCompareKey16(const void* a, const void* b) {
-	return memcmp(*(uint8_t* const*) a, *(uint8_t* const*) b, 16);
-}
+// A layout-0 row for sorting: the key as two big-endian words (their numeric
+// order is the key's byte order), then the value. std::sort over these
+// compares in registers; qsort over row pointers with memcmp took ~0.3 s of
+// the write thread for the W1 run at S = 100,000 (1.4M rows).
+struct LineageUdidRow {
+	uint64_t hi, lo;
+	uint32_t value;
+	bool operator<(const LineageUdidRow& o) const {
+		return hi != o.hi ? hi < o.hi : lo != o.lo ? lo < o.lo : value < o.value;
+	}
+};
 
 // Puts rows through one cursor, appending each row that sorts after the
 // sub-database's last row (MDB_APPEND, or MDB_APPENDDUP for a greater value
@@ -120,18 +128,23 @@ Napi::Value EnvWrap::putRows(const Napi::CallbackInfo& info) {
 	int rc = 0;
 	if (layout == 3) {
 		size_t n = length / 20;
-		uint8_t** order = (uint8_t**) malloc((n ? n : 1) * sizeof(uint8_t*));
-		uint8_t* sorted = (uint8_t*) malloc(n ? n * 20 : 1);
-		if (!order || !sorted) {
-			free(order);
-			free(sorted);
-			return throwError(env, "putRows: out of memory");
+		LineageUdidRow* sorted = (LineageUdidRow*) malloc((n ? n : 1) * sizeof(LineageUdidRow));
+		if (!sorted) return throwError(env, "putRows: out of memory");
+		for (size_t i = 0; i < n; i++) {
+			uint64_t hi, lo;
+			memcpy(&hi, at + i * 20, 8);
+			memcpy(&lo, at + i * 20 + 8, 8);
+			sorted[i].hi = __builtin_bswap64(hi);
+			sorted[i].lo = __builtin_bswap64(lo);
+			memcpy(&sorted[i].value, at + i * 20 + 16, 4);
 		}
-		for (size_t i = 0; i < n; i++) order[i] = at + i * 20;
-		qsort(order, n, sizeof(uint8_t*), lineageCompareKey16);
-		for (size_t i = 0; i < n; i++) memcpy(sorted + i * 20, order[i], 20);
-		memcpy(at, sorted, n * 20);
-		free(order);
+		std::sort(sorted, sorted + n);
+		for (size_t i = 0; i < n; i++) {
+			uint64_t hi = __builtin_bswap64(sorted[i].hi), lo = __builtin_bswap64(sorted[i].lo);
+			memcpy(at + i * 20, &hi, 8);
+			memcpy(at + i * 20 + 8, &lo, 8);
+			memcpy(at + i * 20 + 16, &sorted[i].value, 4);
+		}
 		free(sorted);
 		return Napi::Number::New(env, 0);
 	}

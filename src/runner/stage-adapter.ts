@@ -71,7 +71,14 @@ export interface StageAdapter<In = unknown, Out = unknown> {
   invoke(tasks: readonly StageTask<In>[], groupKey?: string | null): StageCall<Out> | Promise<StageCall<Out>>;
 }
 
-const NO_CHILDREN: readonly never[] = [];
+/**
+ * The empty lists a filtered or failed call gives. Made by slicing a list of
+ * objects: V8 keeps an array literal `[]` (and `[].map(...)`) as a list of small
+ * integers, and the recorder's and the runner's optimised code, having seen
+ * lists of objects, deoptimised on each such list and was compiled again.
+ */
+const NO_CHILDREN: readonly never[] = ([{}] as never[]).slice(0, 0);
+const NO_LINEAGES: readonly Lineage[] = NO_CHILDREN;
 
 export function adaptStage<In, Out>(stage: Stage<In, Out>, options: AdapterOptions = {}): StageAdapter<In, Out> {
   const recorder = options.recorder ?? null;
@@ -108,7 +115,8 @@ export function adaptStage<In, Out>(stage: Stage<In, Out>, options: AdapterOptio
       return { kind: 'failed', children: NO_CHILDREN, error: assigned.reason, attempts, completeChildren: false };
     }
     const children = assigned.kind === 'children' ? assigned.children : NO_CHILDREN;
-    const complete = recorder?.recordEmission({ stage: stage.id, parents, children: children.map((c) => c.lineage), terminal });
+    const lineages = children.length === 0 ? NO_LINEAGES : children.map((c) => c.lineage);
+    const complete = recorder?.recordEmission({ stage: stage.id, parents, children: lineages, terminal });
     return { kind: assigned.kind, children, attempts, completeChildren: complete !== false && children.length > 0 };
   };
 
