@@ -183,7 +183,7 @@ describe('the udid index, merged in bulk', () => {
     }
     merge.merge = ranges;
     merge.indexed = blocks;
-    expect(() => commitBatch(shard.env, shard, merge.toMessage(1).message)).toThrow(/the udid sub-DB refused a row: putRows: row \d+: MDB_KEYEXIST/);
+    expect(() => commitBatch(shard.env, shard, merge.toMessage(1))).toThrow(/the udid sub-DB refused a row: putRows: row \d+: MDB_KEYEXIST/);
     await shard.meta.remove(twin);
     // The first part is in the index; the blocks stay listed, so the rest is found through meta.
     expect(entries(dir, 'udid')).toBe(MERGE_ROWS_PER_TXN);
@@ -227,7 +227,7 @@ describe('the udid index, merged in bulk', () => {
     batch.merge = [1, 3, 0xfff00000, 0xfff00001];
     batch.indexed = blocks;
     batch.edge(2, 1); // a new row: there if the batch had committed
-    expect(() => commitBatch(shard.env, shard, batch.toMessage(1).message)).toThrow(/the udid merge found 2 meta rows of the 3 tasks/);
+    expect(() => commitBatch(shard.env, shard, batch.toMessage(1))).toThrow(/the udid merge found 2 meta rows of the 3 tasks/);
     expect(entries(dir, 'udid')).toBe(0);
     expect(entries(dir, 'parents')).toBe(1);
     expect(readUnindexed(shard.info).map((b) => b.start)).toEqual(blocks);

@@ -5,6 +5,7 @@
  */
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { childLineage, type Lineage } from '../identity/lineage.js';
+import { mapPacked } from './map-packed.js';
 import { isFailed, type StageResult } from './stage.js';
 
 export interface Child<Out = unknown> {
@@ -40,10 +41,10 @@ export function assignChildLineage<Out>(
   if (parents.length === 0) {
     throw new LineageError(ErrorCodes.INVALID_ARGUMENT, `assignChildLineage: stage "${stageId}" emitted children but was given no parents.`);
   }
-  const udids = parents.map((p) => p.udid);
+  const udids = mapPacked(parents, (p) => p.udid);
   const sourceKey = sourceOf(parents);
   const keys = options.key ? new Set<string>() : null;
-  const children = list.map((data, i) => {
+  const children = mapPacked(list, (data, i) => {
     const key = options.key?.(data, i);
     if (key !== undefined && keys) {
       if (keys.has(key)) {

@@ -274,7 +274,7 @@ export class Shard {
     const merge = new WriteBatch();
     merge.merge = ranges;
     merge.indexed = orphaned.map((b) => b.start);
-    commitBatch(this.env, this, merge.toMessage(0).message);
+    commitBatch(this.env, this, merge.toMessage(0));
     return tasks;
   }
 

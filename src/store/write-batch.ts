@@ -1,8 +1,10 @@
 /**
  * @internal
  * One group of rows for the write worker (write-worker.js), built on the main
- * thread. Each sub-DB has its own section of packed records in a buffer that
- * owns its memory, so the whole batch moves to the worker without a copy.
+ * thread. Each sub-DB has its own section of packed records in a shared
+ * buffer from the session's pool (buffer-pool.ts), so the worker reads the
+ * batch where it was written; the buffers go back to the pool once it is
+ * committed (`release`).
  *
  * | section  | record                                          |
  * |----------|-------------------------------------------------|
@@ -15,6 +17,8 @@
  * stored (big-endian, so LMDB's byte order sorts them by id).
  */
 
+import { BufferPool } from './buffer-pool.js';
+
 export const SECTIONS = ['meta', 'parents', 'children', 'sources'] as const;
 export type SectionName = (typeof SECTIONS)[number];
 
@@ -22,7 +26,7 @@ export type SectionName = (typeof SECTIONS)[number];
 export interface BatchMessage {
   readonly type: 'batch';
   readonly seq: number;
-  readonly buffers: Record<SectionName, ArrayBuffer>;
+  readonly buffers: Record<SectionName, ArrayBufferLike>;
   readonly lengths: Record<SectionName, number>;
   /** Id ranges [start, end) as pairs whose tasks this batch adds to the `udid` index, from their `meta` rows (write-worker.js). */
   readonly merge: readonly number[];
@@ -59,16 +63,20 @@ class Section {
   buf: Buffer;
   at = 0;
 
-  constructor(size: number) {
-    this.buf = Buffer.allocUnsafeSlow(size);
+  constructor(
+    private readonly pool: BufferPool,
+    size: number,
+  ) {
+    this.buf = pool.take(size);
   }
 
   /** Makes room for `n` more bytes and returns where they start. */
   reserve(n: number): number {
     const at = this.at;
     if (at + n > this.buf.length) {
-      const bigger = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, at + n));
+      const bigger = this.pool.take(Math.max(this.buf.length * 2, at + n));
       this.buf.copy(bigger, 0, 0, at);
+      this.pool.give(this.buf);
       this.buf = bigger;
     }
     this.at = at + n;
@@ -82,6 +90,8 @@ function startSize(previous: Section | undefined, least: number): number {
 }
 
 export class WriteBatch {
+  /** Where its buffers come from and go back to. */
+  readonly pool: BufferPool;
   private readonly metas: Section;
   private readonly parentRows: Section;
   private readonly childRows: Section;
@@ -95,12 +105,13 @@ export class WriteBatch {
   /** See BatchMessage.merge. */
   merge: readonly number[] = [];
 
-  /** `previous`: the batch before this one, whose sizes this one's buffers start from. */
+  /** `previous`: the batch before this one, whose pool it shares and whose sizes this one's buffers start from. */
   constructor(previous?: WriteBatch) {
-    this.metas = new Section(startSize(previous?.metas, 1 << 14));
-    this.parentRows = new Section(startSize(previous?.parentRows, 1 << 13));
-    this.childRows = new Section(startSize(previous?.childRows, 1 << 13));
-    this.sourceRows = new Section(startSize(previous?.sourceRows, 1 << 10));
+    const pool = (this.pool = previous?.pool ?? new BufferPool());
+    this.metas = new Section(pool, startSize(previous?.metas, 1 << 14));
+    this.parentRows = new Section(pool, startSize(previous?.parentRows, 1 << 13));
+    this.childRows = new Section(pool, startSize(previous?.childRows, 1 << 13));
+    this.sourceRows = new Section(pool, startSize(previous?.sourceRows, 1 << 10));
   }
 
   /** `meta` row of `id`: `size` bytes, which the caller fills from the returned offset of `metaBuffer`. */
@@ -142,20 +153,33 @@ export class WriteBatch {
     this.rows++;
   }
 
-  /** The batch as a message; the buffers are handed over and this batch is spent. */
-  toMessage(seq: number): { message: BatchMessage; transfer: ArrayBuffer[] } {
-    const sections: Record<SectionName, Section> = {
-      meta: this.metas,
-      parents: this.parentRows,
-      children: this.childRows,
-      sources: this.sourceRows,
-    };
-    const buffers = {} as Record<SectionName, ArrayBuffer>;
+  /** The batch as a message for commitBatch (write-worker.js), which reads the buffers in place: none may change until `release`. */
+  toMessage(seq: number): BatchMessage {
+    const buffers = {} as Record<SectionName, ArrayBufferLike>;
     const lengths = {} as Record<SectionName, number>;
     for (const name of SECTIONS) {
-      buffers[name] = sections[name].buf.buffer as ArrayBuffer;
-      lengths[name] = sections[name].at;
+      const section = this.section(name);
+      buffers[name] = section.buf.buffer;
+      lengths[name] = section.at;
     }
-    return { message: { type: 'batch', seq, buffers, lengths, merge: this.merge, indexed: this.indexed, claim: this.claim }, transfer: Object.values(buffers) };
+    return { type: 'batch', seq, buffers, lengths, merge: this.merge, indexed: this.indexed, claim: this.claim };
+  }
+
+  /** The batch is committed (or failed): its buffers go back to the pool, and it is spent. */
+  release(): void {
+    for (const name of SECTIONS) this.pool.give(this.section(name).buf);
+  }
+
+  private section(name: SectionName): Section {
+    switch (name) {
+      case 'meta':
+        return this.metas;
+      case 'parents':
+        return this.parentRows;
+      case 'children':
+        return this.childRows;
+      default:
+        return this.sourceRows;
+    }
   }
 }

@@ -47,6 +47,8 @@ export class WriteThread {
   private sent = 0;
   private acked = 0;
   private waiters: { seq: number; resolve: () => void }[] = [];
+  /** Batches posted to the thread and not acknowledged yet, oldest first (their buffers are still the thread's to read). */
+  private readonly inThread: { seq: number; batch: WriteBatch }[] = [];
   /** Set once a batch failed or the worker died; every later call rethrows it. */
   error: Error | null = null;
   /** Id blocks that committed batches claimed (BatchMessage.claim), oldest first, for the session to take. */
@@ -69,12 +71,13 @@ export class WriteThread {
   }
 
   /**
-   * Hands `batch` to the thread (its buffers move there) and returns the
-   * batch's number; before the thread is ready, commits it here and now.
+   * Hands `batch` to the thread (which reads its shared buffers in place
+   * until it acknowledges it) and returns the batch's number; before the
+   * thread is ready, commits it here and now.
    */
   post(batch: WriteBatch): number {
     const seq = ++this.sent;
-    const { message, transfer } = batch.toMessage(seq);
+    const message = batch.toMessage(seq);
     const worker = this.worker;
     if (!this.ready || !worker) {
       this.rowsHere += batch.rows;
@@ -86,11 +89,13 @@ export class WriteThread {
       } catch (err) {
         this.error ??= err as Error;
       }
+      batch.release();
       this.acked = seq;
       return seq;
     }
     worker.ref();
-    worker.postMessage(message, transfer);
+    this.inThread.push({ seq, batch });
+    worker.postMessage(message);
     return seq;
   }
 
@@ -149,6 +154,7 @@ export class WriteThread {
   }
 
   private release(): void {
+    while (this.inThread.length > 0 && this.inThread[0]!.seq <= this.acked) this.inThread.shift()!.batch.release();
     const ready = this.waiters.filter((w) => w.seq <= this.acked || this.error);
     if (ready.length === 0) return;
     this.waiters = this.waiters.filter((w) => !ready.includes(w));

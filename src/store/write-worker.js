@@ -22,7 +22,7 @@ import { open } from 'lmdb';
 
 /**
  * @typedef {'meta' | 'parents' | 'children' | 'sources'} Section
- * @typedef {{ buffers: Record<Section, ArrayBuffer>, lengths: Record<Section, number>, merge: readonly number[], indexed: readonly number[], claim: number }} Batch
+ * @typedef {{ buffers: Record<Section, ArrayBufferLike>, lengths: Record<Section, number>, merge: readonly number[], indexed: readonly number[], claim: number }} Batch
  * @typedef {{ start: number, end: number }} IdBlock
  * @typedef {{ putSync(key: any, value: any, options?: object): unknown, get(key: any): any, getKeys(options: object): Iterable<any> }} Db
  * @typedef {Record<Section | 'udid' | 'info', Db>} WriteDbs

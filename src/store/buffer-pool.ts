@@ -1,0 +1,43 @@
+/**
+ * @internal
+ * The buffers a writer session packs its batches into (write-batch.ts). They
+ * are shared with the write thread, not moved to it, and reused once the
+ * thread has committed their batch.
+ *
+ * Moving (transferring) an ArrayBuffer to a worker detaches it, and the first
+ * detach in a process makes V8 drop every optimised function that reads
+ * typed arrays and compile it again with a detach check on each access: the
+ * recorder's hash table and UDID parsing ran 20-35 % slower after it, and
+ * the recompiling took the compiler threads ~0.5 s of a W1 run. A shared
+ * buffer is never detached. Reuse also spares a new allocation, and the page
+ * faults of its first writes, for each section of each batch.
+ */
+export class BufferPool {
+  private readonly free: Buffer[] = [];
+
+  /** Free buffers kept for reuse; more are left to the GC (a session has at most three batches alive). */
+  static readonly KEEP = 16;
+
+  /** A buffer of at least `size` bytes (a free one, or a new one). */
+  take(size: number): Buffer {
+    let best = -1;
+    for (let i = 0; i < this.free.length; i++) {
+      const b = this.free[i]!;
+      if (b.length >= size && (best < 0 || b.length < this.free[best]!.length)) best = i;
+    }
+    if (best < 0) return Buffer.from(new SharedArrayBuffer(size));
+    const [b] = this.free.splice(best, 1);
+    return b!;
+  }
+
+  /** Takes back a buffer no batch in flight uses any more. */
+  give(b: Buffer): void {
+    if (this.free.length < BufferPool.KEEP) this.free.push(b);
+    else {
+      // Full: keep the bigger buffers, which fit every batch.
+      let smallest = 0;
+      for (let i = 1; i < this.free.length; i++) if (this.free[i]!.length < this.free[smallest]!.length) smallest = i;
+      if (this.free[smallest]!.length < b.length) this.free[smallest] = b;
+    }
+  }
+}
