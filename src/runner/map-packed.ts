@@ -8,6 +8,8 @@
  * machine.
  */
 export function mapPacked<T, U>(list: readonly T[], f: (item: T, index: number) => U): U[] {
+  // Most lists have one item: a literal is packed and exactly that long (a pushed-to `[]` reserves 17 slots).
+  if (list.length === 1) return [f(list[0]!, 0)];
   const out: U[] = [];
   for (let i = 0; i < list.length; i++) out.push(f(list[i]!, i));
   return out;
