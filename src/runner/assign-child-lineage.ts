@@ -5,8 +5,8 @@
  */
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { childLineage, type Lineage } from '../identity/lineage.js';
-import { mapPacked } from './map-packed.js';
 import { isFailed, type StageResult } from './stage.js';
+import { Task } from './task.js';
 
 export interface Child<Out = unknown> {
   readonly data: Out;
@@ -41,10 +41,10 @@ export function assignChildLineage<Out>(
   if (parents.length === 0) {
     throw new LineageError(ErrorCodes.INVALID_ARGUMENT, `assignChildLineage: stage "${stageId}" emitted children but was given no parents.`);
   }
-  const udids = mapPacked(parents, (p) => p.udid);
+  const udids = parents.map((p) => p.udid);
   const sourceKey = sourceOf(parents);
   const keys = options.key ? new Set<string>() : null;
-  const children = mapPacked(list, (data, i) => {
+  const children = list.map((data, i) => {
     const key = options.key?.(data, i);
     if (key !== undefined && keys) {
       if (keys.has(key)) {
@@ -56,7 +56,7 @@ export function assignChildLineage<Out>(
       }
       keys.add(key);
     }
-    return { data, lineage: childLineage(stageId, udids, key === undefined ? i : { key }, sourceKey) };
+    return new Task(data, childLineage(stageId, udids, key === undefined ? i : { key }, sourceKey));
   });
   return { kind: 'children', children };
 }

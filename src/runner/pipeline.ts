@@ -19,6 +19,7 @@ import { openForRun } from './open-for-run.js';
 import { RunCounters, type RunProgress, type RunReport } from './run-report.js';
 import { adaptStage, type StageAdapter, type StageCall, type StageTask } from './stage-adapter.js';
 import { isBatchStage, isStatefulStage, type Stage, type TaskContext } from './stage.js';
+import { Task } from './task.js';
 import { StatefulDriver, type InputOutcome } from './stateful-driver.js';
 import { keepCheckpointsProblem, validateStages } from './validate-stages.js';
 
@@ -109,13 +110,18 @@ interface Group {
   readonly key: string | null;
 }
 
-/** Per source: tasks alive at each stage, and the open keyed groups of `groupBy` stages. */
-interface SourceState {
+/** Per source: tasks alive at each stage, and the open keyed groups of `groupBy` stages (a class for the reason in task.ts). */
+class SourceState {
   readonly alive: Int32Array;
-  total: number;
-  groups: Map<number, Map<string, StageTask[]>> | null;
+  total = 0;
+  groups: Map<number, Map<string, StageTask[]>> | null = null;
   /** Lowest stage at which a task of this source failed (n: none). */
   failedAt: number;
+
+  constructor(stages: number) {
+    this.alive = new Int32Array(stages);
+    this.failedAt = stages;
+  }
 }
 
 /** @internal One run of a pipeline: queues, counters and the scheduling loop. */
@@ -436,7 +442,7 @@ class PipelineRun {
     const key = task.lineage.sourceKey;
     let s = this.perSource.get(key);
     if (!s) {
-      s = { alive: new Int32Array(this.n), total: 0, groups: null, failedAt: this.n };
+      s = new SourceState(this.n);
       this.perSource.set(key, s);
     }
     s.alive[i]!++;
@@ -619,6 +625,6 @@ class PipelineRun {
       this.counters.sourcesSkipped++;
       return;
     }
-    this.enterRoot({ data: source.data, lineage });
+    this.enterRoot(new Task(source.data, lineage));
   }
 }

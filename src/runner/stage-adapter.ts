@@ -14,7 +14,6 @@
 import type { Lineage } from '../identity/lineage.js';
 import type { EmissionRecord, FailureRecord } from '../store/types.js';
 import { assignChildLineage, type Child } from './assign-child-lineage.js';
-import { mapPacked } from './map-packed.js';
 import {
   isBatchStage,
   isFailed,
@@ -108,7 +107,7 @@ export function adaptStage<In, Out>(stage: Stage<In, Out>, options: AdapterOptio
   };
 
   const settle = (tasks: readonly StageTask<In>[], result: StageResult<Out> | undefined, error: unknown, attempts: number): StageCall<Out> => {
-    const parents = mapPacked(tasks, (t) => t.lineage);
+    const parents = tasks.map((t) => t.lineage);
     const assigned =
       error === undefined ? assignChildLineage(stage.id, parents, result, key ? { key } : {}) : { kind: 'failed' as const, reason: errorText(error) };
     if (assigned.kind === 'failed') {
@@ -116,7 +115,7 @@ export function adaptStage<In, Out>(stage: Stage<In, Out>, options: AdapterOptio
       return { kind: 'failed', children: NO_CHILDREN, error: assigned.reason, attempts, completeChildren: false };
     }
     const children = assigned.kind === 'children' ? assigned.children : NO_CHILDREN;
-    const lineages = children.length === 0 ? NO_LINEAGES : mapPacked(children, (c) => c.lineage);
+    const lineages = children.length === 0 ? NO_LINEAGES : children.map((c) => c.lineage);
     const complete = recorder?.recordEmission({ stage: stage.id, parents, children: lineages, terminal });
     return { kind: assigned.kind, children, attempts, completeChildren: complete !== false && children.length > 0 };
   };
