@@ -21,7 +21,8 @@ export class SessionIndex {
    */
   constructor(
     public words: Int32Array,
-    capacity = 1 << 16,
+    // Small, so that it first grows (replacing `slots`) before the lookups are optimised (see writer-session.ts INITIAL_TASKS).
+    capacity = 1 << 10,
   ) {
     this.slots = new Int32Array(capacity * 2);
     this.mask = capacity - 1;

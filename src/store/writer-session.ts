@@ -71,6 +71,15 @@ const SEND_ROWS = 100_000;
 /** Worst-case map bytes a row not yet committed may need (page copies included). */
 const QUEUED_BYTES_PER_ROW = 64;
 
+/**
+ * Room for tasks in the per-task arrays at first. Small on purpose: the
+ * first id block outgrows it, so the arrays are replaced once before any of
+ * the hot code is optimised. V8 treats a field written only once as a
+ * constant, and the first replacement later on (at ~50,000 tasks) made it
+ * drop the optimised code of every method that reads them.
+ */
+const INITIAL_TASKS = 1 << 10;
+
 /** The largest block of ids a session claims at once. */
 const MAX_BLOCK = 1 << 22;
 
@@ -94,16 +103,16 @@ export class WriterSession {
   private queue = new Uint32Array(1024);
   private queued = 0;
   // Per task id: what its meta row holds, and the completion bookkeeping.
-  private state = new Uint16Array(1 << 16);
-  private pending = new Uint32Array(1 << 16);
+  private state = new Uint16Array(INITIAL_TASKS);
+  private pending = new Uint32Array(INITIAL_TASKS);
   /** The task's parent (0: none), or with MANY_PARENTS its list of parents in `parentLists`. */
-  private firstParent = new Uint32Array(1 << 16);
-  private root = new Uint32Array(1 << 16);
-  private stage = new Uint16Array(1 << 16);
-  private outcomeStage = new Uint16Array(1 << 16);
-  private completedRun = new Uint32Array(1 << 16);
+  private firstParent = new Uint32Array(INITIAL_TASKS);
+  private root = new Uint32Array(INITIAL_TASKS);
+  private stage = new Uint16Array(INITIAL_TASKS);
+  private outcomeStage = new Uint16Array(INITIAL_TASKS);
+  private completedRun = new Uint32Array(INITIAL_TASKS);
   /** Each task's UDID as four words. */
-  private udids = new Int32Array(4 << 16);
+  private udids = new Int32Array(4 * INITIAL_TASKS);
   /** UDID → id of every task in memory, over `udids`. */
   private readonly index = new SessionIndex(this.udids);
   private readonly parentLists = new ParentLists();
