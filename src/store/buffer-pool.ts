@@ -15,8 +15,8 @@
 export class BufferPool {
   private readonly free: Buffer[] = [];
 
-  /** Free buffers kept for reuse; more are left to the GC (a session has at most three batches alive). */
-  static readonly KEEP = 16;
+  /** Free buffers kept for reuse (two batches of four sections); more are left to the GC. A session has at most three batches alive. */
+  static readonly KEEP = 8;
 
   /** A buffer of at least `size` bytes (a free one, or a new one). */
   take(size: number): Buffer {
