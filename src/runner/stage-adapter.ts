@@ -78,7 +78,6 @@ export interface StageAdapter<In = unknown, Out = unknown> {
  * lists of objects, deoptimised on each such list and was compiled again.
  */
 const NO_CHILDREN: readonly never[] = ([{}] as never[]).slice(0, 0);
-const NO_LINEAGES: readonly Lineage[] = NO_CHILDREN;
 
 export function adaptStage<In, Out>(stage: Stage<In, Out>, options: AdapterOptions = {}): StageAdapter<In, Out> {
   const recorder = options.recorder ?? null;
@@ -115,7 +114,7 @@ export function adaptStage<In, Out>(stage: Stage<In, Out>, options: AdapterOptio
       return { kind: 'failed', children: NO_CHILDREN, error: assigned.reason, attempts, completeChildren: false };
     }
     const children = assigned.kind === 'children' ? assigned.children : NO_CHILDREN;
-    const lineages = children.length === 0 ? NO_LINEAGES : children.map((c) => c.lineage);
+    const lineages = children.length === 0 ? NO_CHILDREN : children.map((c) => c.lineage);
     const complete = recorder?.recordEmission({ stage: stage.id, parents, children: lineages, terminal });
     return { kind: assigned.kind, children, attempts, completeChildren: complete !== false && children.length > 0 };
   };

@@ -19,6 +19,7 @@ import { isCheckpointable, type Checkpointable } from './checkpointable.js';
 import type { StateCounters } from './run-report.js';
 import type { StageTask } from './stage-adapter.js';
 import { isFailed, type Failed, type StatefulStage } from './stage.js';
+import { Task } from './task.js';
 
 /** What became of one input: fed to absorb, passed over (inside the restored frontier, or seen already), or failed. */
 export type InputOutcome = 'absorbed' | 'restored' | 'duplicate' | { readonly failed: string };
@@ -118,9 +119,9 @@ export class StatefulDriver {
     }
     if (this.held.size === 0) return null;
     const inputs: StageTask[] = [];
-    for (const lineage of this.held.values()) inputs.push({ data: undefined, lineage });
+    for (const lineage of this.held.values()) inputs.push(new Task(undefined, lineage));
     // Restored inputs that did not come again (their sources were not in this run) are in the state all the same.
-    for (const udid of this.frontierOrder) if (!this.held.has(udid)) inputs.push({ data: undefined, lineage: this.recordedLineage(udid) });
+    for (const udid of this.frontierOrder) if (!this.held.has(udid)) inputs.push(new Task(undefined, this.recordedLineage(udid)));
     return inputs;
   }
 

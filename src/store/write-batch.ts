@@ -96,6 +96,8 @@ export class WriteBatch {
   private readonly parentRows: Section;
   private readonly childRows: Section;
   private readonly sourceRows: Section;
+  /** The four sections by name, for the message and for `release`. */
+  private readonly sections: Record<SectionName, Section>;
   /** Rows in the batch. */
   rows = 0;
   /** See BatchMessage.indexed. */
@@ -112,6 +114,7 @@ export class WriteBatch {
     this.parentRows = new Section(pool, startSize(previous?.parentRows, 1 << 13));
     this.childRows = new Section(pool, startSize(previous?.childRows, 1 << 13));
     this.sourceRows = new Section(pool, startSize(previous?.sourceRows, 1 << 10));
+    this.sections = { meta: this.metas, parents: this.parentRows, children: this.childRows, sources: this.sourceRows };
   }
 
   /** `meta` row of `id`: `size` bytes, which the caller fills from the returned offset of `metaBuffer`. */
@@ -158,7 +161,7 @@ export class WriteBatch {
     const buffers = {} as Record<SectionName, ArrayBufferLike>;
     const lengths = {} as Record<SectionName, number>;
     for (const name of SECTIONS) {
-      const section = this.section(name);
+      const section = this.sections[name];
       buffers[name] = section.buf.buffer;
       lengths[name] = section.at;
     }
@@ -167,19 +170,6 @@ export class WriteBatch {
 
   /** The batch is committed (or failed): its buffers go back to the pool, and it is spent. */
   release(): void {
-    for (const name of SECTIONS) this.pool.give(this.section(name).buf);
-  }
-
-  private section(name: SectionName): Section {
-    switch (name) {
-      case 'meta':
-        return this.metas;
-      case 'parents':
-        return this.parentRows;
-      case 'children':
-        return this.childRows;
-      default:
-        return this.sourceRows;
-    }
+    for (const name of SECTIONS) this.pool.give(this.sections[name].buf);
   }
 }

@@ -47,7 +47,7 @@ const TERMINAL = 1 << 5;
 const LOADED = 1 << 6;
 /** The task's `meta` row must be written with the next batch. */
 const DIRTY = 1 << 7;
-/** The task has more than one parent: `firstParent` holds the head of its list in `parentLists`, not a task id. */
+/** The task has more than one parent: `parentRef` names its list in `parentLists`, not a task id. */
 const MANY_PARENTS = 1 << 8;
 
 /**
@@ -106,7 +106,7 @@ export class WriterSession {
   private state = new Uint16Array(INITIAL_TASKS);
   private pending = new Uint32Array(INITIAL_TASKS);
   /** The task's parent (0: none), or with MANY_PARENTS its list of parents in `parentLists`. */
-  private firstParent = new Uint32Array(INITIAL_TASKS);
+  private parentRef = new Uint32Array(INITIAL_TASKS);
   private root = new Uint32Array(INITIAL_TASKS);
   private stage = new Uint16Array(INITIAL_TASKS);
   private outcomeStage = new Uint16Array(INITIAL_TASKS);
@@ -525,7 +525,7 @@ export class WriterSession {
       this.state[id]! |= COMPLETED;
       this.completedRun[id] = this.run;
       this.markDirty(id);
-      const first = this.firstParent[id]!;
+      const first = this.parentRef[id]!;
       if ((this.state[id]! & MANY_PARENTS) === 0) {
         if (first !== 0) this.releaseParent(first);
       } else {
@@ -604,9 +604,9 @@ export class WriterSession {
     const parents = this.shard.parentIds(id);
     if (parents.length > 0) {
       s |= HAS_PARENTS;
-      if (parents.length === 1) this.firstParent[id] = parents[0]!;
+      if (parents.length === 1) this.parentRef[id] = parents[0]!;
       else {
-        this.firstParent[id] = this.parentLists.of(parents);
+        this.parentRef[id] = this.parentLists.of(parents);
         s |= MANY_PARENTS;
       }
     }
@@ -625,22 +625,22 @@ export class WriterSession {
   /** For a wide emission: the child's parents so far as a set (empty for a new child); null: use hasParent. */
   private knownParents(cid: number, incoming: number): ReadonlySet<number> | null {
     if (incoming <= WIDE) return null;
-    const first = this.firstParent[cid]!;
+    const first = this.parentRef[cid]!;
     if (first === 0) return NO_IDS;
     return new Set((this.state[cid]! & MANY_PARENTS) !== 0 ? this.parentLists.toArray(first) : [first]);
   }
 
   private hasParent(cid: number, pid: number): boolean {
-    const first = this.firstParent[cid]!;
+    const first = this.parentRef[cid]!;
     return (this.state[cid]! & MANY_PARENTS) === 0 ? first === pid : this.parentLists.has(first, pid);
   }
 
   private addParent(cid: number, pid: number): void {
-    const first = this.firstParent[cid]!;
-    if ((this.state[cid]! & MANY_PARENTS) !== 0) this.firstParent[cid] = this.parentLists.add(first, pid);
-    else if (first === 0) this.firstParent[cid] = pid;
+    const first = this.parentRef[cid]!;
+    if ((this.state[cid]! & MANY_PARENTS) !== 0) this.parentRef[cid] = this.parentLists.add(first, pid);
+    else if (first === 0) this.parentRef[cid] = pid;
     else {
-      this.firstParent[cid] = this.parentLists.add(this.parentLists.add(0, first), pid);
+      this.parentRef[cid] = this.parentLists.of([first, pid]);
       this.state[cid]! |= MANY_PARENTS;
     }
   }
@@ -741,7 +741,7 @@ export class WriterSession {
     };
     this.state = grow(this.state, (n) => new Uint16Array(n));
     this.pending = grow(this.pending, (n) => new Uint32Array(n));
-    this.firstParent = grow(this.firstParent, (n) => new Uint32Array(n));
+    this.parentRef = grow(this.parentRef, (n) => new Uint32Array(n));
     this.root = grow(this.root, (n) => new Uint32Array(n));
     this.stage = grow(this.stage, (n) => new Uint16Array(n));
     this.outcomeStage = grow(this.outcomeStage, (n) => new Uint16Array(n));
