@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes, childLineage, childPath, lp, rootLineage, rootPath, udidOf, type Slot } from '../src/index.js';
-import { isUdid, parseUdidWords } from '../src/identity/udid.js';
-import { lineageNote, noteLineage } from '../src/identity/lineage.js';
+import { digestOf, digestWords, isUdid, parseUdidWords } from '../src/identity/udid.js';
+import { lineageDigest, lineageNote, madeHere, noteLineage } from '../src/identity/lineage.js';
+import { assignChildLineage } from '../src/runner/assign-child-lineage.js';
 
 interface Vector {
   path: string;
@@ -81,6 +82,57 @@ describe('the note on a lineage (what the recorder remembers on it)', () => {
     // A lineage whose udid was reassigned (a misuse the types forbid) no longer has its note.
     (root as { udid: string }).udid = rootLineage('part-2').udid;
     expect(lineageNote(root, a)).toBe(0);
+  });
+});
+
+describe('the digest a lineage keeps (the recorder reads its UDID from it unchecked)', () => {
+  it('starts with the UDID, and digestWords reads the words parseUdidWords reads from the UDID', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 80 }), (path) => {
+        const digest = digestOf(path);
+        expect(digest.slice(0, 32)).toBe(udidOf(path));
+        const a = new Int32Array(5);
+        const b = new Int32Array(5);
+        digestWords(digest, a, 1);
+        expect(parseUdidWords(udidOf(path), b, 1)).toBe(true);
+        expect([...a]).toEqual([...b]);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('is given only for a lineage made here whose udid was not reassigned', () => {
+    const root = rootLineage('part-3');
+    expect(lineageDigest(root)?.slice(0, 32)).toBe(root.udid);
+    expect(madeHere(root)).toBe(true);
+    expect(lineageDigest({ ...root })).toBeNull();
+    expect(lineageDigest(root.udid)).toBeNull();
+    (root as { udid: string }).udid = 'not a udid';
+    expect(lineageDigest(root)).toBeNull();
+    expect(madeHere(root)).toBe(false);
+    // The adapter's step 1 then checks it like any other parent.
+    expect(() => assignChildLineage('s', [root], ['x'])).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_UDID }));
+  });
+
+  it('assignChildLineage gives each child the lineage childLineage gives it, for any parents and slots', () => {
+    const udid = fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => Buffer.from(b).toString('hex'));
+    fc.assert(
+      fc.property(
+        fc.string({ minLength: 1, maxLength: 12 }),
+        fc.array(fc.oneof(fc.string({ minLength: 1, maxLength: 8 }).map(rootLineage), udid.map((u) => ({ path: 'p', udid: u, sourceKey: 's' }))), { minLength: 1, maxLength: 6 }),
+        fc.integer({ min: 1, max: 5 }),
+        fc.boolean(),
+        (stage, parents, n, keyed) => {
+          const out = assignChildLineage(stage, parents, Array.from({ length: n }, (_, i) => i), keyed ? { key: (c) => `k${c}` } : {});
+          expect(out.kind).toBe('children');
+          if (out.kind !== 'children') return;
+          const udids = parents.map((p) => p.udid);
+          const source = out.children[0]!.lineage.sourceKey;
+          expect(out.children.map((c) => c.lineage)).toEqual(out.children.map((_, i) => childLineage(stage, udids, keyed ? { key: `k${i}` } : i, source)));
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });
 

@@ -238,6 +238,23 @@ describe('LineageStore: recording', () => {
 describe('LineageStore: errors', () => {
   const codeOf = async (p: Promise<unknown>) => p.then(() => 'no error', (e: { code?: string; message: string }) => e);
 
+  it('reads a reassigned udid of a lineage made here, checking it: refused when invalid, recorded under the new UDID when valid', async () => {
+    const store = await LineageStore.open(tempDir());
+    const root = rootLineage('part-r');
+    const child = childLineage('split', [root.udid], 0, 'part-r');
+    const made = child.udid;
+    (child as { udid: string }).udid = 'Z'.repeat(32);
+    expect(() => store.recordEmission({ stage: 'split', parents: [root], children: [child] })).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_UDID }));
+    expect(store.has(root.udid)).toBe(false);
+    const other = childLineage('split', [root.udid], 1, 'part-r').udid;
+    (child as { udid: string }).udid = other;
+    store.recordEmission({ stage: 'split', parents: [root], children: [child] });
+    await store.flush();
+    expect(store.get(root.udid)?.children).toEqual([other]);
+    expect(store.has(made)).toBe(false);
+    await store.close();
+  });
+
   it('refuses a missing path, a file, an empty or foreign directory when reading', async () => {
     const dir = tempDir();
     const file = join(dir, 'f.txt');

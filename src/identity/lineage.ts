@@ -1,8 +1,8 @@
 /**
  * A task's identity: its lineage path, UDID and the source it descends from.
  */
-import { childPath, rootPath, type Slot } from './lineage-path.js';
-import { udidOf } from './udid.js';
+import { childPath, rootPath, slotText, type Slot } from './lineage-path.js';
+import { digestOf } from './udid.js';
 
 export interface Lineage {
   /** Canonical lineage path (DESIGN.md §2). */
@@ -24,15 +24,26 @@ export interface Lineage {
  * `toEqual` see the three fields only.
  */
 class NotedLineage implements Lineage {
+  readonly path: string;
+  readonly udid: string;
+  readonly sourceKey: string;
   #by: object | null = null;
   #udid = '';
   #note = 0;
+  /** The SHA-256 of `path` in hex, whose first half is `udid`, and the `udid` cut from it. */
+  readonly #digest: string;
+  readonly #made: string;
 
-  constructor(
-    readonly path: string,
-    readonly udid: string,
-    readonly sourceKey: string,
-  ) {}
+  constructor(path: string, digest: string, sourceKey: string) {
+    this.path = path;
+    this.udid = this.#made = digest.slice(0, 32);
+    this.sourceKey = sourceKey;
+    this.#digest = digest;
+  }
+
+  static digestOf(lineage: unknown): string | null {
+    return lineage instanceof NotedLineage && lineage.#made === lineage.udid ? lineage.#digest : null;
+  }
 
   static noteOf(lineage: unknown, by: object): number {
     return lineage instanceof NotedLineage && lineage.#by === by && lineage.#udid === lineage.udid ? lineage.#note : 0;
@@ -46,16 +57,31 @@ class NotedLineage implements Lineage {
   }
 }
 
+/**
+ * @internal True when `lineage` was made by rootLineage/childLineage and its
+ * `udid` was not reassigned since: its UDID is valid without a check.
+ */
+export function madeHere(lineage: unknown): boolean {
+  return NotedLineage.digestOf(lineage) !== null;
+}
+
 /** @internal What `by` noted on `lineage` (a number > 0), or 0: none, another recorder's, or not a lineage made here. */
 export const lineageNote: (lineage: unknown, by: object) => number = NotedLineage.noteOf;
 
 /** @internal Notes `value` (> 0) on `lineage` for `by`, when it is a lineage made here. */
 export const noteLineage: (lineage: unknown, by: object, value: number) => void = NotedLineage.note;
 
+/**
+ * @internal The hex SHA-256 digest whose first 32 characters are `lineage.udid`, for a
+ * lineage made here whose `udid` was not reassigned; else null. A recorder reads
+ * the UDID's bytes from it without checking them (digestWords).
+ */
+export const lineageDigest: (lineage: unknown) => string | null = NotedLineage.digestOf;
+
 /** Lineage of the root task for the input named `sourceKey`. */
 export function rootLineage(sourceKey: string): Lineage {
   const path = rootPath(sourceKey);
-  return new NotedLineage(path, udidOf(path), sourceKey);
+  return new NotedLineage(path, digestOf(path), sourceKey);
 }
 
 /**
@@ -66,5 +92,11 @@ export function rootLineage(sourceKey: string): Lineage {
  */
 export function childLineage(stageId: string, parentUdids: readonly string[], slot: Slot, sourceKey = ''): Lineage {
   const path = childPath(stageId, parentUdids, slot);
-  return new NotedLineage(path, udidOf(path), sourceKey);
+  return new NotedLineage(path, digestOf(path), sourceKey);
+}
+
+/** @internal The lineage of the child at `slot` of an emission whose children's paths start with `prefix` (emissionPrefix). */
+export function childLineageAt(prefix: string, slot: Slot, sourceKey: string): Lineage {
+  const path = prefix + slotText(slot);
+  return new NotedLineage(path, digestOf(path), sourceKey);
 }

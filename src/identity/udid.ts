@@ -10,7 +10,12 @@ import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 
 /** The UDID (32 lowercase hex chars) of a lineage path. */
 export function udidOf(path: string): string {
-  return hash('sha256', path, 'hex').slice(0, 32);
+  return digestOf(path).slice(0, 32);
+}
+
+/** @internal The whole SHA-256 of a lineage path in hex (64 characters); its first 32 are the UDID. */
+export function digestOf(path: string): string {
+  return hash('sha256', path, 'hex');
 }
 
 /**
@@ -30,7 +35,7 @@ for (let hi = 0; hi < 16; hi++) {
 export function isUdid(value: unknown): value is string {
   if (typeof value !== 'string' || value.length !== 32) return false;
   // Branch-free over the characters (see PAIR): a branch per character, on random hex
-  // digits, mispredicted often enough to cost ~240 ns a call, and childPath checks every parent.
+  // digits, mispredicted often enough to cost ~240 ns a call, and every parent UDID a caller passes is checked.
   let wide = 0;
   let bad = 0;
   for (let i = 0; i < 32; i += 2) {
@@ -82,6 +87,27 @@ export function parseUdidWords(value: unknown, out: Int32Array, at: number): boo
     out[at + w] = (b0 & 0xff) | ((b1 & 0xff) << 8) | ((b2 & 0xff) << 16) | (b3 << 24);
   }
   return wide < 128 && (bad & 0x100) === 0;
+}
+
+/**
+ * @internal
+ * parseUdidWords for a string known to start with a UDID (a digest from
+ * digestOf): no check, and no table. The UDID that `slice` cuts from a
+ * digest is a view of it, which V8 unwraps on every character read; the
+ * digest itself is read directly. For a lowercase hex digit c, its value is
+ * (c & 15) + 9 * (c >> 6).
+ */
+export function digestWords(digest: string, out: Int32Array, at: number): void {
+  for (let w = 0; w < 4; w++) {
+    const i = w * 8;
+    let word = 0;
+    for (let k = 0; k < 8; k += 2) {
+      const hi = digest.charCodeAt(i + k);
+      const lo = digest.charCodeAt(i + k + 1);
+      word |= ((((hi & 15) + 9 * (hi >> 6)) << 4) | ((lo & 15) + 9 * (lo >> 6))) << (k * 4);
+    }
+    out[at + w] = word;
+  }
 }
 
 /** 16 raw bytes of a hex UDID (for keys). */

@@ -4,7 +4,8 @@
  * the same arguments, so any executor can call it.
  */
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
-import { childLineage, type Lineage } from '../identity/lineage.js';
+import { childLineageAt, madeHere, type Lineage } from '../identity/lineage.js';
+import { emissionPrefix } from '../identity/lineage-path.js';
 import { isFailed, type StageResult } from './stage.js';
 import { Task } from './task.js';
 
@@ -42,6 +43,8 @@ export function assignChildLineage<Out>(
     throw new LineageError(ErrorCodes.INVALID_ARGUMENT, `assignChildLineage: stage "${stageId}" emitted children but was given no parents.`);
   }
   const udids = parents.map((p) => p.udid);
+  // Checked and sorted once for all the children; the pipeline's own lineages need no check.
+  const prefix = emissionPrefix(stageId, udids, parents.every(madeHere));
   const sourceKey = sourceOf(parents);
   const keys = options.key ? new Set<string>() : null;
   const children = list.map((data, i) => {
@@ -56,7 +59,7 @@ export function assignChildLineage<Out>(
       }
       keys.add(key);
     }
-    return new Task(data, childLineage(stageId, udids, key === undefined ? i : { key }, sourceKey));
+    return new Task(data, childLineageAt(prefix, key === undefined ? i : { key }, sourceKey));
   });
   return { kind: 'children', children };
 }

@@ -18,8 +18,8 @@
  * consistent checkpoint.
  */
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
-import { lineageNote, noteLineage } from '../identity/lineage.js';
-import { isUdid, parseUdidWords } from '../identity/udid.js';
+import { lineageDigest, lineageNote, noteLineage } from '../identity/lineage.js';
+import { digestWords, isUdid, parseUdidWords } from '../identity/udid.js';
 import {
   FLAG_HAS_CHILDREN,
   FLAG_HAS_PARENTS,
@@ -216,7 +216,12 @@ export class WriterSession {
         w[i * 4 + 1] = u[noted * 4 + 1]!;
         w[i * 4 + 2] = u[noted * 4 + 2]!;
         w[i * 4 + 3] = u[noted * 4 + 3]!;
-      } else if (!parseUdidWords(typeof ref === 'string' ? ref : ref?.udid, w, i * 4)) refUdid(ref, rec.stage, i < np ? 'parent' : 'child');
+      } else {
+        // A lineage made by rootLineage/childLineage holds a valid UDID: its bytes are read from its digest, unchecked.
+        const digest = lineageDigest(ref);
+        if (digest !== null) digestWords(digest, w, i * 4);
+        else if (!parseUdidWords(typeof ref === 'string' ? ref : ref?.udid, w, i * 4)) refUdid(ref, rec.stage, i < np ? 'parent' : 'child');
+      }
     }
     this.refuseSelfChild(rec, np);
 
