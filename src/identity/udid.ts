@@ -100,14 +100,17 @@ export function parseUdidWords(value: unknown, out: Int32Array, at: number): boo
 export function digestWords(digest: string, out: Int32Array, at: number): void {
   for (let w = 0; w < 4; w++) {
     const i = w * 8;
-    let word = 0;
-    for (let k = 0; k < 8; k += 2) {
-      const hi = digest.charCodeAt(i + k);
-      const lo = digest.charCodeAt(i + k + 1);
-      word |= ((((hi & 15) + 9 * (hi >> 6)) << 4) | ((lo & 15) + 9 * (lo >> 6))) << (k * 4);
-    }
-    out[at + w] = word;
+    const b0 = (nibble(digest.charCodeAt(i)) << 4) | nibble(digest.charCodeAt(i + 1));
+    const b1 = (nibble(digest.charCodeAt(i + 2)) << 4) | nibble(digest.charCodeAt(i + 3));
+    const b2 = (nibble(digest.charCodeAt(i + 4)) << 4) | nibble(digest.charCodeAt(i + 5));
+    const b3 = (nibble(digest.charCodeAt(i + 6)) << 4) | nibble(digest.charCodeAt(i + 7));
+    out[at + w] = b0 | (b1 << 8) | (b2 << 16) | (b3 << 24);
   }
+}
+
+/** The value of a lowercase hex digit's char code. */
+function nibble(c: number): number {
+  return (c & 15) + 9 * (c >> 6);
 }
 
 /** 16 raw bytes of a hex UDID (for keys). */

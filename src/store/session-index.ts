@@ -44,9 +44,33 @@ export class SessionIndex {
   }
 
   /**
+   * getWords for a UDID about to be added when it is absent: the id when
+   * present, else -1 - slot, where `addAt` puts it (the one probe of the
+   * table a new task costs). Grows the table first when full, so the slot
+   * holds until the next change to the index.
+   */
+  find(a: number, b: number, c: number, d: number): number {
+    if ((this.count + 1) * 4 > (this.mask + 1) * 3) this.grow();
+    const s = this.slots;
+    const u = this.words;
+    for (let slot = a & this.mask; ; slot = (slot + 1) & this.mask) {
+      const id = s[slot * 2 + 1]!;
+      if (id === 0) return -1 - slot;
+      if (s[slot * 2] === a && u[id * 4 + 1] === b && u[id * 4 + 2] === c && u[id * 4 + 3] === d) return id >>> 0;
+    }
+  }
+
+  /** Adds `id` (> 0, its words already in `words`) at `found`, what `find` just returned for its UDID. */
+  addAt(found: number, a: number, id: number): void {
+    const slot = -1 - found;
+    this.slots[slot * 2] = a;
+    this.slots[slot * 2 + 1] = id | 0;
+    this.count++;
+  }
+
+  /**
    * Adds `id` (> 0, its words already in `words`) for a UDID not yet in the
-   * index. It probes again from the start: after the lookup that missed, the
-   * chain is in cache.
+   * index.
    */
   addWords(a: number, id: number): void {
     if ((this.count + 1) * 4 > (this.mask + 1) * 3) this.grow();

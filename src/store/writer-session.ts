@@ -558,8 +558,8 @@ export class WriterSession {
     const b = w[k * 4 + 1]!;
     const c = w[k * 4 + 2]!;
     const d = w[k * 4 + 3]!;
-    const known = this.index.getWords(a, b, c, d);
-    if (known !== 0) return known;
+    const found = this.index.find(a, b, c, d);
+    if (found > 0) return found;
     if (this.diskMayHave) {
       const scratch = this.scratch;
       scratch.writeInt32LE(a, 0);
@@ -575,7 +575,8 @@ export class WriterSession {
     u[id * 4 + 1] = b;
     u[id * 4 + 2] = c;
     u[id * 4 + 3] = d;
-    this.index.addWords(a, id);
+    // Nothing changed the index since the lookup (a task found on disk has returned).
+    this.index.addAt(found, a, id);
     const isRoot = root === 0;
     this.root[id] = isRoot ? id : root;
     this.stage[id] = stage;
