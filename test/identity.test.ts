@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes, childLineage, childPath, lp, rootLineage, rootPath, udidOf, type Slot } from '../src/index.js';
 import { digestOf, digestWords, isUdid, parseUdidWords } from '../src/identity/udid.js';
-import { lineageDigest, lineageNote, madeHere, noteLineage } from '../src/identity/lineage.js';
+import { lineageDigest, lineageNote, noteLineage } from '../src/identity/lineage.js';
 import { assignChildLineage } from '../src/runner/assign-child-lineage.js';
 
 interface Vector {
@@ -104,12 +104,10 @@ describe('the digest a lineage keeps (the recorder reads its UDID from it unchec
   it('is given only for a lineage made here whose udid was not reassigned', () => {
     const root = rootLineage('part-3');
     expect(lineageDigest(root)?.slice(0, 32)).toBe(root.udid);
-    expect(madeHere(root)).toBe(true);
     expect(lineageDigest({ ...root })).toBeNull();
     expect(lineageDigest(root.udid)).toBeNull();
     (root as { udid: string }).udid = 'not a udid';
     expect(lineageDigest(root)).toBeNull();
-    expect(madeHere(root)).toBe(false);
     // The adapter's step 1 then checks it like any other parent.
     expect(() => assignChildLineage('s', [root], ['x'])).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_UDID }));
   });

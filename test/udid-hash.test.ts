@@ -22,14 +22,14 @@ interface Table {
   readonly size: number;
 }
 
-/** SessionIndex's addWords takes the first word only: the rest are in its `words`. */
+/** SessionIndex adds at the slot its lookup found; it reads the words other than the first from its `words`. */
 class SessionTable implements Table {
   constructor(private readonly index: SessionIndex) {}
   getWords(a: number, b: number, c: number, d: number): number {
     return this.index.getWords(a, b, c, d);
   }
-  addWords(a: number, _b: number, _c: number, _d: number, id: number): void {
-    this.index.addWords(a, id);
+  addWords(a: number, b: number, c: number, d: number, id: number): void {
+    this.index.addAt(this.index.find(a, b, c, d), a, id);
   }
   get size(): number {
     return this.index.size;

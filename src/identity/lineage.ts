@@ -34,7 +34,8 @@ class NotedLineage implements Lineage {
   readonly #digest: string;
   readonly #made: string;
 
-  constructor(path: string, digest: string, sourceKey: string) {
+  constructor(path: string, sourceKey: string) {
+    const digest = digestOf(path);
     this.path = path;
     this.udid = this.#made = digest.slice(0, 32);
     this.sourceKey = sourceKey;
@@ -57,14 +58,6 @@ class NotedLineage implements Lineage {
   }
 }
 
-/**
- * @internal True when `lineage` was made by rootLineage/childLineage and its
- * `udid` was not reassigned since: its UDID is valid without a check.
- */
-export function madeHere(lineage: unknown): boolean {
-  return NotedLineage.digestOf(lineage) !== null;
-}
-
 /** @internal What `by` noted on `lineage` (a number > 0), or 0: none, another recorder's, or not a lineage made here. */
 export const lineageNote: (lineage: unknown, by: object) => number = NotedLineage.noteOf;
 
@@ -73,15 +66,14 @@ export const noteLineage: (lineage: unknown, by: object, value: number) => void 
 
 /**
  * @internal The hex SHA-256 digest whose first 32 characters are `lineage.udid`, for a
- * lineage made here whose `udid` was not reassigned; else null. A recorder reads
- * the UDID's bytes from it without checking them (digestWords).
+ * lineage made here whose `udid` was not reassigned; else null. Such a UDID is
+ * valid without a check: a recorder reads its bytes from the digest (digestWords).
  */
 export const lineageDigest: (lineage: unknown) => string | null = NotedLineage.digestOf;
 
 /** Lineage of the root task for the input named `sourceKey`. */
 export function rootLineage(sourceKey: string): Lineage {
-  const path = rootPath(sourceKey);
-  return new NotedLineage(path, digestOf(path), sourceKey);
+  return new NotedLineage(rootPath(sourceKey), sourceKey);
 }
 
 /**
@@ -91,12 +83,10 @@ export function rootLineage(sourceKey: string): Lineage {
  * @example childLineage('split', [root.udid], 0, root.sourceKey)
  */
 export function childLineage(stageId: string, parentUdids: readonly string[], slot: Slot, sourceKey = ''): Lineage {
-  const path = childPath(stageId, parentUdids, slot);
-  return new NotedLineage(path, digestOf(path), sourceKey);
+  return new NotedLineage(childPath(stageId, parentUdids, slot), sourceKey);
 }
 
 /** @internal The lineage of the child at `slot` of an emission whose children's paths start with `prefix` (emissionPrefix). */
 export function childLineageAt(prefix: string, slot: Slot, sourceKey: string): Lineage {
-  const path = prefix + slotText(slot);
-  return new NotedLineage(path, digestOf(path), sourceKey);
+  return new NotedLineage(prefix + slotText(slot), sourceKey);
 }

@@ -34,30 +34,19 @@ export class SessionIndex {
 
   /** The id of the UDID given as its four little-endian 32-bit words, or 0 when absent (ids start at 1). */
   getWords(a: number, b: number, c: number, d: number): number {
-    const s = this.slots;
-    const u = this.words;
-    for (let slot = a & this.mask; ; slot = (slot + 1) & this.mask) {
-      const id = s[slot * 2 + 1]!;
-      if (id === 0) return 0;
-      if (s[slot * 2] === a && u[id * 4 + 1] === b && u[id * 4 + 2] === c && u[id * 4 + 3] === d) return id >>> 0;
-    }
+    const found = this.probe(a, b, c, d);
+    return found > 0 ? found : 0;
   }
 
   /**
-   * getWords for a UDID about to be added when it is absent: the id when
+   * getWords for a UDID that is to be added when absent: the id when
    * present, else -1 - slot, where `addAt` puts it (the one probe of the
    * table a new task costs). Grows the table first when full, so the slot
    * holds until the next change to the index.
    */
   find(a: number, b: number, c: number, d: number): number {
     if ((this.count + 1) * 4 > (this.mask + 1) * 3) this.grow();
-    const s = this.slots;
-    const u = this.words;
-    for (let slot = a & this.mask; ; slot = (slot + 1) & this.mask) {
-      const id = s[slot * 2 + 1]!;
-      if (id === 0) return -1 - slot;
-      if (s[slot * 2] === a && u[id * 4 + 1] === b && u[id * 4 + 2] === c && u[id * 4 + 3] === d) return id >>> 0;
-    }
+    return this.probe(a, b, c, d);
   }
 
   /** Adds `id` (> 0, its words already in `words`) at `found`, what `find` just returned for its UDID. */
@@ -68,18 +57,15 @@ export class SessionIndex {
     this.count++;
   }
 
-  /**
-   * Adds `id` (> 0, its words already in `words`) for a UDID not yet in the
-   * index.
-   */
-  addWords(a: number, id: number): void {
-    if ((this.count + 1) * 4 > (this.mask + 1) * 3) this.grow();
+  /** The id, or -1 - the empty slot that ends the UDID's probe chain. */
+  private probe(a: number, b: number, c: number, d: number): number {
     const s = this.slots;
-    let slot = a & this.mask;
-    while (s[slot * 2 + 1] !== 0) slot = (slot + 1) & this.mask;
-    s[slot * 2] = a;
-    s[slot * 2 + 1] = id | 0;
-    this.count++;
+    const u = this.words;
+    for (let slot = a & this.mask; ; slot = (slot + 1) & this.mask) {
+      const id = s[slot * 2 + 1]!;
+      if (id === 0) return -1 - slot;
+      if (s[slot * 2] === a && u[id * 4 + 1] === b && u[id * 4 + 2] === c && u[id * 4 + 3] === d) return id >>> 0;
+    }
   }
 
   private grow(): void {

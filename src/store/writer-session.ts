@@ -594,8 +594,9 @@ export class WriterSession {
     const meta = this.shard.metaOf(id);
     let s = LOADED;
     if (meta) {
-      for (let i = 0; i < 4; i++) this.udids[id * 4 + i] = meta.udid.readInt32LE(i * 4);
-      this.index.addWords(this.udids[id * 4]!, id);
+      const u = this.udids;
+      for (let i = 0; i < 4; i++) u[id * 4 + i] = meta.udid.readInt32LE(i * 4);
+      this.index.addAt(this.index.find(u[id * 4]!, u[id * 4 + 1]!, u[id * 4 + 2]!, u[id * 4 + 3]!), u[id * 4]!, id);
       this.root[id] = meta.root;
       this.stage[id] = this.localOfShardStage(meta.stage);
       this.outcomeStage[id] = this.localOfShardStage(meta.outcomeStage);
