@@ -33,13 +33,26 @@ class NotedLineage implements Lineage {
   /** The SHA-256 of `path` in hex, whose first half is `udid`, and the `udid` cut from it. */
   readonly #digest: string;
   readonly #made: string;
+  /** The parent UDIDs a child's path was made from (childOrigin), ROOT for a root, null for a childLineage. */
+  readonly #origin: readonly string[] | null;
 
-  constructor(path: string, sourceKey: string) {
+  constructor(path: string, sourceKey: string, origin: readonly string[] | null) {
     const digest = digestOf(path);
     this.path = path;
     this.udid = this.#made = digest.slice(0, 32);
     this.sourceKey = sourceKey;
     this.#digest = digest;
+    this.#origin = origin;
+  }
+
+  static originOf(lineage: unknown): readonly string[] | null {
+    if (!(lineage instanceof NotedLineage) || lineage.#made !== lineage.udid) return null;
+    const origin = lineage.#origin;
+    return origin === ROOT ? null : origin;
+  }
+
+  static isRoot(lineage: unknown): boolean {
+    return lineage instanceof NotedLineage && lineage.#origin === ROOT && lineage.#made === lineage.udid;
   }
 
   static digestOf(lineage: unknown): string | null {
@@ -58,6 +71,25 @@ class NotedLineage implements Lineage {
   }
 }
 
+/**
+ * @internal
+ * The parent UDIDs, in the caller's order, that the path of a child made by
+ * assignChildLineage (whose `udid` was not reassigned) was made from: one
+ * array, the call's own, shared by the children of one call, whose slots
+ * differ (keys are unique), so no two of them have one UDID. Null for any
+ * other lineage.
+ */
+export const childOrigin: (lineage: unknown) => readonly string[] | null = NotedLineage.originOf;
+
+/**
+ * @internal True for a lineage made by rootLineage whose `udid` was not
+ * reassigned: its UDID hashes a root path, so it is no child's.
+ */
+export const isRootLineage: (lineage: unknown) => boolean = NotedLineage.isRoot;
+
+/** The origin of roots: their paths have no parents, so no root's UDID is a child's. */
+const ROOT: readonly string[] = [];
+
 /** @internal What `by` noted on `lineage` (a number > 0), or 0: none, another recorder's, or not a lineage made here. */
 export const lineageNote: (lineage: unknown, by: object) => number = NotedLineage.noteOf;
 
@@ -73,7 +105,7 @@ export const lineageDigest: (lineage: unknown) => string | null = NotedLineage.d
 
 /** Lineage of the root task for the input named `sourceKey`. */
 export function rootLineage(sourceKey: string): Lineage {
-  return new NotedLineage(rootPath(sourceKey), sourceKey);
+  return new NotedLineage(rootPath(sourceKey), sourceKey, ROOT);
 }
 
 /**
@@ -83,10 +115,13 @@ export function rootLineage(sourceKey: string): Lineage {
  * @example childLineage('split', [root.udid], 0, root.sourceKey)
  */
 export function childLineage(stageId: string, parentUdids: readonly string[], slot: Slot, sourceKey = ''): Lineage {
-  return new NotedLineage(childPath(stageId, parentUdids, slot), sourceKey);
+  return new NotedLineage(childPath(stageId, parentUdids, slot), sourceKey, null);
 }
 
-/** @internal The lineage of the child at `slot` of an emission whose children's paths start with `prefix` (emissionPrefix). */
-export function childLineageAt(prefix: string, slot: Slot, sourceKey: string): Lineage {
-  return new NotedLineage(prefix + slotText(slot), sourceKey);
+/**
+ * @internal The lineage of the child at `slot` of an emission whose
+ * children's paths start with `prefix` (emissionPrefix of the parent UDIDs `origin`, which nobody changes afterwards).
+ */
+export function childLineageAt(prefix: string, slot: Slot, sourceKey: string, origin: readonly string[]): Lineage {
+  return new NotedLineage(prefix + slotText(slot), sourceKey, origin);
 }

@@ -42,6 +42,7 @@ export function assignChildLineage<Out>(
   if (parents.length === 0) {
     throw new LineageError(ErrorCodes.INVALID_ARGUMENT, `assignChildLineage: stage "${stageId}" emitted children but was given no parents.`);
   }
+  // The children's origin too (childOrigin): this array is not changed after.
   const udids = parents.map((p) => p.udid);
   // Checked and sorted once for all the children; the pipeline's own lineages need no check.
   const prefix = emissionPrefix(stageId, udids, parents.every((p) => lineageDigest(p) !== null));
@@ -59,7 +60,7 @@ export function assignChildLineage<Out>(
       }
       keys.add(key);
     }
-    return new Task(data, childLineageAt(prefix, key === undefined ? i : { key }, sourceKey));
+    return new Task(data, childLineageAt(prefix, key === undefined ? i : { key }, sourceKey, udids));
   });
   return { kind: 'children', children };
 }

@@ -24,7 +24,7 @@ import { FLAG_TERMINAL, OUTCOME_KINDS, Shard, TASK_TYPES, type SourceState } fro
 import { SourceCounterSession } from './source-counters.js';
 import { StateCheckpointLog, readStateCheckpoints, type StageCheckpoints } from './state-checkpoint-log.js';
 import { scanShard } from './task-scan.js';
-import { rootLineage, type Lineage } from '../identity/lineage.js';
+import { isRootLineage, rootLineage, type Lineage } from '../identity/lineage.js';
 import type { Completion, EmissionRecord, FailureRecord, OpenOptions, Outcome, TaskInfo, TaskType } from './types.js';
 import { WriterSession } from './writer-session.js';
 
@@ -165,7 +165,10 @@ export class LineageStore {
     this.assertOpen('isSourceCompleted');
     const root = typeof source === 'string' ? null : source;
     const sourceKey = root?.sourceKey ?? (source as string);
-    if (this.mode === 'dag') return this.isCompleted((root ?? rootLineage(sourceKey)).udid);
+    if (this.mode === 'dag') {
+      const lineage = root ?? rootLineage(sourceKey);
+      return this.completed(lineage.udid, isRootLineage(lineage));
+    }
     return this.shards.some((s) => s.sourceState.get(sourceKey)?.state === 'done');
   }
 
@@ -200,8 +203,13 @@ export class LineageStore {
   /** True when the task is complete in any shard (including this writer's uncommitted writes). */
   isCompleted(udid: string): boolean {
     this.assertOpen('isCompleted');
+    return this.completed(udid, false);
+  }
+
+  /** isCompleted; `root`: the UDID is known to be a root lineage's (isRootLineage). */
+  private completed(udid: string, root: boolean): boolean {
     // The session parses (and so checks) the UDID itself: a task it knows needs no second check.
-    const inSession = this.session?.completedInSession(udid);
+    const inSession = this.session?.completedInSession(udid, root);
     if (inSession === true) return true;
     if (inSession === false && this.shards.length === 1) return false;
     if (inSession === undefined) assertUdid(udid, 'isCompleted');

@@ -4,7 +4,9 @@
  * what their `meta` rows hold plus the count of incomplete children that
  * incremental completion needs (DESIGN.md §4), ~38 bytes a task plus its
  * 8-byte slot in the UDID → id table (session-index.ts), and hands rows to
- * the write thread in batches.
+ * the write thread in batches. A child the session knows to be new (see
+ * newChildren) is not looked up and joins the table only when a question
+ * could be about it: in a first run of a pipeline, that is never.
  *
  * Edge rows go into the open batch as they are recorded; `udid` rows wait
  * and are merged into the index in bulk (udid-tail.ts). A task
@@ -18,7 +20,7 @@
  * consistent checkpoint.
  */
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
-import { lineageDigest, lineageNote, noteLineage } from '../identity/lineage.js';
+import { childOrigin, isRootLineage, lineageDigest, lineageNote, noteLineage } from '../identity/lineage.js';
 import { digestWords, isUdid, parseUdidWords } from '../identity/udid.js';
 import {
   FLAG_HAS_CHILDREN,
@@ -113,8 +115,19 @@ export class WriterSession {
   private completedRun = new Uint32Array(INITIAL_TASKS);
   /** Each task's UDID as four words. */
   private udids = new Int32Array(4 * INITIAL_TASKS);
-  /** UDID → id of every task in memory, over `udids`. */
+  /** UDID → id of every task in memory but the unlisted, over `udids`. */
   private readonly index = new SessionIndex(this.udids);
+  /**
+   * True while every task in memory is a root (isRootLineage) or a child
+   * whose path this session knows is new (see recordEmission), and the shard
+   * held no task at open. New children are then not put in `index` as they
+   * are made, which costs a cache miss each in a table of millions, but
+   * listed in `unlisted`, and added in one pass before the index is next
+   * asked about anything but a root.
+   */
+  private known: boolean;
+  private unlisted = new Uint32Array(1 << 12);
+  private unlistedCount = 0;
   private readonly parentLists = new ParentLists();
   /** Error text of failed tasks whose row is yet to be written (or was loaded). */
   private readonly errors = new Map<number, string>();
@@ -178,6 +191,7 @@ export class WriterSession {
   ) {
     shard.indexOrphanedBlocks();
     this.diskMayHave = (shard.meta.getStats() as { entryCount: number }).entryCount > 0;
+    this.known = !this.diskMayHave;
     this.nextIdAtOpen = nextId(shard);
     this.indexedCount = (shard.udid.getStats() as { entryCount: number }).entryCount;
     this.thread = new WriteThread(shard, () => this.afterCommit());
@@ -242,12 +256,17 @@ export class WriterSession {
     const rootOfChildren = this.root[parentIds[0]!]!;
     const terminal = rec.terminal === true;
     let anyComplete = terminal && children.length > 0;
+    const origin = this.known && children.length > 0 ? this.newChildren(rec, nParents) : null;
 
     for (let i = 0; i < children.length; i++) {
       const ref = children[i]!;
       let cid = this.refIds[np + i]!;
       if (cid === 0) {
-        cid = this.resolve(np + i, stage, rootOfChildren, terminal ? TERMINAL : 0, ref);
+        if (origin !== null && childOrigin(ref) === origin) {
+          // The same object twice in `children` was noted the first time.
+          cid = (i > 0 && lineageNote(ref, this)) || this.createUnlisted(np + i, stage, rootOfChildren, terminal ? TERMINAL : 0);
+        }
+        else cid = this.resolve(np + i, stage, rootOfChildren, terminal ? TERMINAL : 0, ref);
         noteLineage(ref, this, cid);
       }
       if ((this.state[cid]! & COMPLETED) !== 0) anyComplete = true;
@@ -287,6 +306,53 @@ export class WriterSession {
     return anyComplete;
   }
 
+  /**
+   * The origin (childOrigin) of the emission's children when those that
+   * share it are new: their paths were made from exactly this emission's
+   * parents, and one of the parents has no child yet. With every task in
+   * memory a root or such a child (`known`), a task with the same UDID, so
+   * the same path, would be a child of an earlier emission of the same
+   * parents, which would have given each of them a child. Else null.
+   */
+  private newChildren(rec: EmissionRecord, nParents: number): readonly string[] | null {
+    const origin = childOrigin(rec.children[0]);
+    const { parents } = rec;
+    if (origin === null || origin.length !== parents.length) return null;
+    for (let j = 0; j < origin.length; j++) {
+      const p = parents[j]!;
+      if (origin[j] !== (typeof p === 'string' ? p : p.udid)) return null;
+    }
+    for (let j = 0; j < nParents; j++) if ((this.state[this.parentIds[j]!]! & HAS_CHILDREN) === 0) return origin;
+    return null;
+  }
+
+  /** Makes the emission's `k`-th task (refWords), known to be new, without putting it in `index` yet. */
+  private createUnlisted(k: number, stage: number, root: number, bits: number): number {
+    const id = this.create(k, stage, root, bits, null);
+    if (this.unlistedCount === this.unlisted.length) this.unlisted = grown(this.unlisted);
+    this.unlisted[this.unlistedCount++] = id;
+    return id;
+  }
+
+  /** Puts the unlisted tasks in `index`: in one tight pass, whose cache misses overlap. */
+  private listAll(): void {
+    const u = this.udids;
+    const index = this.index;
+    for (let i = 0; i < this.unlistedCount; i++) {
+      const id = this.unlisted[i]!;
+      const a = u[id * 4]!;
+      const found = index.find(a, u[id * 4 + 1]!, u[id * 4 + 2]!, u[id * 4 + 3]!);
+      if (found < 0) index.addAt(found, a, id);
+    }
+    this.unlistedCount = 0;
+  }
+
+  /** The index, to ask about a root (`root`: the unlisted are children, and no child's UDID is a root's) or, once all are listed, about any task. */
+  private listed(root: boolean): SessionIndex {
+    if (!root && this.unlistedCount > 0) this.listAll();
+    return this.index;
+  }
+
   /** A child that is also a parent of the same emission is refused before anything is written. */
   private refuseSelfChild(rec: EmissionRecord, np: number): void {
     const w = this.refWords;
@@ -322,11 +388,11 @@ export class WriterSession {
     return true;
   }
 
-  /** True when the task is known complete, including writes not yet committed. */
-  completedInSession(udid: string): boolean | undefined {
+  /** True when the task is known complete, including writes not yet committed. `root`: the UDID is a root lineage's (isRootLineage). */
+  completedInSession(udid: string, root = false): boolean | undefined {
     const w = this.refWords;
     if (!parseUdidWords(udid, w, 0)) return undefined;
-    const id = this.index.getWords(w[0]!, w[1]!, w[2]!, w[3]!);
+    const id = this.listed(root).getWords(w[0]!, w[1]!, w[2]!, w[3]!);
     return id === 0 ? undefined : (this.state[id]! & COMPLETED) !== 0;
   }
 
@@ -558,7 +624,8 @@ export class WriterSession {
     const b = w[k * 4 + 1]!;
     const c = w[k * 4 + 2]!;
     const d = w[k * 4 + 3]!;
-    const found = this.index.find(a, b, c, d);
+    const isRoot = isRootLineage(ref);
+    const found = this.listed(isRoot).find(a, b, c, d);
     if (found > 0) return found;
     if (this.diskMayHave) {
       const scratch = this.scratch;
@@ -569,14 +636,22 @@ export class WriterSession {
       const onDisk = this.shard.idOf(scratch, true);
       if (onDisk !== undefined) return this.loadById(onDisk);
     }
-    const id = this.allocate();
-    const u = this.udids;
-    u[id * 4] = a;
-    u[id * 4 + 1] = b;
-    u[id * 4 + 2] = c;
-    u[id * 4 + 3] = d;
+    if (!isRoot) this.known = false;
+    const id = this.create(k, stage, root, bits, ref);
     // Nothing changed the index since the lookup (a task found on disk has returned).
     this.index.addAt(found, a, id);
+    return id;
+  }
+
+  /** A new task for the emission's `k`-th reference (refWords); `root` 0: it is a root. */
+  private create(k: number, stage: number, root: number, bits: number, ref: TaskRef | null): number {
+    const w = this.refWords;
+    const id = this.allocate();
+    const u = this.udids;
+    u[id * 4] = w[k * 4]!;
+    u[id * 4 + 1] = w[k * 4 + 1]!;
+    u[id * 4 + 2] = w[k * 4 + 2]!;
+    u[id * 4 + 3] = w[k * 4 + 3]!;
     const isRoot = root === 0;
     this.root[id] = isRoot ? id : root;
     this.stage[id] = stage;
@@ -584,7 +659,7 @@ export class WriterSession {
     addToRanges(this.unindexed, id);
     this.unindexedCount++;
     this.markDirty(id);
-    if (isRoot && typeof ref === 'object' && ref.sourceKey) this.batch.source(id, ref.sourceKey);
+    if (isRoot && typeof ref === 'object' && ref?.sourceKey) this.batch.source(id, ref.sourceKey);
     return id;
   }
 
@@ -596,7 +671,7 @@ export class WriterSession {
     if (meta) {
       const u = this.udids;
       for (let i = 0; i < 4; i++) u[id * 4 + i] = meta.udid.readInt32LE(i * 4);
-      this.index.addAt(this.index.find(u[id * 4]!, u[id * 4 + 1]!, u[id * 4 + 2]!, u[id * 4 + 3]!), u[id * 4]!, id);
+      this.index.addAt(this.listed(false).find(u[id * 4]!, u[id * 4 + 1]!, u[id * 4 + 2]!, u[id * 4 + 3]!), u[id * 4]!, id);
       this.root[id] = meta.root;
       this.stage[id] = this.localOfShardStage(meta.stage);
       this.outcomeStage[id] = this.localOfShardStage(meta.outcomeStage);
