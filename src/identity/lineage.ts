@@ -120,7 +120,8 @@ export function childLineage(stageId: string, parentUdids: readonly string[], sl
 
 /**
  * @internal The lineage of the child at `slot` of an emission whose
- * children's paths start with `prefix` (emissionPrefix of the parent UDIDs `origin`, which nobody changes afterwards).
+ * children's paths start with `prefix`: emissionPrefix of the parent UDIDs
+ * `origin` (childOrigin), an array nobody changes afterwards.
  */
 export function childLineageAt(prefix: string, slot: Slot, sourceKey: string, origin: readonly string[]): Lineage {
   return new NotedLineage(prefix + slotText(slot), sourceKey, origin);

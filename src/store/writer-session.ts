@@ -119,7 +119,7 @@ export class WriterSession {
   private readonly index = new SessionIndex(this.udids);
   /**
    * True while every task in memory is a root (isRootLineage) or a child
-   * whose path this session knows is new (see recordEmission), and the shard
+   * whose path this session knows is new (see newChildren), and the shard
    * held no task at open. New children are then not put in `index` as they
    * are made, which costs a cache miss each in a table of millions, but
    * listed in `unlisted`, and added in one pass before the index is next
@@ -262,11 +262,9 @@ export class WriterSession {
       const ref = children[i]!;
       let cid = this.refIds[np + i]!;
       if (cid === 0) {
-        if (origin !== null && childOrigin(ref) === origin) {
-          // The same object twice in `children` was noted the first time.
-          cid = (i > 0 && lineageNote(ref, this)) || this.createUnlisted(np + i, stage, rootOfChildren, terminal ? TERMINAL : 0);
-        }
-        else cid = this.resolve(np + i, stage, rootOfChildren, terminal ? TERMINAL : 0, ref);
+        if (origin === null || childOrigin(ref) !== origin) cid = this.resolve(np + i, stage, rootOfChildren, terminal ? TERMINAL : 0, ref);
+        // Known new; the same object twice in `children` was noted the first time.
+        else cid = (i > 0 && lineageNote(ref, this)) || this.createUnlisted(np + i, stage, rootOfChildren, terminal ? TERMINAL : 0);
         noteLineage(ref, this, cid);
       }
       if ((this.state[cid]! & COMPLETED) !== 0) anyComplete = true;
@@ -342,7 +340,10 @@ export class WriterSession {
       const id = this.unlisted[i]!;
       const a = u[id * 4]!;
       const found = index.find(a, u[id * 4 + 1]!, u[id * 4 + 2]!, u[id * 4 + 3]!);
-      if (found < 0) index.addAt(found, a, id);
+      if (found > 0) {
+        throw new LineageError(ErrorCodes.INTERNAL, `${this.shard.dir}: tasks ${found} and ${id} of this session have one UDID, a bug in lineage-dag; please report it.`);
+      }
+      index.addAt(found, a, id);
     }
     this.unlistedCount = 0;
   }
