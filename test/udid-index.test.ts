@@ -157,6 +157,46 @@ describe('the udid index, merged in bulk', () => {
     await expectAllIndexed(dir, sources * 4);
   });
 
+  it('while a merge goes on in parts, the write thread commits and acknowledges the batches that come meanwhile; flush waits for the merge', async () => {
+    const dir = tempDir();
+    const store = await LineageStore.open(dir);
+    // The acknowledgements the session's write thread receives, in order.
+    const thread = (store as unknown as { session: { thread: { receive(ack: object): void } } }).session.thread;
+    const acks: { seq?: number; merging?: boolean; merged?: number; error?: string }[] = [];
+    const receive = thread.receive.bind(thread);
+    thread.receive = (ack: object) => {
+      acks.push(ack);
+      receive(ack);
+    };
+    const sources = Math.ceil((MIN_TAIL * 2) / 4);
+    for (let s = 0; s < sources; s++) {
+      const root = rootLineage(`p${s}`);
+      store.recordEmission({ stage: 'split', parents: [root], children: [0, 1, 2].map((j) => childLineage('split', [root.udid], j)) });
+      if ((s & 1023) === 0) {
+        if (store.needsDrain) await store.drain();
+        else await new Promise((r) => setImmediate(r));
+      }
+    }
+    await store.flush();
+    expect(acks.every((a) => a.error === undefined)).toBe(true);
+    // For a merge in parts (the first, at MIN_TAIL, or a later one): later batches were committed
+    // before it ended, so recording did not wait for it.
+    const overtaken = acks.flatMap((a, start) => {
+      if (a.merging !== true) return [];
+      const end = acks.findIndex((b) => b.merged === a.seq);
+      expect(end).toBeGreaterThan(start);
+      return acks.slice(start + 1, end).filter((b) => b.seq !== undefined && b.seq > a.seq!);
+    });
+    expect(overtaken.length).toBeGreaterThan(0);
+    // Every merge begun before flush returned had ended.
+    const begun = acks.filter((a) => a.merging === true).map((a) => a.seq);
+    expect(acks.filter((a) => a.merged !== undefined).map((a) => a.merged)).toEqual(begun);
+    expect(entries(dir, 'udid')).toBeGreaterThanOrEqual(MIN_TAIL);
+    await store.close();
+    await expectAllIndexed(dir, sources * 4);
+    expect(lineage(['verify', dir])).toMatchObject({ code: 0 });
+  });
+
   it('a merge too big for one transaction goes in parts; one that stops after its first part leaves its blocks listed and every task found', async () => {
     const dir = tempDir();
     const store = await LineageStore.open(dir);

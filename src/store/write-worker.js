@@ -17,7 +17,7 @@
  * `src` under the test runner and from `dist`.
  */
 import { hostname } from 'node:os';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { open } from 'lmdb';
 
 /**
@@ -109,18 +109,29 @@ export const MERGE_ROWS_PER_TXN = 1 << 16;
 
 /**
  * Commits `batch` to the shard open as `env` with sub-DBs `dbs` and returns
- * the id block it claimed. Every row but a big merge's `udid` rows goes in
- * one transaction: that is what keeps a committed prefix consistent. The
- * merge follows, in parts; its blocks are unlisted by the last part, so until
- * then readers still find those tasks through their `meta` rows. After each
- * commit the process's mapping of the file is released (env.releaseMap).
+ * the id block it claimed, merge parts included (see commitRows).
  * @param {import('lmdb').RootDatabase} env @param {WriteDbs} dbs @param {Batch} batch
  * @returns {IdBlock | null}
  */
 export function commitBatch(env, dbs, batch) {
+  const { block, parts } = commitRows(env, dbs, batch);
+  if (parts) for (const _ of parts);
+  return block;
+}
+
+/**
+ * Commits every row of `batch` but a big merge's `udid` rows in one
+ * transaction (that is what keeps a committed prefix consistent) and returns
+ * the id block it claimed and, for a big merge, its parts: each step of
+ * `parts` commits one. The last part unlists the merge's blocks, so until
+ * then readers still find those tasks through their `meta` rows. After each
+ * commit the process's mapping of the file is released (env.releaseMap).
+ * @param {import('lmdb').RootDatabase} env @param {WriteDbs} dbs @param {Batch} batch
+ * @returns {{ block: IdBlock | null, parts: Generator<void> | null }}
+ */
+function commitRows(env, dbs, batch) {
   const view = (/** @type {Section} */ name) => Buffer.from(batch.buffers[name], 0, batch.lengths[name]);
-  let n = 0;
-  for (let i = 0; i < batch.merge.length; i += 2) n += /** @type {number} */ (batch.merge[i + 1]) - /** @type {number} */ (batch.merge[i]);
+  const n = mergeRows(batch);
   // The merge's rows (16-byte UDID, id), read from the tasks' meta rows in the first transaction.
   const udid = Buffer.allocUnsafe(n * 20);
   const split = n > MERGE_ROWS_PER_TXN;
@@ -146,17 +157,36 @@ export function commitBatch(env, dbs, batch) {
     return batch.claim > 0 ? claimIdBlock(dbs.info, batch.claim) : null;
   });
   releaseMap(env);
-  if (split) {
-    for (let from = 0; from < n; from += MERGE_ROWS_PER_TXN) {
-      const to = Math.min(n, from + MERGE_ROWS_PER_TXN);
-      env.transactionSync(() => {
-        putRows(dbs.udid, 'udid', udid.subarray(from * 20, to * 20), 0);
-        if (to === n) unlist(dbs.info, batch.indexed);
-      });
-      releaseMap(env);
-    }
+  return { block, parts: split ? mergeParts(env, dbs, udid, n, batch.indexed) : null };
+}
+
+/**
+ * The transactions of a big merge of `n` sorted rows (`udid`), in key order.
+ * @param {import('lmdb').RootDatabase} env @param {WriteDbs} dbs @param {Buffer} udid @param {number} n @param {readonly number[]} indexed
+ * @returns {Generator<void>}
+ */
+function* mergeParts(env, dbs, udid, n, indexed) {
+  for (let from = 0; from < n; from += MERGE_ROWS_PER_TXN) {
+    const to = Math.min(n, from + MERGE_ROWS_PER_TXN);
+    env.transactionSync(() => {
+      putRows(dbs.udid, 'udid', udid.subarray(from * 20, to * 20), 0);
+      if (to === n) unlist(dbs.info, indexed);
+    });
+    releaseMap(env);
+    yield;
   }
-  return block;
+}
+
+/** The number of tasks `batch` merges into the index. @param {Batch} batch */
+function mergeRows(batch) {
+  let n = 0;
+  for (let i = 0; i < batch.merge.length; i += 2) n += /** @type {number} */ (batch.merge[i + 1]) - /** @type {number} */ (batch.merge[i]);
+  return n;
+}
+
+/** True when `batch`'s merge comes in parts. @param {Batch} batch */
+function bigMerge(batch) {
+  return mergeRows(batch) > MERGE_ROWS_PER_TXN;
 }
 
 /** Takes the id blocks starting at `starts` off the info `unindexed` list. @param {Db} info @param {readonly number[]} starts */
@@ -193,19 +223,57 @@ function serve() {
     sources: env.openDB('sources', WRITE_DB_OPTIONS.sources),
     info: env.openDB('info', WRITE_DB_OPTIONS.info),
   };
-  port.on('message', (/** @type {any} */ msg) => {
-    if (msg.type === 'close') {
-      // Drops this thread's share of the environment; with the port closed the thread ends.
-      env.close().finally(() => port.close());
+  // Messages in the order they came, not yet handled.
+  /** @type {any[]} */
+  const queue = [];
+  let serving = false;
+  const text = (/** @type {unknown} */ err) => /** @type {Error} */ (err).message || String(err);
+  /**
+   * Commits a batch and acknowledges it as soon as its rows are committed;
+   * a big merge's parts follow, and between two parts the batches that came
+   * meanwhile are committed and acknowledged too, so that the session need
+   * not wait for the merge to record on. Their order is kept: a batch with a
+   * big merge of its own, and every message after it, waits in the queue.
+   * The end of a merge is acknowledged apart (`merged`).
+   */
+  const handle = (/** @type {any} */ msg) => {
+    let parts = null;
+    try {
+      const done = commitRows(env, dbs, msg);
+      parts = done.parts;
+      port.postMessage({ seq: msg.seq, block: done.block, merging: parts !== null });
+    } catch (err) {
+      port.postMessage({ seq: msg.seq, error: text(err) });
       return;
     }
+    if (!parts) return;
     try {
-      const block = commitBatch(env, dbs, msg);
-      port.postMessage({ seq: msg.seq, block });
+      for (const _ of parts) {
+        for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
+          const next = m.message;
+          if (queue.length === 0 && next.type === 'batch' && !bigMerge(next)) handle(next);
+          else queue.push(next);
+        }
+      }
+      port.postMessage({ merged: msg.seq });
     } catch (err) {
-      const error = /** @type {Error} */ (err);
-      port.postMessage({ seq: msg.seq, error: error.message || String(error) });
+      port.postMessage({ merged: msg.seq, error: text(err) });
     }
+  };
+  port.on('message', (/** @type {any} */ msg) => {
+    queue.push(msg);
+    if (serving) return;
+    serving = true;
+    while (queue.length > 0) {
+      const next = queue.shift();
+      if (next.type === 'close') {
+        // Drops this thread's share of the environment; with the port closed the thread ends.
+        env.close().finally(() => port.close());
+        return;
+      }
+      handle(next);
+    }
+    serving = false;
   });
   port.postMessage({ ready: true });
 }
