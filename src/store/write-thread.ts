@@ -148,8 +148,9 @@ export class WriteThread {
   private receive(ack: Ack): void {
     if (ack.ready) this.ready = true;
     if (ack.error !== undefined) this.error ??= new Error(ack.error);
+    // Merges end in the order they began (write-worker.js keeps the batches' order).
     if (ack.merged !== undefined) {
-      this.merging.splice(this.merging.indexOf(ack.merged), 1);
+      this.merging.shift();
     } else {
       if (ack.seq === undefined) return;
       if (ack.block) this.claimed.push(ack.block);
