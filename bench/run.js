@@ -4,7 +4,7 @@
 //
 // Runs each measure of workload W1 in its own process (so peak RSS is its
 // own), through the public API and the real `lineage` binary, optionally with
-// the liblmdb ceiling (../shared/bench/run-limit.sh) in the same run. Prints
+// the liblmdb ceiling (bench/limit/run-limit.sh) in the same run. Prints
 // one JSON object per measure, each with its targets (BENCHMARKS.md); the last
 // line is the summary. A benchmark, not a test: it never fails on a miss.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -85,7 +85,7 @@ function cli(measure, cliArgs, countLines) {
 }
 
 function limit(s) {
-  const script = join(here, '..', '..', 'shared', 'bench', 'run-limit.sh');
+  const script = join(here, 'limit', 'run-limit.sh');
   const line = execFileSync('bash', [script, String(s), String(s)], { encoding: 'utf8' }).trim();
   return Number(/emissions_per_s=(\d+)/.exec(line)?.[1]);
 }

@@ -1,4 +1,4 @@
-// Workload W1 (../shared/bench/README.md) as a `Pipeline` of five no-op
+// Workload W1 (bench/WORKLOAD.md) as a `Pipeline` of five no-op
 // stages that reproduce W1's emissions exactly:
 //   split  (source → 4 children, j = 0..3)      S emissions
 //   map    (1 → 1)                              4S

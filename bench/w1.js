@@ -1,4 +1,4 @@
-// Workload W1 (../shared/bench/README.md) through the public API.
+// Workload W1 (bench/WORKLOAD.md) through the public API.
 // Stages run one after another, so a whole stage's UDIDs wait between them:
 // the harness keeps them as 16 raw bytes each, so its own memory stays small
 // next to the store's.

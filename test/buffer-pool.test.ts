@@ -33,13 +33,15 @@ describe('WriteBatch buffers', () => {
   it('a message names the shared buffers the rows were packed in; after release the next batch packs into them again', () => {
     const first = new WriteBatch();
     for (let id = 1; id <= 1000; id++) {
-      first.meta(id, 30);
+      first.meta(id);
       first.edge(id, id + 1);
     }
     const message = first.toMessage(1);
     for (const name of SECTIONS) expect(message.buffers[name]).toBeInstanceOf(SharedArrayBuffer);
-    expect(message.lengths.meta).toBe(1000 * 36);
-    expect(Buffer.from(message.buffers.parents, 0, 8).readUInt32LE(0)).toBe(2);
+    expect(message.lengths.meta).toBe(1000 * 34);
+    // An edge record is (value, key): the first parents row is child 2's parent 1, then 2.
+    expect(Buffer.from(message.buffers.parents, 0, 8).readUInt32LE(0)).toBe(1);
+    expect(Buffer.from(message.buffers.parents, 0, 8).readUInt32LE(4)).toBe(2);
     const used = new Set(SECTIONS.map((name) => message.buffers[name]));
     const next = new WriteBatch(first);
     // Sized from `first` (a quarter more), so none of its buffers fits until they are given back.

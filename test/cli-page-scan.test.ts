@@ -96,10 +96,11 @@ describe('inspect --format ndjson: the page scan', () => {
     try {
       const page = Buffer.alloc(4096);
       readSync(fd, page, 0, 4096, root * 4096);
-      expect(page.readUInt16LE(10) & 1).toBe(1); // a branch: the tree has leaves below it
-      const node = page.readUInt16LE(16 + 2);
+      // LMDB data format 2: a 24-byte page header (flags at 18), node offsets counted from its end.
+      expect(page.readUInt16LE(18) & 1).toBe(1); // a branch: the tree has leaves below it
+      const node = 24 + page.readUInt16LE(24 + 2);
       const leaf = page.readUInt16LE(node) + page.readUInt16LE(node + 2) * 0x10000;
-      writeSync(fd, Buffer.from([0, 0]), 0, 2, leaf * 4096 + 10);
+      writeSync(fd, Buffer.from([0, 0]), 0, 2, leaf * 4096 + 18);
     } finally {
       closeSync(fd);
     }

@@ -7,6 +7,7 @@ import { childLineage, rootLineage } from '../src/index.js';
 import { Shard } from '../src/store/shard.js';
 import { buildSmall, ensureBuilt, lineage } from './helpers/cli.js';
 import { tempDir } from './helpers/temp-dir.js';
+import { removeEntry } from '../src/store/udid-chunks.js';
 
 beforeAll(() => ensureBuilt());
 
@@ -76,7 +77,7 @@ describe('lineage verify on a damaged checkpoint', () => {
   it('damage that is not derived state (a lost UDID index entry) is reported and survives --repair', async () => {
     const ckpt = buildSmall(join(tempDir(), 'ckpt'));
     await damage(ckpt, (shard) => {
-      shard.udid.removeSync(Buffer.from(cleaned0.udid, 'hex'));
+      removeEntry(shard.udid as never, Buffer.from(cleaned0.udid, 'hex'));
     });
     const report = JSON.parse(lineage(['verify', ckpt, '--json']).stdout);
     expect(report.counts.index).toBe(1);

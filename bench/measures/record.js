@@ -16,7 +16,7 @@ await store.close();
 const elapsed = seconds(t0);
 const reader = await LineageStore.open(dir, { readOnly: true });
 let tasks = 0;
-for (const shard of reader.shards) tasks += shard.meta.getStats().entryCount;
+for (const shard of reader.shards) tasks += shard.taskCount();
 await reader.close();
 const bytes = statSync(join(dir, 'writers', 'main', 'data.mdb')).size;
 emit({

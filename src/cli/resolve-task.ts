@@ -27,8 +27,9 @@ export function resolveUdid(store: LineageStore, text: string, option: string): 
   const matches = new Set<string>();
   const start = Buffer.from(hex.padEnd(32, '0'), 'hex');
   for (const shard of store.shards) {
-    for (const key of shard.udid.getKeys({ start })) {
-      const full = (key as Buffer).toString('hex');
+    for (const { udid } of shard.udidEntries(start)) {
+      if (udid.compare(start) < 0) continue;
+      const full = udid.toString('hex');
       if (!full.startsWith(hex)) break;
       matches.add(full);
       if (matches.size > 1) break;

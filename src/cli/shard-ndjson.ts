@@ -10,7 +10,8 @@
  * `children` in id order together and writes each line into 1 MB chunks.
  */
 import { LmdbPageError, LeafCursor, EdgeCursor, PageFile } from '../store/lmdb-pages.js';
-import { FLAG_TERMINAL, META_SIZE, OUTCOME_FILTERED, OUTCOME_KINDS, typeOfFlags, type Shard } from '../store/shard.js';
+import { FLAG_TERMINAL, META_SIZE, OUTCOME_FAILED, OUTCOME_FILTERED, OUTCOME_KINDS, typeOfFlags, type Shard } from '../store/shard.js';
+import { BLOCK_TASKS, blockStart } from '../store/meta-blocks.js';
 import type { CommandContext } from './command-context.js';
 
 const CHUNK = 1 << 20;
@@ -58,12 +59,14 @@ export async function writeShardNdjson(ctx: CommandContext, shard: Shard, limit:
     if (!meta || !parents || !children) return null;
 
     // Pass 1: UDIDs by id, and source keys (JSON) by root id.
-    let udids = Buffer.alloc(16 * (meta.entries + 1));
-    let known = new Uint8Array(meta.entries + 1);
+    let udids = Buffer.alloc(16 * BLOCK_TASKS * (meta.entries + 1));
+    let known = new Uint8Array(BLOCK_TASKS * (meta.entries + 1));
     for (const c = new LeafCursor(file, meta); c.next(); ) {
-      const id = c.intKey;
-      if (id >= known.length) {
-        const size = Math.max(known.length * 2, id + 1);
+      const block = c.value();
+      const first = blockStart(c.intKey);
+      const last = first + block.length / META_SIZE - 1;
+      if (last >= known.length) {
+        const size = Math.max(known.length * 2, last + 1);
         const moreUdids = Buffer.alloc(size * 16);
         udids.copy(moreUdids);
         udids = moreUdids;
@@ -71,10 +74,12 @@ export async function writeShardNdjson(ctx: CommandContext, shard: Shard, limit:
         moreKnown.set(known);
         known = moreKnown;
       }
-      const from = c.big ? c.value() : c.page;
-      const f = c.big ? 0 : c.dataAt;
-      for (let i = 0; i < 16; i++) udids[id * 16 + i] = from[f + i]!;
-      known[id] = 1;
+      for (let f = 0; f + META_SIZE <= block.length; f += META_SIZE) {
+        if (block.readUInt32LE(f + 18) === 0) continue;
+        const id = first + f / META_SIZE;
+        for (let i = 0; i < 16; i++) udids[id * 16 + i] = block[f + i]!;
+        known[id] = 1;
+      }
     }
     // By root id (arrays, not maps: looked up for every task).
     const sourceKeys: (Buffer | undefined)[] = [];
@@ -103,11 +108,11 @@ export async function writeShardNdjson(ctx: CommandContext, shard: Shard, limit:
       return b;
     };
     const outcomeJson = new Map<number, Buffer>();
-    /** The outcome of the meta row at `row[o..o+size]`. */
-    const outcomeOf = (row: Buffer, o: number, size: number): Buffer => {
+    /** The outcome of task `id`, whose record is at `row[o..]`. */
+    const outcomeOf = (row: Buffer, o: number, id: number): Buffer => {
       const kind = OUTCOME_KINDS[row[o + 23]!] ?? 'failed';
       const stage = shard.stageName(row.readUInt16LE(o + 24)) ?? '';
-      if (size > META_SIZE) return bytes(`,"outcome":${JSON.stringify({ kind, stage, error: row.toString('utf8', o + META_SIZE, o + size) })}`);
+      if (row[o + 23] === OUTCOME_FAILED) return bytes(`,"outcome":${JSON.stringify({ kind, stage, error: shard.errorOf(id) ?? '' })}`);
       const key = row[o + 23]! * 0x10000 + row.readUInt16LE(o + 24);
       let b = outcomeJson.get(key);
       if (!b) {
@@ -159,54 +164,57 @@ export async function writeShardNdjson(ctx: CommandContext, shard: Shard, limit:
     const cs: number[] = [];
     let n = 0;
     for (const c = new LeafCursor(file, meta); c.next() && n < limit && !ctx.out.closed; ) {
-      const id = c.intKey;
-      // The fixed part of the meta row, read in place (a row with an error text may sit on overflow pages).
-      const row = c.big ? c.value() : c.page;
-      const o = c.big ? 0 : c.dataAt;
-      let np = 0;
-      while (pMore && pc.key <= id) {
-        if (pc.key === id) ps[np++] = pc.value;
-        pMore = pc.next();
+      // The block's records, read in place.
+      const row = c.value();
+      const first = blockStart(c.intKey);
+      for (let o = 0; o + META_SIZE <= row.length && n < limit; o += META_SIZE) {
+        if (row.readUInt32LE(o + 18) === 0) continue;
+        const id = first + o / META_SIZE;
+        let np = 0;
+        while (pMore && pc.key <= id) {
+          if (pc.key === id) ps[np++] = pc.value;
+          pMore = pc.next();
+        }
+        let nc = 0;
+        while (cMore && cc.key <= id) {
+          if (cc.key === id) cs[nc++] = cc.value;
+          cMore = cc.next();
+        }
+        const run = row.readUInt32LE(o + 26);
+        const kind = row[o + 23]!;
+        // As statusOf: an outcome byte this version does not know reads as failed (OUTCOME_KINDS).
+        const status = kind === OUTCOME_FILTERED ? STATUS.filtered : run !== 0 ? STATUS.completed : kind > OUTCOME_FILTERED ? STATUS.failed : STATUS.pending;
+        const stage = stageOf(row.readUInt16LE(o + 16));
+        const source = sourceKeys[row.readUInt32LE(o + 18)];
+        const flags = row[o + 22]!;
+        const outcome = kind === 0 ? OUTCOME_NULL : outcomeOf(row, o, id);
+        const completed = run === 0 ? COMPLETED_NULL : completedOf(run);
+        const need = 256 + 35 * (np + nc) + stage.length + (source?.length ?? 0) + outcome.length + completed.length;
+        if (at + need > out.length) {
+          await ctx.out.writeChunk(out.subarray(0, at));
+          out = Buffer.allocUnsafe(Math.max(CHUNK, need));
+          view = new DataView(out.buffer, out.byteOffset, out.length);
+          at = 0;
+          ctx.progress.update(() => `inspect: ${n} tasks written`);
+        }
+        put(UDID);
+        hex(id);
+        put(status);
+        if (source === undefined) {
+          put(stage.subarray(0, stage.length - SOURCE_KEY.length));
+          put(noSource);
+        } else {
+          put(stage);
+          put(source);
+        }
+        put(TYPE[flags & 7]!);
+        list(ps, np);
+        put(CHILDREN);
+        list(cs, nc);
+        put(outcome);
+        put(completed);
+        n++;
       }
-      let nc = 0;
-      while (cMore && cc.key <= id) {
-        if (cc.key === id) cs[nc++] = cc.value;
-        cMore = cc.next();
-      }
-      const run = row.readUInt32LE(o + 26);
-      const kind = row[o + 23]!;
-      // As statusOf: an outcome byte this version does not know reads as failed (OUTCOME_KINDS).
-      const status = kind === OUTCOME_FILTERED ? STATUS.filtered : run !== 0 ? STATUS.completed : kind > OUTCOME_FILTERED ? STATUS.failed : STATUS.pending;
-      const stage = stageOf(row.readUInt16LE(o + 16));
-      const source = sourceKeys[row.readUInt32LE(o + 18)];
-      const flags = row[o + 22]!;
-      const outcome = kind === 0 ? OUTCOME_NULL : outcomeOf(row, o, c.dataSize);
-      const completed = run === 0 ? COMPLETED_NULL : completedOf(run);
-      const need = 256 + 35 * (np + nc) + stage.length + (source?.length ?? 0) + outcome.length + completed.length;
-      if (at + need > out.length) {
-        await ctx.out.writeChunk(out.subarray(0, at));
-        out = Buffer.allocUnsafe(Math.max(CHUNK, need));
-        view = new DataView(out.buffer, out.byteOffset, out.length);
-        at = 0;
-        ctx.progress.update(() => `inspect: ${n} tasks written`);
-      }
-      put(UDID);
-      hex(id);
-      put(status);
-      if (source === undefined) {
-        put(stage.subarray(0, stage.length - SOURCE_KEY.length));
-        put(noSource);
-      } else {
-        put(stage);
-        put(source);
-      }
-      put(TYPE[flags & 7]!);
-      list(ps, np);
-      put(CHILDREN);
-      list(cs, nc);
-      put(outcome);
-      put(completed);
-      n++;
     }
     if (at > 0) await ctx.out.writeChunk(out.subarray(0, at));
     return n;

@@ -89,7 +89,7 @@ export function collectStats(ctx: CommandContext, store: LineageStore): Checkpoi
     byStage: Object.fromEntries(orderStages(byStage, store.manifest.fingerprint?.map((s) => s.id) ?? [])),
     shards: store.shards.map((s) => ({
       writerId: s.writerId,
-      tasks: entries(s.meta),
+      tasks: s.taskCount(),
       runs: entries(s.runs),
       bytes: diskUsage(s.dir).bytes,
     })),

@@ -15,7 +15,7 @@
 import { join } from 'node:path';
 import { LineageStore, WRITERS_DIR } from '../store/lineage-store.js';
 import { OwnerHeartbeat, assertNoLiveWriter } from '../store/owner-record.js';
-import { META_SIZE, Shard, u32be } from '../store/shard.js';
+import { Shard, u32be } from '../store/shard.js';
 import { dropStageCheckpointsSync } from '../store/state-checkpoint-log.js';
 import { repairCheckpoint } from './repair.js';
 
@@ -70,7 +70,7 @@ export async function invalidateStages(dir: string, keptStages: readonly string[
 function removeStale(shard: Shard, kept: ReadonlySet<string>): { tasks: number; outcomes: number; sources: number; checkpoints: { stage: string; ids: number[] }[] } {
   const stale = (n: number) => n !== 0 && !kept.has(shard.stageName(n) ?? '');
   const remove: { id: number; udid: Buffer }[] = [];
-  for (const { key, value } of shard.meta.getRange()) {
+  for (const { key, value } of shard.metaRows()) {
     if (stale((value as Buffer).readUInt16LE(16))) remove.push({ id: key, udid: Buffer.from((value as Buffer).subarray(0, 16)) });
   }
   for (const { id, udid } of remove) {
@@ -78,20 +78,17 @@ function removeStale(shard: Shard, kept: ReadonlySet<string>): { tasks: number; 
     for (const c of shard.childIds(id)) shard.parents.removeSync(c, u32be(id) as never);
     shard.parents.removeSync(id);
     shard.children.removeSync(id);
-    shard.meta.removeSync(id);
-    shard.udid.removeSync(udid);
+    shard.removeTask(id, udid);
   }
   // A kept task consumed by a stale stage loses that outcome (and an error text with it).
   const staleOutcomes: number[] = [];
-  for (const { key, value } of shard.meta.getRange()) {
-    const v = value as Buffer;
+  for (const { key, value: v } of shard.metaRows()) {
     if (v[23] !== 0 && stale(v.readUInt16LE(24))) staleOutcomes.push(key);
   }
   for (const id of staleOutcomes) {
     shard.editMeta(id, (row) => {
       row[23] = 0;
       row.writeUInt16LE(0, 24);
-      return row.subarray(0, META_SIZE);
     });
   }
   const outcomes = staleOutcomes.length;

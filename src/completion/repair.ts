@@ -93,7 +93,7 @@ function repairEdgesAndTypes(shard: Shard): { edges: number; types: number } {
   let types = 0;
   const bits = FLAG_HAS_PARENTS | FLAG_HAS_CHILDREN;
   const fix: { id: number; flags: number }[] = [];
-  for (const { key: id, value } of shard.meta.getRange()) {
+  for (const { key: id, value } of shard.metaRows()) {
     const expected = (hasParent.has(id) ? FLAG_HAS_PARENTS : 0) | (hasChild.has(id) ? FLAG_HAS_CHILDREN : 0);
     if (((value as unknown as Buffer)[22]! & bits) !== expected) fix.push({ id, flags: expected });
   }
@@ -115,7 +115,7 @@ function repairCompleted(shards: readonly Shard[]): { completedMarked: number; c
   for (const shard of shards) {
     const mark: number[] = [];
     const clear: number[] = [];
-    for (const { key, value } of shard.meta.getRange()) {
+    for (const { key, value } of shard.metaRows()) {
       const done = derived.get((value as unknown as Buffer).subarray(0, 16)) !== 0;
       const recorded = shard.completedRun(key) !== undefined;
       if (done && !recorded) mark.push(key);

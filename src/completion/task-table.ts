@@ -9,6 +9,7 @@
 import { EdgeCursor, LeafCursor, LmdbPageError, PageFile, pageScanEnabled } from '../store/lmdb-pages.js';
 import { FLAG_TERMINAL, META_SIZE, OUTCOME_FAILED, type Shard } from '../store/shard.js';
 import { UdidIndex } from '../store/udid-index.js';
+import { blockStart } from '../store/meta-blocks.js';
 
 export interface TaskTable {
   readonly size: number;
@@ -45,7 +46,7 @@ export function loadTaskTable(shards: readonly Shard[]): TaskTable {
   const stageNo = new Map<string, number>();
   // Sized from the entry counts up front: no regrowth (and no copy) on the way.
   let cap = 1024;
-  for (const shard of shards) cap += entryCount(shard.meta);
+  for (const shard of shards) cap += shard.taskCountEstimate();
   let size = 0;
   let udids = Buffer.alloc(cap * 16);
   let emitStage = new Uint16Array(cap);
@@ -97,8 +98,7 @@ export function loadTaskTable(shards: readonly Shard[]): TaskTable {
       }
       const stageMap = Uint16Array.from({ length: local.length }, (_, i) => local[i] ?? 0);
       stageMaps.push(stageMap);
-      let maxId = 0;
-      for (const key of shard.meta.getKeys({ reverse: true, limit: 1 })) maxId = key;
+      const maxId = shard.lastTaskId();
       let g = new Uint32Array(maxId + 1);
       for (const [key, v] of metaRows(shard, file)) {
         // A live writer may have added rows after the last key read above.
@@ -226,15 +226,24 @@ function openPages(shard: Shard): PageFile | null {
   }
 }
 
-/** (id, row) of every `meta` row; the row is a view valid until the next step. */
+/** (id, record) of every task, with the error text after a failed task's record; the record is a view valid until the next step. */
 function* metaRows(shard: Shard, file: PageFile | null): Generator<[number, Buffer]> {
   if (!file) {
-    for (const { key, value } of shard.meta.getRange()) yield [key, value as Buffer];
+    for (const { key, value } of shard.metaRows()) yield [key, value];
     return;
   }
   const tree = file.tree('meta');
   if (!tree) return;
-  for (const c = new LeafCursor(file, tree); c.next(); ) yield [c.intKey, c.big ? c.value() : c.page.subarray(c.dataAt, c.dataAt + c.dataSize)];
+  for (const c = new LeafCursor(file, tree); c.next(); ) {
+    const block = c.value();
+    const first = blockStart(c.intKey);
+    for (let at = 0; at + META_SIZE <= block.length; at += META_SIZE) {
+      if (block.readUInt32LE(at + 18) === 0) continue;
+      const id = first + at / META_SIZE;
+      const row = block.subarray(at, at + META_SIZE);
+      yield [id, row[23] === OUTCOME_FAILED ? Buffer.concat([row, Buffer.from(shard.errorOf(id) ?? '')]) : row];
+    }
+  }
 }
 
 function* sourceRows(shard: Shard, file: PageFile | null): Generator<[number, string]> {

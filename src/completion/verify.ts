@@ -193,8 +193,7 @@ class UnionGraph {
 function checkShard(shard: Shard, graph: UnionGraph, report: Report, progress: (phase: string, rows: number) => void): void {
   const who = shard.writerId;
   const dedupe = graph.size > 0; // a later shard may repeat tasks and edges of an earlier one
-  let maxId = 0;
-  for (const key of shard.meta.getKeys()) if (key > maxId) maxId = key;
+  const maxId = shard.lastTaskId();
   const hasMeta = new Uint8Array(maxId + 1);
   const metaStage = new Uint16Array(maxId + 1);
   const typeBits = new Uint8Array(maxId + 1);
@@ -204,14 +203,13 @@ function checkShard(shard: Shard, graph: UnionGraph, report: Report, progress: (
   const global = new Uint32Array(maxId + 1);
   const udidHex = (id: number) => (id <= maxId && hasMeta[id] ? graph.udid(global[id]!) : `(id ${id})`);
   let rows = 0;
-  for (const { key, value } of shard.meta.getRange()) {
-    const v = value as unknown as Buffer;
+  for (const { key, value: v } of shard.metaRows()) {
     const udid = v.subarray(0, 16);
     hasMeta[key] = 1;
     metaStage[key] = v.readUInt16LE(16);
     global[key] = graph.add(udid);
     if (v.length < META_SIZE) {
-      report('index', udid.toString('hex'), who, `meta row ${key} is ${v.length} bytes, shorter than the ${META_SIZE} of format 2`);
+      report('index', udid.toString('hex'), who, `meta record ${key} is ${v.length} bytes, shorter than the ${META_SIZE} of format 3`);
       continue;
     }
     typeBits[key] = ((v[22]! & FLAG_HAS_PARENTS) !== 0 ? 2 : 0) | ((v[22]! & FLAG_HAS_CHILDREN) !== 0 ? 1 : 0);
@@ -227,10 +225,9 @@ function checkShard(shard: Shard, graph: UnionGraph, report: Report, progress: (
   // but for the tasks of blocks the writer has not merged into the index yet (read after the meta rows).
   const unindexed = readUnindexed(shard.info);
   const indexed = new Uint8Array(maxId + 1);
-  for (const { key, value } of shard.udid.getRange()) {
-    const id = (value as Buffer).readUInt32LE(0);
-    if (id > maxId || !hasMeta[id]) report('index', (key as Buffer).toString('hex'), who, `the UDID index maps this UDID to id ${id}, which has no meta row`);
-    else if (graph.sameUdid(global[id]!, key as Buffer)) indexed[id] = 1;
+  for (const { udid, id } of shard.udidEntries()) {
+    if (id > maxId || !hasMeta[id]) report('index', udid.toString('hex'), who, `the UDID index maps this UDID to id ${id}, which has no meta record`);
+    else if (graph.sameUdid(global[id]!, udid)) indexed[id] = 1;
   }
   for (let id = 0; id <= maxId; id++) {
     if (hasMeta[id] && !indexed[id] && !inBlocks(unindexed, id)) {

@@ -45,8 +45,6 @@ export const ErrorCodes = {
   USAGE: 'LINEAGE_USAGE',
   /** A file could not be read or written for a reason outside the checkpoint format (permissions, I/O error). */
   IO: 'LINEAGE_IO',
-  /** lmdb-js is not the build lineage-dag's install step makes (scripts/ensure-lmdb-v1.js did not run): reinstall with install scripts. */
-  NATIVE_BUILD: 'LINEAGE_NATIVE_BUILD',
   /** An unexpected failure inside lineage-dag (a bug): please report it with the command that caused it. */
   INTERNAL: 'LINEAGE_INTERNAL',
 } as const;

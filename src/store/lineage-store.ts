@@ -313,7 +313,7 @@ export class LineageStore {
     }
     for (let i = 0; i < this.shards.length; i++) {
       const shard = this.shards[i]!;
-      for (const { value } of shard.meta.getRange()) {
+      for (const { value } of shard.metaRows()) {
         const bytes = value.subarray(0, 16);
         // A task several shards hold is reported by the first that has it.
         if (this.shards.slice(0, i).some((s) => s.idOf(bytes) !== undefined)) continue;

@@ -8,8 +8,8 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 
 const MDB_MAGIC = 0xbeefc0de;
-// Offsets inside a meta page (64-bit build): page header 16 bytes, then MDB_meta.
-const META_OFFSET = 16;
+// Offsets inside a meta page (data format 2, 64-bit build): page header 24 bytes, then MDB_meta.
+const META_OFFSET = 24;
 const MAGIC_AT = META_OFFSET + 0;
 const PSIZE_AT = META_OFFSET + 24; // mm_dbs[FREE_DBI].md_pad holds the page size
 const LAST_PG_AT = META_OFFSET + 24 + 2 * 48; // after magic, version, address, mapsize, mm_dbs[2]
@@ -31,7 +31,17 @@ export function checkLmdbFile(file: string): void {
   } finally {
     closeSync(fd);
   }
-  if (head.readUInt32LE(MAGIC_AT) !== MDB_MAGIC) throw corrupt('it does not start with an LMDB header');
+  if (head.readUInt32LE(MAGIC_AT) !== MDB_MAGIC) {
+    // Data format 1 (LMDB 0.9's 16-byte page header): what lineage-dag wrote before it used the stock lmdb package.
+    if (head.readUInt32LE(16) === MDB_MAGIC && head.readUInt32LE(20) === 1) {
+      throw new LineageError(
+        ErrorCodes.FORMAT_VERSION,
+        `${file} is in LMDB data format 1 (checkpoint format 2 or older); this lineage-dag reads LMDB data format 2 (checkpoint format 3). ` +
+          'Nothing was changed. Finish or inspect it with the lineage-dag version that wrote it, or start the run with a new checkpoint directory.',
+      );
+    }
+    throw corrupt('it does not start with an LMDB header');
+  }
   const psize = head.readUInt32LE(PSIZE_AT);
   if (psize < 512 || psize > 65536 || (psize & (psize - 1)) !== 0) throw corrupt(`page size ${psize} is invalid`);
   const metaAt = (i: number) => {

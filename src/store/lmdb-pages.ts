@@ -6,9 +6,10 @@
  * lmdb-js costs ~1 µs of JavaScript per cursor step, and reading through the
  * memory map leaves every page of the file in the process's RSS. Here a
  * page costs one `read` into a reused buffer and its entries are parsed in
- * place. The file is LMDB 0.9's data format 1 on a 64-bit build (what
- * scripts/ensure-lmdb-v1.js builds and Debian's mdb_stat reads); anything
- * else is refused with LmdbPageError, and the caller scans through lmdb-js.
+ * place. The file is LMDB's data format 2 on a 64-bit build, what the
+ * stock lmdb-js binaries write (LMDB 1.0's page layout: a 24-byte header,
+ * node offsets from its end); anything else is refused with LmdbPageError
+ * when the file is opened, and the caller scans through lmdb-js.
  *
  * Consistency: an lmdb-js read transaction is held for the whole scan. LMDB
  * never reuses a page that a snapshot at least as new as the oldest reader
@@ -21,7 +22,16 @@ import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import type { Shard } from './shard.js';
 
 const MDB_MAGIC = 0xbeefc0de;
-const PAGE_HEADER = 16;
+/** The page header of data format 2: page number, txnid, pad, flags, lower, upper. */
+const PAGE_HEADER = 24;
+const FLAGS_AT = 18;
+const LOWER_AT = 20;
+/**
+ * Node offsets in a page's pointer array count from the end of the header
+ * (PAGEBASE in LMDB 1.0's mdb.c), and `lower` does too: a page holds
+ * lower / 2 entries.
+ */
+const PAGE_BASE = PAGE_HEADER;
 const P_BRANCH = 0x01;
 const P_LEAF = 0x02;
 const P_LEAF2 = 0x20;
@@ -81,7 +91,9 @@ export class PageFile {
       const cursor = new LeafCursor(this, main);
       while (cursor.next()) {
         if ((cursor.flags & F_SUBDATA) === 0 || cursor.dataSize !== 48) continue;
-        this.trees.set(cursor.page.toString('latin1', cursor.keyAt, cursor.keyAt + cursor.keySize), treeAt(cursor.page, cursor.dataAt));
+        // lmdb-js stores a sub-DB's name with its terminating NUL.
+        const name = cursor.page.toString('latin1', cursor.keyAt, cursor.keyAt + cursor.keySize).replace(/\0$/, '');
+        this.trees.set(name, treeAt(cursor.page, cursor.dataAt));
       }
       this.opened = true;
     } catch (err) {
@@ -137,7 +149,7 @@ export class PageFile {
       const head = Buffer.alloc(PAGE_HEADER + 256);
       const metas: Buffer[] = [];
       readSync(this.fd, head, 0, head.length, 0);
-      if (head.readUInt32LE(PAGE_HEADER) !== MDB_MAGIC || head.readUInt32LE(PAGE_HEADER + 4) !== 1) throw new LmdbPageError('not an LMDB data format 1 file');
+      if (head.readUInt32LE(PAGE_HEADER) !== MDB_MAGIC || head.readUInt32LE(PAGE_HEADER + 4) !== 2) throw new LmdbPageError('not an LMDB data format 2 file');
       const pageSize = head.readUInt32LE(PAGE_HEADER + 24);
       for (const n of [0, 1]) {
         const m = Buffer.alloc(PAGE_HEADER + 256);
@@ -193,7 +205,7 @@ export class LeafCursor {
     // Byte arithmetic rather than readUInt16LE: this runs for every entry of the checkpoint.
     const p = this.page;
     const ptr = PAGE_HEADER + 2 * this.index++;
-    const at = p[ptr]! | (p[ptr + 1]! << 8);
+    const at = (p[ptr]! | (p[ptr + 1]! << 8)) + PAGE_BASE;
     this.dataSize = (p[at]! | (p[at + 1]! << 8)) + (p[at + 2]! | (p[at + 3]! << 8)) * 0x10000;
     this.flags = p[at + 4]! | (p[at + 5]! << 8);
     this.keySize = p[at + 6]! | (p[at + 7]! << 8);
@@ -228,24 +240,24 @@ export class LeafCursor {
       // Branch pages stay on the stack; a leaf's buffer is reused for the next leaf.
       const page = this.file.read(pgno, this.spareLeaf ?? Buffer.allocUnsafe(this.file.pageSize));
       this.spareLeaf = null;
-      const flags = page.readUInt16LE(10);
+      const flags = page.readUInt16LE(FLAGS_AT);
       if ((flags & P_LEAF) !== 0) {
         this.enterLeaf(page);
         return;
       }
       if ((flags & P_BRANCH) === 0) this.file.fail(`page ${pgno} is neither a branch nor a leaf (flags ${flags})`);
-      const count = (page.readUInt16LE(12) - PAGE_HEADER) >> 1;
+      const count = page.readUInt16LE(LOWER_AT) >> 1;
       this.stack.push({ page, next: 1, count });
       pgno = branchChild(page, 0);
     }
   }
 
   private enterLeaf(page: Buffer): void {
-    if ((page.readUInt16LE(10) & P_LEAF2) !== 0) this.file.fail('it holds fixed-size duplicate pages, which lineage-dag does not write');
+    if ((page.readUInt16LE(FLAGS_AT) & P_LEAF2) !== 0) this.file.fail('it holds fixed-size duplicate pages, which lineage-dag does not write');
     if (this.page.length === this.file.pageSize) this.spareLeaf = this.page;
     this.page = page;
     this.index = 0;
-    this.count = (page.readUInt16LE(12) - PAGE_HEADER) >> 1;
+    this.count = page.readUInt16LE(LOWER_AT) >> 1;
   }
 
   private nextLeaf(): boolean {
@@ -263,7 +275,7 @@ export class LeafCursor {
 }
 
 function branchChild(page: Buffer, i: number): number {
-  const at = page.readUInt16LE(PAGE_HEADER + 2 * i);
+  const at = page.readUInt16LE(PAGE_HEADER + 2 * i) + PAGE_BASE;
   return page.readUInt16LE(at) + page.readUInt16LE(at + 2) * 0x10000 + page.readUInt16LE(at + 4) * 0x100000000;
 }
 
@@ -293,7 +305,7 @@ export class EdgeCursor {
         // A sub-page's pointers are relative to its own start; its entries' keys are the values.
         const p = this.outer.page;
         const ptr = this.subAt + PAGE_HEADER + 2 * this.subNext++;
-        const at = this.subAt + (p[ptr]! | (p[ptr + 1]! << 8)) + 8;
+        const at = this.subAt + PAGE_BASE + (p[ptr]! | (p[ptr + 1]! << 8)) + 8;
         this.value = p[at]! * 0x1000000 + ((p[at + 1]! << 16) | (p[at + 2]! << 8) | p[at + 3]!);
         return true;
       }
@@ -315,10 +327,10 @@ export class EdgeCursor {
       else {
         const p = o.page;
         const at = o.dataAt;
-        if ((p.readUInt16LE(at + 10) & P_LEAF2) !== 0) this.file.fail('it holds fixed-size duplicate pages, which lineage-dag does not write');
+        if ((p.readUInt16LE(at + FLAGS_AT) & P_LEAF2) !== 0) this.file.fail('it holds fixed-size duplicate pages, which lineage-dag does not write');
         this.subAt = at;
         this.subNext = 0;
-        this.subCount = (p.readUInt16LE(at + 12) - PAGE_HEADER) >> 1;
+        this.subCount = p.readUInt16LE(at + LOWER_AT) >> 1;
       }
     }
   }

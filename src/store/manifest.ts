@@ -10,7 +10,7 @@ import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 export const MANIFEST_FILE = 'lineage.json';
 export const FORMAT_NAME = 'lineage-dag';
 /** 2: task type, outcome and completion live in the `meta` rows (shard.ts). */
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
 
 export interface StageFingerprint {
   readonly id: string;
@@ -93,7 +93,7 @@ export function readManifest(dir: string): Manifest {
     throw new LineageError(
       ErrorCodes.FORMAT_VERSION,
       `${dir} was written with checkpoint format ${m.formatVersion}; this lineage-dag reads format ${FORMAT_VERSION}. Nothing was changed. ` +
-        'Finish or inspect it with the lineage-dag version that wrote it (format 1 is lineage-dag 0.1), or start the run with a new checkpoint directory.',
+        'Finish or inspect it with the lineage-dag version that wrote it, or start the run with a new checkpoint directory.',
     );
   }
   return {

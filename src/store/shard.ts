@@ -2,7 +2,7 @@
  * @internal
  * One writer's LMDB environment and its named sub-databases (DESIGN.md §3).
  *
- * Key layout (format 2), chosen for the write path: every task gets a compact
+ * Key layout (format 3), chosen for the write path: every task gets a compact
  * uint32 id in write order, so all sub-DBs but `udid` are keyed by ids that
  * mostly append to the right edge of their B-trees. Only the `udid` index (16
  * raw UDID bytes → id) takes random inserts; it is written in sorted bulk
@@ -15,8 +15,9 @@
  *
  * | sub-DB      | key        | value                                              |
  * |-------------|------------|----------------------------------------------------|
- * | udid        | 16 bytes   | id (u32 LE)                                        |
- * | meta        | id         | see below                                          |
+ * | udid        | 16 bytes   | up to 48 × (UDID, id u32 LE), sorted (udid-chunks.js) |
+ * | meta        | id >>> 5   | 32 task records of 30 bytes (meta-blocks.js)       |
+ * | errors      | id         | error text of a failed task (UTF-8)                |
  * | parents     | id         | parent id (u32 BE), dupSort                        |
  * | children    | id         | child id (u32 BE), dupSort                         |
  * | sources     | root id    | source key (UTF-8)                                 |
@@ -27,7 +28,8 @@
  * | absorbed    | stage no. (u16 BE) + seq (u32 BE) | input UDID (16 bytes): what a stateful stage absorbed, in order |
  * | state_checkpoints | stage no. | JSON { nextId, checkpoints: [{ id, at, absorbed }] }, oldest first |
  *
- * The `meta` row (META_SIZE bytes, then the error text of a failed task):
+ * A task's record in its `meta` block (META_SIZE bytes; a root of 0 marks
+ * an absent record):
  *
  * | bytes | field                                                             |
  * |-------|-------------------------------------------------------------------|
@@ -38,7 +40,6 @@
  * | 23    | outcome: 0 none, 1 emitted, 2 filtered, 3 failed                  |
  * | 24-25 | stage that consumed the task (u16 LE; 0 with no outcome)          |
  * | 26-29 | run that completed the task (u32 LE; 0: not complete)             |
- * | 30-   | error text (UTF-8) when the outcome is `failed`                   |
  *
  * `absorbed` and `state_checkpoints` hold the frontiers of stateful stages
  * (DESIGN.md §8, see state-checkpoint-log.ts): a checkpoint that absorbed n
@@ -50,6 +51,8 @@ import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { checkLmdbFile } from './lmdb-header.js';
+import { BLOCK_TASKS, META_SIZE, blockOf, editRecord, forEachRecord, lastKey, recordAt } from './meta-blocks.js';
+import { CHUNK_ENTRIES, entries, lookup, removeEntry } from './udid-chunks.js';
 import { UdidTail, claimantAlive, readUnindexed } from './udid-tail.js';
 import { WriteBatch, addToRanges } from './write-batch.js';
 import { ENV_OPTIONS, WRITE_DB_OPTIONS, claimIdBlock, commitBatch } from './write-worker.js';
@@ -63,31 +66,14 @@ export const OUTCOME_FAILED = 3;
 export const FLAG_TERMINAL = 1;
 export const FLAG_HAS_PARENTS = 2;
 export const FLAG_HAS_CHILDREN = 4;
-/** Fixed part of a `meta` row; a failed task's error text follows it. */
-export const META_SIZE = 30;
+export { META_SIZE };
 /** The on-disk layout this code reads and writes (info `format`, and the manifest's formatVersion). */
-export const SHARD_FORMAT = 2;
+export const SHARD_FORMAT = 3;
 
 /** 32 GiB of address space: ~100M tasks per shard at ~250 bytes a task. */
 export const DEFAULT_MAP_SIZE = 2 ** 35;
 
 export type IdDb = Database<Buffer, number>;
-
-/**
- * The write thread needs the methods that scripts/ensure-lmdb-v1.js patches
- * into lmdb-js when lineage-dag is installed (scripts/lmdb-put-rows.cpp);
- * without them (installed with --ignore-scripts, say) nothing could be
- * recorded, so the open fails first, saying how to get them.
- */
-export function checkNativeBuild(env: RootDatabase, dir: string): void {
-  const native = (env as unknown as { env?: Record<string, unknown> }).env;
-  if (typeof native?.putRows === 'function' && typeof native.metaUdidRows === 'function' && typeof native.releaseMap === 'function') return;
-  throw new LineageError(
-    ErrorCodes.NATIVE_BUILD,
-    `${dir}: the lmdb package is not the build lineage-dag's install step makes (scripts/ensure-lmdb-v1.js; were install scripts skipped?). ` +
-      'Run `npm rebuild lmdb lineage-dag`, or reinstall without --ignore-scripts.',
-  );
-}
 
 export interface RunInfo {
   readonly startedAt: string;
@@ -119,6 +105,7 @@ export interface MetaRow {
   readonly error?: string;
 }
 
+/** Decodes a task's record (META_SIZE bytes, then the error text of a failed task, as metaRows yields them). */
 export function decodeMeta(v: Buffer): MetaRow {
   const error = v.length > META_SIZE ? v.toString('utf8', META_SIZE) : undefined;
   return {
@@ -152,6 +139,8 @@ export class Shard {
   readonly parents: IdDb;
   readonly children: IdDb;
   readonly sources: Database<string, number>;
+  /** Error texts of failed tasks (id → text); undefined in a read-only shard whose writer never opened it. */
+  readonly errors: Database<string, number>;
   readonly stages: Database<string, number>;
   readonly runs: Database<RunInfo, number>;
   readonly info: Database<unknown, string>;
@@ -176,15 +165,14 @@ export class Shard {
     const dataFile = join(dir, 'data.mdb');
     if (existsSync(dataFile)) checkLmdbFile(dataFile);
     try {
-      // LMDB 0.9 (data format 1, see scripts/ensure-lmdb-v1.js) cannot grow its map
-      // under lmdb-js's async writer, so the map is reserved up front: address
-      // space only, the file grows with the data.
+      // The map is reserved up front: address space only, the file grows with the data.
       this.env = open({ path: dir, readOnly, mapSize, ...ENV_OPTIONS });
       this.udid = this.env.openDB('udid', WRITE_DB_OPTIONS.udid);
       this.meta = this.env.openDB('meta', WRITE_DB_OPTIONS.meta);
       this.parents = this.env.openDB('parents', WRITE_DB_OPTIONS.parents);
       this.children = this.env.openDB('children', WRITE_DB_OPTIONS.children);
       this.sources = this.env.openDB('sources', WRITE_DB_OPTIONS.sources);
+      this.errors = this.env.openDB('errors', WRITE_DB_OPTIONS.errors);
       this.stages = this.env.openDB('stages', { keyEncoding: 'uint32', encoding: 'string' });
       this.runs = this.env.openDB('runs', { keyEncoding: 'uint32', encoding: 'json' });
       this.info = this.env.openDB('info', WRITE_DB_OPTIONS.info);
@@ -201,7 +189,6 @@ export class Shard {
     }
     this.tail = new UdidTail(this);
     try {
-      checkNativeBuild(this.env, dir);
       this.checkFormat();
     } catch (err) {
       // Environments are shared per file in a process: one left open would be reused by the next open.
@@ -223,7 +210,7 @@ export class Shard {
       ErrorCodes.FORMAT_VERSION,
       `${this.dir} holds checkpoint format ${found.version}; this lineage-dag reads format ${SHARD_FORMAT}. Nothing was changed. ` +
         (older
-          ? 'Finish or inspect it with the lineage-dag version that wrote it (format 1 is lineage-dag 0.1), or start the run with a new checkpoint directory.'
+          ? 'Finish or inspect it with the lineage-dag version that wrote it, or start the run with a new checkpoint directory.'
           : 'Upgrade lineage-dag to read it.'),
     );
   }
@@ -233,7 +220,7 @@ export class Shard {
    * (lmdb-js returns no database for a missing name when read-only).
    */
   get initialized(): boolean {
-    return Boolean(this.meta && this.parents && this.children && this.sourceState && this.info);
+    return Boolean(this.meta && this.parents && this.children && this.errors && this.sourceState && this.info);
   }
 
   static open(dir: string, writerId: string, readOnly: boolean, mapSize = DEFAULT_MAP_SIZE): Shard {
@@ -266,7 +253,7 @@ export class Shard {
     const ranges: number[] = [];
     let tasks = 0;
     for (const b of orphaned) {
-      for (const id of this.meta.getKeys({ start: b.start, end: b.end }) as Iterable<number>) {
+      for (const { key: id } of this.metaRows({ start: b.start, end: b.end })) {
         addToRanges(ranges, id);
         tasks++;
       }
@@ -328,13 +315,84 @@ export class Shard {
 
   /** The id of the task with these 16 UDID bytes; `skipOwn`: not one of this process's writer session (see UdidTail). */
   idOf(udid: Buffer, skipOwn = false): number | undefined {
-    const v = this.udid.getBinaryFast(udid);
-    return v === undefined ? this.tail.idOf(udid, skipOwn) : v.readUInt32LE(0);
+    return lookup(this.udid as never, udid) ?? this.tail.idOf(udid, skipOwn);
+  }
+
+  /** False while the shard holds no task. */
+  hasTasks(): boolean {
+    return this.initialized && lastKey(this.meta as never) >= 0;
+  }
+
+  /** The greatest id any task record may have (0: none). */
+  lastTaskId(): number {
+    return this.initialized ? (lastKey(this.meta as never) + 1) * BLOCK_TASKS - 1 : 0;
+  }
+
+  /** At least the number of tasks, from the number of `meta` blocks (no scan). */
+  taskCountEstimate(): number {
+    return this.initialized ? ((this.meta.getStats() as { entryCount?: number }).entryCount ?? 0) * BLOCK_TASKS : 0;
+  }
+
+  /** The number of tasks (a scan of the `meta` blocks). */
+  taskCount(): number {
+    let n = 0;
+    for (const _ of this.metaRows()) n++;
+    return n;
+  }
+
+  /** About how many entries the `udid` index holds (its chunks are nearly full after each merge). */
+  indexedEstimate(): number {
+    return this.initialized ? ((this.udid.getStats() as { entryCount?: number }).entryCount ?? 0) * CHUNK_ENTRIES : 0;
+  }
+
+  /**
+   * Every task's record with ids in [start, end), in id order: the id as
+   * `key`, and as `value` the META_SIZE-byte record (a view valid until the
+   * next step), followed by the error text when the task failed (a copy).
+   */
+  *metaRows(options: { start?: number; end?: number; transaction?: unknown } = {}): Generator<{ key: number; value: Buffer }> {
+    if (!this.initialized) return;
+    const start = options.start ?? 0;
+    const end = options.end ?? Infinity;
+    const txn = (options.transaction === undefined ? {} : { transaction: options.transaction }) as object;
+    const range = { start: blockOf(start), ...(end === Infinity ? {} : { end: blockOf(end - 1) + 1 }), ...txn } as object;
+    const found: { key: number; value: Buffer }[] = [];
+    for (const { key: block, value: view } of this.meta.getRange(range) as Iterable<{ key: number; value: Buffer }>) {
+      // A copy: lookups between two steps (the caller's) may reuse the buffer lmdb-js read it into.
+      const value = Buffer.from(view);
+      found.length = 0;
+      forEachRecord(value, block, (id, at) => {
+        if (id >= start && id < end) found.push({ key: id, value: value.subarray(at, at + META_SIZE) });
+      });
+      for (const row of found) {
+        if (row.value[23] === OUTCOME_FAILED) {
+          const error = (this.errors.get(row.key, txn as never) as string | undefined) ?? '';
+          yield { key: row.key, value: Buffer.concat([row.value, Buffer.from(error)]) };
+        } else yield row;
+      }
+    }
+  }
+
+  /** The record of task `id` (a view valid until the next read of the shard), or undefined. */
+  recordOf(id: number, transaction?: unknown): Buffer | undefined {
+    // lmdb-js takes a transaction here although its typings omit the argument.
+    const get = this.meta.getBinaryFast as unknown as (key: number, options?: object) => Buffer | undefined;
+    const v = get.call(this.meta, blockOf(id), transaction === undefined ? undefined : { transaction });
+    const at = v ? recordAt(v, id) : -1;
+    return v && at >= 0 ? v.subarray(at, at + META_SIZE) : undefined;
   }
 
   metaOf(id: number): MetaRow | undefined {
-    const v = this.meta.getBinary(id);
-    return v === undefined ? undefined : decodeMeta(v);
+    const v = this.recordOf(id);
+    if (!v) return undefined;
+    const row = Buffer.from(v);
+    if (row[23] !== OUTCOME_FAILED) return decodeMeta(row);
+    return decodeMeta(Buffer.concat([row, Buffer.from(this.errors.get(id) ?? '')]));
+  }
+
+  /** The error text recorded for failed task `id`, if any. */
+  errorOf(id: number): string | undefined {
+    return this.errors?.get(id);
   }
 
   parentIds(id: number): number[] {
@@ -350,23 +408,38 @@ export class Shard {
   }
 
   /**
-   * Rewrites a task's meta row through `edit`, which changes the copy it is
-   * given or returns the row to store instead; returns false when the task
-   * has no row. Synchronous: call inside `env.transactionSync` to
-   * group edits. For repair and invalidation, not for recording.
+   * Rewrites a task's record through `edit`, which changes the copy it is
+   * given in place; returns false when the task has no record. A record
+   * whose outcome is no longer `failed` loses its error text. Synchronous:
+   * call inside `env.transactionSync` to group edits. For repair and
+   * invalidation, not for recording.
    */
-  editMeta(id: number, edit: (row: Buffer) => Buffer | void): boolean {
-    const v = this.meta.getBinary(id);
-    if (v === undefined) return false;
-    const row = Buffer.from(v);
-    this.meta.putSync(id, (edit(row) ?? row) as never);
-    return true;
+  editMeta(id: number, edit: (row: Buffer) => void): boolean {
+    let failed = true;
+    const found = editRecord(this.meta as never, id, (row) => {
+      edit(row);
+      failed = row[23] === OUTCOME_FAILED;
+    });
+    if (found && !failed && this.errors.get(id) !== undefined) this.errors.removeSync(id);
+    return found;
+  }
+
+  /** Takes a task's record, error text and index entry out (its edges are the caller's). */
+  removeTask(id: number, udid: Buffer): void {
+    editRecord(this.meta as never, id, null);
+    if (this.errors.get(id) !== undefined) this.errors.removeSync(id);
+    removeEntry(this.udid as never, udid);
+  }
+
+  /** Every entry of the `udid` index in UDID order (the UDID is a view valid until the next step), from the chunk that may hold `from`. */
+  udidEntries(from?: Buffer): Generator<{ udid: Buffer; id: number }> {
+    return entries(this.udid as never, from ? { from } : {});
   }
 
   /** The run that completed the task, or undefined. */
   completedRun(id: number): number | undefined {
-    const v = this.meta.getBinaryFast(id);
-    if (v === undefined) return undefined;
+    const v = this.recordOf(id);
+    if (!v) return undefined;
     const run = v.readUInt32LE(26);
     return run === 0 ? undefined : run;
   }

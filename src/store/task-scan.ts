@@ -30,15 +30,13 @@ export function* scanShard(shard: Shard, unionCompleted?: (udid: Buffer) => bool
         c.head = n.done ? null : n.value;
       }
     };
-    // lmdb-js accepts a transaction here although its typings omit the argument.
-    const getFast = shard.meta.getBinaryFast as unknown as (id: number, o: object) => Buffer | undefined;
-    const udidOf = (id: number) => getFast.call(shard.meta, id, { transaction: txn })?.toString('hex', 0, 16) ?? '';
+    const udidOf = (id: number) => shard.recordOf(id, txn)?.toString('hex', 0, 16) ?? '';
     const parents = open(shard.parents as never);
     const children = open(shard.children as never);
     const sourceCache = new Map<number, string | null>();
     const completions = new Map<number, Completion>();
 
-    for (const { key: id, value } of shard.meta.getRange({ transaction: txn }) as Iterable<{ key: number; value: Buffer }>) {
+    for (const { key: id, value } of shard.metaRows({ transaction: txn })) {
       const udid = value.toString('hex', 0, 16);
       const ps: string[] = [];
       const cs: string[] = [];

@@ -113,7 +113,7 @@ export class UdidTail {
   *withPrefix(hexPrefix: string): Generator<string> {
     if (!this.shard.initialized) return;
     for (const block of readUnindexed(this.shard.info)) {
-      for (const { value } of this.shard.meta.getRange({ start: block.start, end: block.end }) as Iterable<{ value: Buffer }>) {
+      for (const { value } of this.shard.metaRows({ start: block.start, end: block.end })) {
         const udid = value.toString('hex', 0, 16);
         if (udid.startsWith(hexPrefix)) yield udid;
       }
@@ -136,7 +136,7 @@ export class UdidTail {
       if (skipOwn && this.own.has(block.start)) continue;
       let next = this.readTo.get(block.start) ?? block.start;
       if (next >= block.end) continue;
-      for (const { key, value } of this.shard.meta.getRange({ start: next, end: block.end }) as Iterable<{ key: number; value: Buffer }>) {
+      for (const { key, value } of this.shard.metaRows({ start: next, end: block.end })) {
         if (this.index.get(value) === 0) this.index.add(value, key);
         next = key + 1;
       }

@@ -6,20 +6,23 @@
  * batch where it was written; the buffers go back to the pool once it is
  * committed (`release`).
  *
- * | section  | record                                          |
- * |----------|-------------------------------------------------|
- * | meta     | id (u32 LE), length (u16 LE), row               |
- * | parents  | child id (u32 LE), parent id (u32 BE)           |
- * | children | parent id (u32 LE), child id (u32 BE)           |
- * | sources  | root id (u32 LE), length (u16 LE), key (UTF-8)  |
+ * | section  | record                                                   |
+ * |----------|----------------------------------------------------------|
+ * | meta     | id (u32 LE), the task's record (META_SIZE bytes)         |
+ * | errors   | id (u32 LE), length (u32 LE; REMOVE_ERROR: none), text   |
+ * | parents  | parent id, child id (u32 each, native order)             |
+ * | children | child id, parent id (u32 each, native order)             |
+ * | sources  | root id (u32 LE), length (u32 LE), key (UTF-8)           |
  *
- * The value halves of the edge records are the dupSort values exactly as
- * stored (big-endian, so LMDB's byte order sorts them by id).
+ * An edge record read as a u64 is key · 2^32 + value, so the write thread
+ * sorts a section in place as a BigUint64Array.
  */
 
 import { BufferPool } from './buffer-pool.js';
+import { META_SIZE } from './meta-blocks.js';
+import { REMOVE_ERROR } from './write-worker.js';
 
-export const SECTIONS = ['meta', 'parents', 'children', 'sources'] as const;
+export const SECTIONS = ['meta', 'errors', 'parents', 'children', 'sources'] as const;
 export type SectionName = (typeof SECTIONS)[number];
 
 /** What is posted to the worker: one buffer and its used length per section. */
@@ -50,13 +53,10 @@ export function le32(b: Buffer, at: number, v: number): void {
   b[at + 3] = v >>> 24;
 }
 
-/** An edge record: `key` (u32 LE), then `value` (u32 BE, as stored), by byte stores (this runs for every edge). */
+/** An edge record: `value`, then `key`, as u32 LE (little-endian machines only: see the table above), by byte stores (this runs for every edge). */
 function edgeRow(b: Buffer, at: number, key: number, value: number): void {
-  le32(b, at, key);
-  b[at + 4] = value >>> 24;
-  b[at + 5] = value >>> 16;
-  b[at + 6] = value >>> 8;
-  b[at + 7] = value;
+  le32(b, at, value);
+  le32(b, at + 4, key);
 }
 
 class Section {
@@ -93,6 +93,7 @@ export class WriteBatch {
   /** Where its buffers come from and go back to. */
   readonly pool: BufferPool;
   private readonly metas: Section;
+  private readonly errorRows: Section;
   private readonly parentRows: Section;
   private readonly childRows: Section;
   private readonly sourceRows: Section;
@@ -111,22 +112,31 @@ export class WriteBatch {
   constructor(previous?: WriteBatch) {
     const pool = (this.pool = previous?.pool ?? new BufferPool());
     this.metas = new Section(pool, startSize(previous?.metas, 1 << 14));
+    this.errorRows = new Section(pool, startSize(previous?.errorRows, 1 << 8));
     this.parentRows = new Section(pool, startSize(previous?.parentRows, 1 << 13));
     this.childRows = new Section(pool, startSize(previous?.childRows, 1 << 13));
     this.sourceRows = new Section(pool, startSize(previous?.sourceRows, 1 << 10));
-    this.sections = { meta: this.metas, parents: this.parentRows, children: this.childRows, sources: this.sourceRows };
+    this.sections = { meta: this.metas, errors: this.errorRows, parents: this.parentRows, children: this.childRows, sources: this.sourceRows };
   }
 
-  /** `meta` row of `id`: `size` bytes, which the caller fills from the returned offset of `metaBuffer`. */
-  meta(id: number, size: number): number {
+  /** The record of `id` (META_SIZE bytes), which the caller fills from the returned offset of `metaBuffer`; ids ascending. */
+  meta(id: number): number {
     const s = this.metas;
-    const at = s.reserve(6 + size);
-    const b = s.buf;
-    le32(b, at, id);
-    b[at + 4] = size;
-    b[at + 5] = size >>> 8;
+    const at = s.reserve(4 + META_SIZE);
+    le32(s.buf, at, id);
     this.rows++;
-    return at + 6;
+    return at + 4;
+  }
+
+  /** The error text of failed task `id`, or (null) that it has none any more. */
+  error(id: number, text: string | null): void {
+    const s = this.errorRows;
+    const length = text === null ? 0 : Buffer.byteLength(text);
+    const at = s.reserve(8 + length);
+    le32(s.buf, at, id);
+    le32(s.buf, at + 4, text === null ? REMOVE_ERROR : length);
+    if (text !== null) s.buf.write(text, at + 8);
+    this.rows++;
   }
 
   /** The buffer `meta` rows go into (replaced when it grows: read it after `meta`). */
@@ -149,10 +159,10 @@ export class WriteBatch {
   source(rootId: number, sourceKey: string): void {
     const s = this.sourceRows;
     const length = Buffer.byteLength(sourceKey);
-    const at = s.reserve(6 + length);
+    const at = s.reserve(8 + length);
     s.buf.writeUInt32LE(rootId, at);
-    s.buf.writeUInt16LE(length, at + 4);
-    s.buf.write(sourceKey, at + 6);
+    s.buf.writeUInt32LE(length, at + 4);
+    s.buf.write(sourceKey, at + 8);
     this.rows++;
   }
 

@@ -10,8 +10,8 @@
  *
  * Why a thread: lmdb-js spends ~0.5 µs of main-thread time per asynchronous
  * put, which at a million emissions is seconds of the pipeline's own thread.
- * Here the main thread only packs bytes; the puts run beside it, a section
- * of rows per native call (scripts/lmdb-put-rows.cpp).
+ * Here the main thread only packs bytes; the puts run beside it, through
+ * lmdb-js's own synchronous API inside one transaction per batch.
  *
  * Plain JavaScript (no types to strip) so that it loads the same way from
  * `src` under the test runner and from `dist`.
@@ -19,12 +19,14 @@
 import { hostname } from 'node:os';
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { open } from 'lmdb';
+import { BLOCK_TASKS, META_SIZE, blockOf, lastKey, putRecords, readBlock, recordAt } from './meta-blocks.js';
+import { ENTRY, mergeEntries, sortEntries } from './udid-chunks.js';
 
 /**
- * @typedef {'meta' | 'parents' | 'children' | 'sources'} Section
+ * @typedef {'meta' | 'errors' | 'parents' | 'children' | 'sources'} Section
  * @typedef {{ buffers: Record<Section, ArrayBufferLike>, lengths: Record<Section, number>, merge: readonly number[], indexed: readonly number[], claim: number }} Batch
  * @typedef {{ start: number, end: number }} IdBlock
- * @typedef {{ putSync(key: any, value: any, options?: object): unknown, get(key: any): any, getKeys(options: object): Iterable<any> }} Db
+ * @typedef {{ putSync(key: any, value: any, options?: object): unknown, removeSync(key: any): unknown, get(key: any): any, getBinaryFast(key: any): Buffer | undefined, getKeys(options: object): Iterable<any>, getRange(options: object): Iterable<any> }} Db
  * @typedef {Record<Section | 'udid' | 'info', Db>} WriteDbs
  */
 
@@ -38,6 +40,7 @@ export const WRITE_DB_OPTIONS = /** @type {const} */ ({
   parents: { keyEncoding: 'uint32', encoding: 'binary', dupSort: true },
   children: { keyEncoding: 'uint32', encoding: 'binary', dupSort: true },
   sources: { keyEncoding: 'uint32', encoding: 'string' },
+  errors: { keyEncoding: 'uint32', encoding: 'string' },
   info: { encoding: 'json' },
 });
 
@@ -66,36 +69,91 @@ export function claimIdBlock(info, size) {
   return { start: next, end: next + size };
 }
 
+const APPEND = { append: true };
+
 /**
- * The native environment behind an lmdb-js database (with the methods of
- * scripts/lmdb-put-rows.cpp) and, for a sub-DB, its dbi number: lmdb-js's
- * typings show neither.
- * @param {object} db
- * @returns {{ env: { putRows(dbi: number, rows: Uint8Array, layout: number, flags: number): number, metaUdidRows(dbi: number, ranges: Uint32Array, out: Uint8Array): number, releaseMap(): number }, db: { dbi: number } }}
+ * Puts the edge rows of a batch section into a dupSort sub-DB, sorted by
+ * key then value. A row is (value u32, key u32) in native order, so the
+ * section read as u64s sorts by key then value in place. A row whose key
+ * sorts after the sub-DB's last is appended (its page is left full, not
+ * split in half). A put that fails throws, with the row.
+ * @param {Db} db @param {string} name @param {ArrayBufferLike} buffer @param {number} count
  */
-function native(db) {
-  return /** @type {any} */ (db);
+function putEdges(db, name, buffer, count) {
+  if (count === 0) return;
+  const words = new Uint32Array(buffer, 0, count * 2);
+  const w = (/** @type {number} */ i) => /** @type {number} */ (words[i]);
+  for (let i = 1; i < count; i++) {
+    const k = w(2 * i + 1);
+    const before = w(2 * i - 1);
+    if (k < before || (k === before && w(2 * i) < w(2 * i - 2))) {
+      new BigUint64Array(buffer, 0, count).sort();
+      break;
+    }
+  }
+  let last = lastKey(db);
+  // Not a view of the shared batch: lmdb-js would store garbage.
+  const value = Buffer.alloc(4);
+  for (let i = 0; i < count; i++) {
+    const key = w(2 * i + 1);
+    const v = w(2 * i);
+    if (i > 0 && key === w(2 * i - 1) && v === w(2 * i - 2)) continue;
+    value.writeUInt32BE(v);
+    const ok = key > last ? db.putSync(key, value, APPEND) : db.putSync(key, value);
+    if (ok === false) throw new Error(`the ${name} sub-DB refused the row ${key} → ${v}`);
+    if (key > last) last = key;
+  }
 }
 
 /**
- * Puts the rows packed in `rows` into `db` with one native call (env.putRows,
- * scripts/lmdb-put-rows.cpp). Layouts: 0 is 16-byte keys with 4-byte values,
- * in the order given; 1 is u32 key, u16 length, value; 2 is u32 key, 4-byte
- * value; 3 sorts layout-0 rows in place and puts nothing; 4 sorts layout-2
- * rows in place (by key, then value), then puts them. Rows that sort after
- * the sub-DB's last one are appended, decided row by row inside the
- * transaction (another process may write the shard between two). One
- * lmdb-js put per row costs about as much JavaScript as the put costs LMDB.
- * @param {Db} db @param {string} name @param {Buffer} rows @param {0 | 1 | 2 | 3 | 4} layout
+ * Puts or removes error texts: per entry the id (u32 LE), the text's length
+ * in bytes (u32 LE; REMOVE_ERROR: take the row out) and the text.
+ * @param {Db} db @param {Buffer} rows
  */
-function putRows(db, name, rows, layout) {
-  if (rows.length === 0) return;
-  const handle = native(db);
-  try {
-    handle.env.putRows(handle.db.dbi, rows, layout, 0);
-  } catch (err) {
-    throw new Error(`the ${name} sub-DB refused a row: ${/** @type {Error} */ (err).message}`);
+function putErrors(db, rows) {
+  for (let at = 0; at < rows.length; ) {
+    const id = rows.readUInt32LE(at);
+    const size = rows.readUInt32LE(at + 4);
+    if (size === REMOVE_ERROR) {
+      db.removeSync(id);
+      at += 8;
+    } else {
+      db.putSync(id, rows.toString('utf8', at + 8, at + 8 + size));
+      at += 8 + size;
+    }
   }
+}
+
+/** The error-text length that asks for the row's removal. */
+export const REMOVE_ERROR = 0xffffffff;
+
+/**
+ * The index entries (16-byte UDID, id u32 LE) of the tasks in `ranges`
+ * (id pairs [start, end)), read from their meta records in the caller's
+ * transaction.
+ * @param {Db} meta @param {readonly number[]} ranges @param {number} n
+ */
+function entriesOf(meta, ranges, n) {
+  const out = Buffer.allocUnsafe(n * ENTRY);
+  let found = 0;
+  for (let r = 0; r < ranges.length; r += 2) {
+    const start = /** @type {number} */ (ranges[r]);
+    const end = /** @type {number} */ (ranges[r + 1]);
+    for (let id = start; id < end; ) {
+      const block = blockOf(id);
+      const value = readBlock(meta, block);
+      const blockEnd = Math.min(end, (block + 1) * BLOCK_TASKS);
+      for (; id < blockEnd; id++) {
+        const at = value ? recordAt(value, id) : -1;
+        if (!value || at < 0) continue;
+        const o = found++ * ENTRY;
+        out.set(value.subarray(at, at + 16), o);
+        out.writeUInt32LE(id, o + 16);
+      }
+    }
+  }
+  if (found !== n) throw new Error(`the udid merge found ${found} meta records of the ${n} tasks it was given`);
+  return out;
 }
 
 /**
@@ -124,55 +182,50 @@ export function commitBatch(env, dbs, batch) {
  * transaction (that is what keeps a committed prefix consistent) and returns
  * the id block it claimed and, for a big merge, its parts: each step of
  * `parts` commits one. The last part unlists the merge's blocks, so until
- * then readers still find those tasks through their `meta` rows. After each
- * commit the process's mapping of the file is released (env.releaseMap).
+ * then readers still find those tasks through their `meta` rows.
  * @param {import('lmdb').RootDatabase} env @param {WriteDbs} dbs @param {Batch} batch
  * @returns {{ block: IdBlock | null, parts: Generator<void> | null }}
  */
 function commitRows(env, dbs, batch) {
   const view = (/** @type {Section} */ name) => Buffer.from(batch.buffers[name], 0, batch.lengths[name]);
   const n = mergeRows(batch);
-  // The merge's rows (16-byte UDID, id), read from the tasks' meta rows in the first transaction.
-  const udid = Buffer.allocUnsafe(n * 20);
   const split = n > MERGE_ROWS_PER_TXN;
+  /** @type {Buffer | null} */
+  let sorted = null;
   const block = env.transactionSync(() => {
-    putRows(dbs.meta, 'meta', view('meta'), 1);
-    // Edge rows sorted first (layout 4): a batch's edges come in emission order, ids from all over it.
-    putRows(dbs.parents, 'parents', view('parents'), 4);
-    putRows(dbs.children, 'children', view('children'), 4);
+    putRecords(dbs.meta, view('meta'), batch.lengths.meta / (4 + META_SIZE));
+    putErrors(dbs.errors, view('errors'));
+    putEdges(dbs.parents, 'parents', batch.buffers.parents, batch.lengths.parents / 8);
+    putEdges(dbs.children, 'children', batch.buffers.children, batch.lengths.children / 8);
     const sources = view('sources');
     for (let at = 0; at < sources.length; ) {
-      const size = sources.readUInt16LE(at + 4);
-      dbs.sources.putSync(sources.readUInt32LE(at), sources.toString('utf8', at + 6, at + 6 + size));
-      at += 6 + size;
+      const size = sources.readUInt32LE(at + 4);
+      if (false === dbs.sources.putSync(sources.readUInt32LE(at), sources.toString('utf8', at + 8, at + 8 + size))) throw new Error('the sources sub-DB refused a row');
+      at += 8 + size;
     }
     if (n > 0) {
-      // The merge's rows from the tasks' meta rows, this batch's included, in key order.
-      const found = native(dbs.meta).env.metaUdidRows(native(dbs.meta).db.dbi, Uint32Array.from(batch.merge), udid);
-      if (found !== n) throw new Error(`the udid merge found ${found} meta rows of the ${n} tasks it was given`);
-      putRows(dbs.udid, 'udid', udid, 3);
-      if (!split) putRows(dbs.udid, 'udid', udid, 0);
+      // The merge's entries from the tasks' meta records, this batch's included, in UDID order.
+      sorted = sortEntries(entriesOf(dbs.meta, batch.merge, n), n);
+      if (!split) mergeEntries(dbs.udid, sorted, 0, n);
     }
     if (!split) unlist(dbs.info, batch.indexed);
     return batch.claim > 0 ? claimIdBlock(dbs.info, batch.claim) : null;
   });
-  releaseMap(env);
-  return { block, parts: split ? mergeParts(env, dbs, udid, n, batch.indexed) : null };
+  return { block, parts: split && sorted ? mergeParts(env, dbs, sorted, n, batch.indexed) : null };
 }
 
 /**
- * The transactions of a big merge of `n` sorted rows (`udid`), in key order.
- * @param {import('lmdb').RootDatabase} env @param {WriteDbs} dbs @param {Buffer} udid @param {number} n @param {readonly number[]} indexed
+ * The transactions of a big merge of `n` sorted entries, in UDID order.
+ * @param {import('lmdb').RootDatabase} env @param {WriteDbs} dbs @param {Buffer} sorted @param {number} n @param {readonly number[]} indexed
  * @returns {Generator<void>}
  */
-function* mergeParts(env, dbs, udid, n, indexed) {
+function* mergeParts(env, dbs, sorted, n, indexed) {
   for (let from = 0; from < n; from += MERGE_ROWS_PER_TXN) {
     const to = Math.min(n, from + MERGE_ROWS_PER_TXN);
     env.transactionSync(() => {
-      putRows(dbs.udid, 'udid', udid.subarray(from * 20, to * 20), 0);
+      mergeEntries(dbs.udid, sorted, from, to);
       if (to === n) unlist(dbs.info, indexed);
     });
-    releaseMap(env);
     yield;
   }
 }
@@ -196,18 +249,6 @@ function unlist(info, starts) {
   info.putSync(UNINDEXED_KEY, (Array.isArray(listed) ? listed : []).filter((b) => !starts.includes(b.start)));
 }
 
-/**
- * Unmaps the pages of the data file that LMDB read through its map while
- * writing (scripts/lmdb-put-rows.cpp): B-tree descents and page copies touch
- * most of the file over a long run, and each page it reads stays in the
- * process's resident set until unmapped. The map is read-only, so they stay
- * in the OS page cache; the next access maps them again.
- * @param {import('lmdb').RootDatabase} env
- */
-function releaseMap(env) {
-  native(env).env.releaseMap();
-}
-
 /** The thread's own loop: started only in the worker that write-thread.ts creates. */
 function serve() {
   const port = /** @type {import('node:worker_threads').MessagePort} */ (parentPort);
@@ -221,6 +262,7 @@ function serve() {
     parents: env.openDB('parents', WRITE_DB_OPTIONS.parents),
     children: env.openDB('children', WRITE_DB_OPTIONS.children),
     sources: env.openDB('sources', WRITE_DB_OPTIONS.sources),
+    errors: env.openDB('errors', WRITE_DB_OPTIONS.errors),
     info: env.openDB('info', WRITE_DB_OPTIONS.info),
   };
   // Messages in the order they came, not yet handled.

@@ -26,7 +26,6 @@ import {
   FLAG_HAS_CHILDREN,
   FLAG_HAS_PARENTS,
   FLAG_TERMINAL,
-  META_SIZE,
   OUTCOME_EMITTED,
   OUTCOME_FAILED,
   OUTCOME_FILTERED,
@@ -51,6 +50,8 @@ const LOADED = 1 << 6;
 const DIRTY = 1 << 7;
 /** The task has more than one parent: `parentRef` names its list in `parentLists`, not a task id. */
 const MANY_PARENTS = 1 << 8;
+/** The shard holds (or the open batch writes) an error text for the task. */
+const ERROR_ROW = 1 << 9;
 
 /**
  * Rows the open batch may hold while the write thread is busy before
@@ -190,10 +191,10 @@ export class WriterSession {
     readonly run: number,
   ) {
     shard.indexOrphanedBlocks();
-    this.diskMayHave = (shard.meta.getStats() as { entryCount: number }).entryCount > 0;
+    this.diskMayHave = shard.hasTasks();
     this.known = !this.diskMayHave;
     this.nextIdAtOpen = nextId(shard);
-    this.indexedCount = (shard.udid.getStats() as { entryCount: number }).entryCount;
+    this.indexedCount = shard.indexedEstimate();
     this.thread = new WriteThread(shard, () => this.afterCommit());
   }
 
@@ -566,9 +567,7 @@ export class WriterSession {
 
   private writeMeta(id: number): void {
     const s = this.state[id]!;
-    const error = (s & OUTCOME_MASK) === OUTCOME_FAILED ? this.errors.get(id) : undefined;
-    const size = META_SIZE + (error === undefined ? 0 : Buffer.byteLength(error));
-    const o = this.batch.meta(id, size);
+    const o = this.batch.meta(id);
     const b = this.batch.metaBuffer;
     const u = this.udids;
     // Byte stores: Buffer#write*LE checks its arguments, and this runs for every row.
@@ -583,7 +582,14 @@ export class WriterSession {
     b[o + 23] = s & OUTCOME_MASK;
     put16(b, o + 24, (s & OUTCOME_MASK) === 0 ? 0 : this.shardStage(this.outcomeStage[id]!));
     le32(b, o + 26, (s & COMPLETED) !== 0 ? this.completedRun[id]! : 0);
-    if (error !== undefined) b.write(error, o + META_SIZE);
+    const error = (s & OUTCOME_MASK) === OUTCOME_FAILED ? this.errors.get(id) : undefined;
+    if (error !== undefined) {
+      this.batch.error(id, error);
+      this.state[id]! |= ERROR_ROW;
+    } else if ((s & ERROR_ROW) !== 0) {
+      this.batch.error(id, null);
+      this.state[id]! &= ~ERROR_ROW;
+    }
   }
 
   /** BFS upward (DESIGN.md §4): a task completes when its last incomplete child does. */
@@ -680,7 +686,10 @@ export class WriterSession {
       s |= meta.outcome & OUTCOME_MASK;
       if (meta.completedRun !== 0) s |= COMPLETED;
       if (meta.flags & FLAG_TERMINAL) s |= TERMINAL;
-      if (meta.error !== undefined) this.errors.set(id, meta.error);
+      if (meta.error !== undefined) {
+        this.errors.set(id, meta.error);
+        s |= ERROR_ROW;
+      }
     } else {
       this.root[id] = id;
     }

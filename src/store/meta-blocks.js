@@ -1,0 +1,146 @@
+// @ts-check
+/**
+ * @internal
+ * The `meta` sub-DB: every task's fixed record (META_SIZE bytes, layout in
+ * shard.ts), BLOCK_TASKS consecutive ids to a value, keyed by the block
+ * number (id >>> 5). A failed task's error text is in `errors` (id → text).
+ *
+ * Why blocks: through the stock lmdb-js, a put costs ~1 µs whatever its
+ * size up to ~1 KB, and a W1 run at S = 100,000 writes 1.6 million task
+ * records. A batch changes runs of consecutive ids (the tasks it created
+ * and those it consumed), so one get and one put of a block replace up to
+ * 32 puts, and a scan steps through 32 tasks a cursor step.
+ *
+ * A record whose root field (bytes 18-21) is 0 is absent: every task has a
+ * root, and ids start at 1. A block is as long as its last present record.
+ *
+ * Plain JavaScript: the write thread (write-worker.js) loads it without a
+ * TypeScript step.
+ */
+
+/** Bytes of a task's record. */
+export const META_SIZE = 30;
+/** Tasks a block holds; a power of two. */
+export const BLOCK_TASKS = 32;
+const BLOCK_SHIFT = 5;
+/** Offset of the root field, whose 0 marks an absent record. */
+const ROOT_AT = 18;
+
+/** @param {number} id */
+export function blockOf(id) {
+  return id >>> BLOCK_SHIFT;
+}
+
+/** The first id of block `block`. @param {number} block */
+export function blockStart(block) {
+  return block * BLOCK_TASKS;
+}
+
+/** Offset of `id`'s record in its block's value, or -1 when the value holds none. @param {Buffer} value @param {number} id */
+export function recordAt(value, id) {
+  const at = (id & (BLOCK_TASKS - 1)) * META_SIZE;
+  if (at + META_SIZE > value.length) return -1;
+  return value.readUInt32LE(at + ROOT_AT) !== 0 ? at : -1;
+}
+
+/**
+ * Calls `each(id, at)` for every present record of a block value, in id
+ * order; `at` is the record's offset in `value`.
+ * @param {Buffer} value @param {number} block @param {(id: number, at: number) => void} each
+ */
+export function forEachRecord(value, block, each) {
+  const first = blockStart(block);
+  for (let at = 0, i = 0; at + META_SIZE <= value.length; at += META_SIZE, i++) {
+    if (value.readUInt32LE(at + ROOT_AT) !== 0) each(first + i, at);
+  }
+}
+
+/**
+ * @typedef {{ getBinaryFast(key: number): Buffer | undefined, putSync(key: number, value: Uint8Array, options?: object): unknown, removeSync(key: number): unknown, getKeys(options: object): Iterable<number> }} BlockDb
+ */
+
+const APPEND = { append: true };
+
+/**
+ * Block `block`'s value (a view valid until the next read), or undefined.
+ * getBinaryFast answers with a view of lmdb-js's whole read buffer whose
+ * `length` property alone is the value's: Buffer#copy and Buffer.from
+ * would read past it, so the view is cut to it.
+ * @param {BlockDb} db @param {number} block
+ */
+export function readBlock(db, block) {
+  const v = db.getBinaryFast(block);
+  return v && v.subarray(0, v.length);
+}
+
+/**
+ * Writes `count` records packed in `recs` (id u32 LE, then the record) into
+ * the blocks of `db`, inside the caller's write transaction; ids ascending.
+ * Each block is read, overlaid and put once. A block after the sub-DB's
+ * last is appended, so pages filled in id order stay full.
+ * @param {BlockDb} db @param {Buffer} recs @param {number} count
+ */
+export function putRecords(db, recs, count) {
+  const stride = 4 + META_SIZE;
+  let last = lastKey(db);
+  for (let i = 0; i < count; ) {
+    const block = recs.readUInt32LE(i * stride) >>> BLOCK_SHIFT;
+    let j = i;
+    let end = 0;
+    while (j < count) {
+      const id = recs.readUInt32LE(j * stride);
+      if (id >>> BLOCK_SHIFT !== block) break;
+      end = Math.max(end, ((id & (BLOCK_TASKS - 1)) + 1) * META_SIZE);
+      j++;
+    }
+    const old = block <= last ? readBlock(db, block) : undefined;
+    // A fresh buffer: lmdb-js stores a value that views a SharedArrayBuffer (the batch) as garbage.
+    const out = Buffer.alloc(Math.max(end, old ? old.length : 0));
+    if (old) out.set(old);
+    for (let k = i; k < j; k++) {
+      const at = k * stride;
+      recs.copy(out, (recs.readUInt32LE(at) & (BLOCK_TASKS - 1)) * META_SIZE, at + 4, at + stride);
+    }
+    if (block > last) {
+      db.putSync(block, out, APPEND);
+      last = block;
+    } else db.putSync(block, out);
+    i = j;
+  }
+}
+
+/**
+ * Rewrites one task's record through `edit` (a copy of it; return false to
+ * leave it), or clears it (`edit` null); in the caller's write transaction.
+ * Returns false when the task has no record.
+ * @param {BlockDb} db @param {number} id @param {((row: Buffer) => boolean | void) | null} edit
+ */
+export function editRecord(db, id, edit) {
+  const block = id >>> BLOCK_SHIFT;
+  const old = readBlock(db, block);
+  if (!old || recordAt(old, id) < 0) return false;
+  let out = Buffer.from(old);
+  const at = recordAt(out, id);
+  if (edit === null) out.fill(0, at, at + META_SIZE);
+  else if (edit(out.subarray(at, at + META_SIZE)) === false) return true;
+  let end = out.length;
+  while (end > 0 && recordAt(out, blockStart(block) + end / META_SIZE - 1) < 0) end -= META_SIZE;
+  if (end === 0) db.removeSync(block);
+  else {
+    out = out.subarray(0, end);
+    db.putSync(block, Buffer.from(out));
+  }
+  return true;
+}
+
+/**
+ * Options of a reverse scan of a uint32-keyed sub-DB that reaches key 0:
+ * without an `end`, lmdb-js stops before its default first key, which is 0.
+ */
+export const DOWN_TO_ZERO = /** @type {const} */ ({ reverse: true, end: 0, inclusiveEnd: true });
+
+/** The last key of a uint32-keyed sub-DB (the last block's number), or -1. @param {{ getKeys(options: object): Iterable<number> }} db */
+export function lastKey(db) {
+  for (const key of db.getKeys({ ...DOWN_TO_ZERO, limit: 1 })) return key;
+  return -1;
+}

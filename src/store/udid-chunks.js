@@ -1,0 +1,225 @@
+// @ts-check
+/**
+ * @internal
+ * The `udid` sub-DB, UDID → task id, as one sorted run cut into chunks: a
+ * value holds up to CHUNK_ENTRIES entries (16 UDID bytes, then the id as
+ * u32 LE) in UDID order, under a key that is at most its first UDID and
+ * greater than every UDID of the chunk before. A lookup reads the chunk
+ * with the greatest key at or below the UDID and searches it.
+ *
+ * Why chunks: the index is the one sub-DB with random keys, and it is
+ * written in bulk merges (udid-tail.ts) that touch most of it. One stock
+ * lmdb-js put per entry (~1 µs) was the largest part of a merge; a chunk
+ * of 48 entries costs one.
+ *
+ * Plain JavaScript: the write thread (write-worker.js) loads it without a
+ * TypeScript step.
+ */
+
+export const ENTRY = 20;
+/** Entries a chunk holds at most: 960 bytes, four values to a 4 KB page. */
+export const CHUNK_ENTRIES = 48;
+const APPEND = { append: true };
+
+/**
+ * @typedef {{ getRange(options: object): Iterable<{ key: Buffer, value: Buffer }>, getKeys(options: object): Iterable<Buffer>, putSync(key: Buffer, value: Buffer, options?: object): unknown, removeSync(key: Buffer): unknown }} ChunkDb
+ */
+
+/** The id of `udid` (16 bytes) in a chunk value, or 0. @param {Buffer} chunk @param {Buffer} udid */
+export function findInChunk(chunk, udid) {
+  let lo = 0;
+  let hi = Math.floor(chunk.length / ENTRY) - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const c = udid.compare(chunk, mid * ENTRY, mid * ENTRY + 16, 0, 16);
+    if (c === 0) return chunk.readUInt32LE(mid * ENTRY + 16);
+    if (c > 0) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return 0;
+}
+
+/**
+ * The chunk that holds `udid` if anything does: key and value (copies), or null.
+ * @param {ChunkDb} db @param {Buffer} udid @param {object} [txn]
+ */
+export function chunkOf(db, udid, txn) {
+  for (const { key, value } of db.getRange({ start: udid, reverse: true, limit: 1, ...(txn ? { transaction: txn } : {}) })) {
+    return { key: Buffer.from(key), value: Buffer.from(value) };
+  }
+  return null;
+}
+
+/** The id `db` maps `udid` to, or undefined. @param {ChunkDb} db @param {Buffer} udid @param {object} [txn] */
+export function lookup(db, udid, txn) {
+  const chunk = chunkOf(db, udid, txn);
+  const id = chunk ? findInChunk(chunk.value, udid) : 0;
+  return id === 0 ? undefined : id;
+}
+
+/**
+ * Every entry in UDID order, from the chunk that may hold `from` on: the
+ * UDID (a view valid until the next step) and the id.
+ * @param {ChunkDb} db @param {{ from?: Buffer, transaction?: object }} [options]
+ * @returns {Generator<{ udid: Buffer, id: number }>}
+ */
+export function* entries(db, options = {}) {
+  const txn = options.transaction ? { transaction: options.transaction } : {};
+  let start = null;
+  if (options.from) start = chunkOf(db, options.from, options.transaction)?.key ?? null;
+  for (const { value } of db.getRange(start ? { start, ...txn } : txn)) {
+    for (let at = 0; at + ENTRY <= value.length; at += ENTRY) yield { udid: value.subarray(at, at + 16), id: value.readUInt32LE(at + 16) };
+  }
+}
+
+/**
+ * Sorts `n` entries packed in `rows` by UDID; returns a new buffer. Counting
+ * sort on the first two bytes (UDIDs are uniform), then insertion sort of
+ * each bucket on the next four, then the rest.
+ * @param {Buffer} rows @param {number} n
+ */
+export function sortEntries(rows, n) {
+  const bucket = (/** @type {number} */ i) => rows.readUInt16BE(i * ENTRY);
+  // starts[b]: where bucket b begins in `order`; starts[65536] = n.
+  const starts = new Uint32Array(65537);
+  for (let i = 0; i < n; i++) {
+    const b = bucket(i) + 1;
+    starts[b] = at(starts, b) + 1;
+  }
+  for (let b = 1; b <= 65536; b++) starts[b] = at(starts, b) + at(starts, b - 1);
+  const order = new Uint32Array(n);
+  const next = starts.slice(0, 65536);
+  for (let i = 0; i < n; i++) {
+    const b = bucket(i);
+    const pos = at(next, b);
+    next[b] = pos + 1;
+    order[pos] = i;
+  }
+  const sub = new Uint32Array(n);
+  for (let i = 0; i < n; i++) sub[i] = rows.readUInt32BE(i * ENTRY + 2);
+  const less = (/** @type {number} */ x, /** @type {number} */ y) =>
+    at(sub, x) !== at(sub, y) ? at(sub, x) < at(sub, y) : rows.compare(rows, y * ENTRY + 6, y * ENTRY + 16, x * ENTRY + 6, x * ENTRY + 16) < 0;
+  for (let b = 0; b < 65536; b++) {
+    const lo = at(starts, b);
+    const hi = at(starts, b + 1);
+    for (let i = lo + 1; i < hi; i++) {
+      const x = at(order, i);
+      let j = i - 1;
+      while (j >= lo && less(x, at(order, j))) {
+        order[j + 1] = at(order, j);
+        j--;
+      }
+      order[j + 1] = x;
+    }
+  }
+  const out = Buffer.allocUnsafe(n * ENTRY);
+  for (let i = 0; i < n; i++) rows.copy(out, i * ENTRY, at(order, i) * ENTRY, at(order, i) * ENTRY + ENTRY);
+  return out;
+}
+
+/** `a[i]`, which the caller knows is in bounds. @param {Uint32Array} a @param {number} i */
+function at(a, i) {
+  return /** @type {number} */ (a[i]);
+}
+
+/**
+ * Merges entries [from, to) of the sorted `rows` into `db`, inside the
+ * caller's write transaction: the chunks whose ranges they fall in are
+ * read, merged with them and written again, cut evenly into chunks of at
+ * most CHUNK_ENTRIES. An entry already there with the same id is left; a
+ * UDID already there with another id is refused (a task has one id).
+ * Returns the number of entries added.
+ * @param {ChunkDb} db @param {Buffer} rows @param {number} from @param {number} to
+ */
+export function mergeEntries(db, rows, from, to) {
+  if (from >= to) return 0;
+  const lo = rows.subarray(from * ENTRY, from * ENTRY + 16);
+  const hi = rows.subarray((to - 1) * ENTRY, (to - 1) * ENTRY + 16);
+  const first = chunkOf(db, lo);
+  /** @type {Buffer[]} */
+  const oldKeys = [];
+  /** @type {Buffer[]} */
+  const oldValues = [];
+  for (const { key, value } of db.getRange(first ? { start: first.key, end: hi, inclusiveEnd: true } : { end: hi, inclusiveEnd: true })) {
+    oldKeys.push(Buffer.from(key));
+    oldValues.push(Buffer.from(value));
+  }
+  const old = Buffer.concat(oldValues);
+  const nOld = old.length / ENTRY;
+  const merged = Buffer.allocUnsafe((nOld + to - from) * ENTRY);
+  let n = 0;
+  let i = 0;
+  let j = from;
+  let added = 0;
+  while (i < nOld || j < to) {
+    const c = i >= nOld ? 1 : j >= to ? -1 : old.compare(rows, j * ENTRY, j * ENTRY + 16, i * ENTRY, i * ENTRY + 16);
+    if (c < 0) {
+      old.copy(merged, n++ * ENTRY, i * ENTRY, ++i * ENTRY);
+    } else if (c === 0) {
+      // Already indexed: the old entry is copied at the next step.
+      sameId(old, i, rows, j++);
+    } else if (n > 0 && merged.compare(rows, j * ENTRY, j * ENTRY + 16, (n - 1) * ENTRY, (n - 1) * ENTRY + 16) === 0) {
+      sameId(merged, n - 1, rows, j++);
+    } else {
+      rows.copy(merged, n++ * ENTRY, j * ENTRY, ++j * ENTRY);
+      added++;
+    }
+  }
+  if (added === 0) return 0;
+  const chunks = Math.ceil(n / CHUNK_ENTRIES);
+  /** @type {Buffer[]} */
+  const newKeys = [];
+  for (let k = 0; k < chunks; k++) {
+    const from = Math.floor((k * n) / chunks);
+    // The first chunk keeps its key when its entries stay above it: only a smaller key would need it moved.
+    const kept = k === 0 ? oldKeys[0] : undefined;
+    newKeys.push(kept && kept.compare(merged, 0, 16) <= 0 ? kept : Buffer.from(merged.subarray(from * ENTRY, from * ENTRY + 16)));
+  }
+  // Both lists are sorted: an old key that is no new key goes.
+  let k = 0;
+  for (const key of oldKeys) {
+    while (k < newKeys.length && /** @type {Buffer} */ (newKeys[k]).compare(key) < 0) k++;
+    if (k >= newKeys.length || !(/** @type {Buffer} */ (newKeys[k]).equals(key))) db.removeSync(key);
+  }
+  let last = null;
+  for (const key of db.getKeys({ reverse: true, limit: 1 })) last = Buffer.from(key);
+  for (let c = 0; c < chunks; c++) {
+    const start = Math.floor((c * n) / chunks);
+    const end = Math.floor(((c + 1) * n) / chunks);
+    const value = Buffer.from(merged.subarray(start * ENTRY, end * ENTRY));
+    const key = /** @type {Buffer} */ (newKeys[c]);
+    if (last === null || key.compare(last) > 0) {
+      db.putSync(key, value, APPEND);
+      last = key;
+    } else db.putSync(key, value);
+  }
+  return added;
+}
+
+/**
+ * @param {Buffer} a @param {number} i @param {Buffer} rows @param {number} j
+ */
+function sameId(a, i, rows, j) {
+  const had = a.readUInt32LE(i * ENTRY + 16);
+  const got = rows.readUInt32LE(j * ENTRY + 16);
+  if (had !== got) throw new Error(`the udid index maps ${rows.toString('hex', j * ENTRY, j * ENTRY + 16)} to id ${had}, not ${got} (a task has one id)`);
+}
+
+/**
+ * Takes `udid` out of the index, in the caller's write transaction; false
+ * when it was not there.
+ * @param {ChunkDb} db @param {Buffer} udid
+ */
+export function removeEntry(db, udid) {
+  const chunk = chunkOf(db, udid);
+  if (!chunk) return false;
+  const { key, value } = chunk;
+  for (let at = 0; at < value.length; at += ENTRY) {
+    if (udid.compare(value, at, at + 16, 0, 16) !== 0) continue;
+    const rest = Buffer.concat([value.subarray(0, at), value.subarray(at + ENTRY)]);
+    if (rest.length === 0) db.removeSync(key);
+    else db.putSync(key, rest);
+    return true;
+  }
+  return false;
+}
