@@ -38,7 +38,8 @@ describe('WriteBatch buffers', () => {
     }
     const message = first.toMessage(1);
     for (const name of SECTIONS) expect(message.buffers[name]).toBeInstanceOf(SharedArrayBuffer);
-    expect(message.lengths.meta).toBe(1000 * 34);
+    expect(message.lengths.metaIds).toBe(1000 * 4);
+    expect(message.lengths.meta).toBe(1000 * 30);
     // An edge record is (value, key): the first parents row is child 2's parent 1, then 2.
     expect(Buffer.from(message.buffers.parents, 0, 8).readUInt32LE(0)).toBe(1);
     expect(Buffer.from(message.buffers.parents, 0, 8).readUInt32LE(4)).toBe(2);
@@ -50,5 +51,24 @@ describe('WriteBatch buffers', () => {
     next.release();
     const later = reused.toMessage(3);
     expect(new Set(SECTIONS.map((name) => later.buffers[name]))).toEqual(used);
+  });
+
+  it('keeps every row when a section outgrows its buffer mid-batch (ids, records and edges in order)', () => {
+    const batch = new WriteBatch();
+    const n = 20_000;
+    for (let id = 1; id <= n; id++) {
+      const at = batch.meta(id);
+      batch.metaBuffer.writeUInt32LE(id, at + 18);
+      batch.edge(id, id + 1);
+    }
+    const m = batch.toMessage(1);
+    const ids = Buffer.from(m.buffers.metaIds, 0, m.lengths.metaIds);
+    const recs = Buffer.from(m.buffers.meta, 0, m.lengths.meta);
+    const edges = Buffer.from(m.buffers.children, 0, m.lengths.children);
+    for (let i = 0; i < n; i++) {
+      expect(ids.readUInt32LE(i * 4)).toBe(i + 1);
+      expect(recs.readUInt32LE(i * 30 + 18)).toBe(i + 1);
+      expect([edges.readUInt32LE(i * 8), edges.readUInt32LE(i * 8 + 4)]).toEqual([i + 2, i + 1]);
+    }
   });
 });

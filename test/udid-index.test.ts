@@ -226,10 +226,10 @@ describe('the udid index, merged in bulk', () => {
     const greatest = rows.reduce((a, b) => (Buffer.compare(a.udid, b.udid) >= 0 ? a : b));
     // An id far past the shard's, within reach of verify's per-id arrays.
     const twin = 0x00f00000;
-    const record = Buffer.alloc(34);
-    record.writeUInt32LE(twin, 0);
-    shard.recordOf(greatest.key)!.copy(record, 4);
-    shard.env.transactionSync(() => putRecords(shard.meta as never, record, 1));
+    const id = Buffer.alloc(4);
+    id.writeUInt32LE(twin);
+    const record = Buffer.from(shard.recordOf(greatest.key)!);
+    shard.env.transactionSync(() => putRecords(shard.meta as never, id, record, 1));
     const merge = new WriteBatch();
     const ids = [...rows.map((r) => r.key), twin];
     const ranges: number[] = [];

@@ -74,32 +74,30 @@ export function readBlock(db, block) {
 }
 
 /**
- * Writes `count` records packed in `recs` (id u32 LE, then the record) into
- * the blocks of `db`, inside the caller's write transaction; ids ascending.
- * Each block is read, overlaid and put once. A block after the sub-DB's
- * last is appended, so pages filled in id order stay full.
- * @param {BlockDb} db @param {Buffer} recs @param {number} count
+ * Writes `count` records into the blocks of `db`, inside the caller's write
+ * transaction: record i (META_SIZE bytes at `recs[i * META_SIZE]`) is task
+ * `ids.readUInt32LE(4 * i)`, ids ascending. Each block is read, overlaid
+ * and put once; a run of consecutive ids is one copy. A block after the
+ * sub-DB's last is appended, so pages filled in id order stay full.
+ * @param {BlockDb} db @param {Buffer} ids @param {Buffer} recs @param {number} count
  */
-export function putRecords(db, recs, count) {
-  const stride = 4 + META_SIZE;
+export function putRecords(db, ids, recs, count) {
   let last = lastKey(db);
   for (let i = 0; i < count; ) {
-    const block = recs.readUInt32LE(i * stride) >>> BLOCK_SHIFT;
-    let j = i;
-    let end = 0;
-    while (j < count) {
-      const id = recs.readUInt32LE(j * stride);
-      if (id >>> BLOCK_SHIFT !== block) break;
-      end = Math.max(end, ((id & (BLOCK_TASKS - 1)) + 1) * META_SIZE);
-      j++;
-    }
+    const block = ids.readUInt32LE(4 * i) >>> BLOCK_SHIFT;
+    let j = i + 1;
+    while (j < count && ids.readUInt32LE(4 * j) >>> BLOCK_SHIFT === block) j++;
+    const end = ((ids.readUInt32LE(4 * (j - 1)) & (BLOCK_TASKS - 1)) + 1) * META_SIZE;
     const old = block <= last ? readBlock(db, block) : undefined;
     // A fresh buffer: lmdb-js stores a value that views a SharedArrayBuffer (the batch) as garbage.
     const out = Buffer.alloc(Math.max(end, old ? old.length : 0));
-    if (old) out.set(old);
-    for (let k = i; k < j; k++) {
-      const at = k * stride;
-      recs.copy(out, (recs.readUInt32LE(at) & (BLOCK_TASKS - 1)) * META_SIZE, at + 4, at + stride);
+    if (old) old.copy(out);
+    for (let k = i; k < j; ) {
+      const first = ids.readUInt32LE(4 * k);
+      let run = 1;
+      while (k + run < j && ids.readUInt32LE(4 * (k + run)) === first + run) run++;
+      recs.copy(out, (first & (BLOCK_TASKS - 1)) * META_SIZE, k * META_SIZE, (k + run) * META_SIZE);
+      k += run;
     }
     if (block > last) {
       db.putSync(block, out, APPEND);

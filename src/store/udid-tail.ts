@@ -7,7 +7,7 @@
  * made the index a third of the writer's time and, through the copies, a
  * third of the file. So a writer keeps the UDIDs of the tasks it creates in
  * memory and merges them into the index, sorted, in one batch when they are
- * as many as the index already holds (at least 2^18, at most 2^22), and at
+ * as many as the index already holds (at least 2^20, at most 2^22), and at
  * close. The first merge into an empty index appends.
  *
  * Until then the tasks are found through `meta`, whose rows hold the UDID.
@@ -33,8 +33,12 @@ export interface UnindexedBlock {
   readonly pid: number;
 }
 
-/** Fewest tasks a writer holds back from the index before it merges them. */
-export const MIN_TAIL = 1 << 18;
+/**
+ * Fewest tasks a writer holds back from the index before it merges them.
+ * Every merge rewrites the chunks it lands in: for W1 at S = 100,000, 2^18
+ * made four merges through 3.2 M entries, 2^20 makes two through 2.4 M.
+ */
+export const MIN_TAIL = 1 << 20;
 /** Most: bounds what a reader that misses the index scans. */
 export const MAX_TAIL = 1 << 22;
 

@@ -8,7 +8,8 @@
  *
  * | section  | record                                                   |
  * |----------|----------------------------------------------------------|
- * | meta     | id (u32 LE), the task's record (META_SIZE bytes)         |
+ * | metaIds  | id (u32 LE), ascending                                   |
+ * | meta     | the record of each id in `metaIds` (META_SIZE bytes)     |
  * | errors   | id (u32 LE), length (u32 LE; REMOVE_ERROR: none), text   |
  * | parents  | parent id, child id (u32 each, native order)             |
  * | children | child id, parent id (u32 each, native order)             |
@@ -22,7 +23,7 @@ import { BufferPool } from './buffer-pool.js';
 import { META_SIZE } from './meta-blocks.js';
 import { REMOVE_ERROR } from './write-worker.js';
 
-export const SECTIONS = ['meta', 'errors', 'parents', 'children', 'sources'] as const;
+export const SECTIONS = ['metaIds', 'meta', 'errors', 'parents', 'children', 'sources'] as const;
 export type SectionName = (typeof SECTIONS)[number];
 
 /** What is posted to the worker: one buffer and its used length per section. */
@@ -92,6 +93,7 @@ function startSize(previous: Section | undefined, least: number): number {
 export class WriteBatch {
   /** Where its buffers come from and go back to. */
   readonly pool: BufferPool;
+  private readonly metaIds: Section;
   private readonly metas: Section;
   private readonly errorRows: Section;
   private readonly parentRows: Section;
@@ -111,21 +113,23 @@ export class WriteBatch {
   /** `previous`: the batch before this one, whose pool it shares and whose sizes this one's buffers start from. */
   constructor(previous?: WriteBatch) {
     const pool = (this.pool = previous?.pool ?? new BufferPool());
+    this.metaIds = new Section(pool, startSize(previous?.metaIds, 1 << 11));
     this.metas = new Section(pool, startSize(previous?.metas, 1 << 14));
     this.errorRows = new Section(pool, startSize(previous?.errorRows, 1 << 8));
     this.parentRows = new Section(pool, startSize(previous?.parentRows, 1 << 13));
     this.childRows = new Section(pool, startSize(previous?.childRows, 1 << 13));
     this.sourceRows = new Section(pool, startSize(previous?.sourceRows, 1 << 10));
-    this.sections = { meta: this.metas, errors: this.errorRows, parents: this.parentRows, children: this.childRows, sources: this.sourceRows };
+    this.sections = { metaIds: this.metaIds, meta: this.metas, errors: this.errorRows, parents: this.parentRows, children: this.childRows, sources: this.sourceRows };
   }
 
   /** The record of `id` (META_SIZE bytes), which the caller fills from the returned offset of `metaBuffer`; ids ascending. */
   meta(id: number): number {
-    const s = this.metas;
-    const at = s.reserve(4 + META_SIZE);
-    le32(s.buf, at, id);
+    const ids = this.metaIds;
+    // reserve() may replace the buffer: take it after.
+    const at = ids.reserve(4);
+    le32(ids.buf, at, id);
     this.rows++;
-    return at + 4;
+    return this.metas.reserve(META_SIZE);
   }
 
   /** The error text of failed task `id`, or (null) that it has none any more. */

@@ -19,15 +19,15 @@
 import { hostname } from 'node:os';
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { open } from 'lmdb';
-import { BLOCK_TASKS, META_SIZE, blockOf, lastKey, putRecords, readBlock, recordAt } from './meta-blocks.js';
+import { BLOCK_TASKS, blockOf, lastKey, putRecords, readBlock, recordAt } from './meta-blocks.js';
 import { ENTRY, mergeEntries, sortEntries } from './udid-chunks.js';
 
 /**
- * @typedef {'meta' | 'errors' | 'parents' | 'children' | 'sources'} Section
+ * @typedef {'metaIds' | 'meta' | 'errors' | 'parents' | 'children' | 'sources'} Section
  * @typedef {{ buffers: Record<Section, ArrayBufferLike>, lengths: Record<Section, number>, merge: readonly number[], indexed: readonly number[], claim: number }} Batch
  * @typedef {{ start: number, end: number }} IdBlock
  * @typedef {{ putSync(key: any, value: any, options?: object): unknown, removeSync(key: any): unknown, get(key: any): any, getBinaryFast(key: any): Buffer | undefined, getKeys(options: object): Iterable<any>, getRange(options: object): Iterable<any> }} Db
- * @typedef {Record<Section | 'udid' | 'info', Db>} WriteDbs
+ * @typedef {Record<Exclude<Section, 'metaIds'> | 'udid' | 'info', Db>} WriteDbs
  */
 
 /**
@@ -147,7 +147,7 @@ function entriesOf(meta, ranges, n) {
         const at = value ? recordAt(value, id) : -1;
         if (!value || at < 0) continue;
         const o = found++ * ENTRY;
-        out.set(value.subarray(at, at + 16), o);
+        for (let b = 0; b < 16; b++) out[o + b] = /** @type {number} */ (value[at + b]);
         out.writeUInt32LE(id, o + 16);
       }
     }
@@ -193,7 +193,7 @@ function commitRows(env, dbs, batch) {
   /** @type {Buffer | null} */
   let sorted = null;
   const block = env.transactionSync(() => {
-    putRecords(dbs.meta, view('meta'), batch.lengths.meta / (4 + META_SIZE));
+    putRecords(dbs.meta, view('metaIds'), view('meta'), batch.lengths.metaIds / 4);
     putErrors(dbs.errors, view('errors'));
     putEdges(dbs.parents, 'parents', batch.buffers.parents, batch.lengths.parents / 8);
     putEdges(dbs.children, 'children', batch.buffers.children, batch.lengths.children / 8);
