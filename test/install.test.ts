@@ -116,7 +116,7 @@ describe('installing the packed package into a project that uses lmdb', () => {
     expect(listing).not.toMatch(/\.(cpp|cc|c|gyp|node)\n/);
     expect(listing).not.toMatch(/scripts\//);
     const pkg = JSON.parse(sh('tar', ['-xzOf', tarball, 'package/package.json'])) as { scripts?: Record<string, string> };
-    for (const hook of ['preinstall', 'install', 'postinstall']) expect(pkg.scripts?.[hook]).toBeUndefined();
+    expect(Object.keys(pkg.scripts ?? {}).filter((name) => /install/.test(name))).toEqual([]);
   });
 
   it('require() loads it from CommonJS on the Node versions package.json names', () => {
