@@ -9,7 +9,7 @@
 import { EdgeCursor, LeafCursor, LmdbPageError, PageFile, pageScanEnabled } from '../store/lmdb-pages.js';
 import { FLAG_TERMINAL, META_SIZE, OUTCOME_FAILED, type Shard } from '../store/shard.js';
 import { UdidIndex } from '../store/udid-index.js';
-import { blockStart } from '../store/meta-blocks.js';
+import { forEachRecord } from '../store/meta-blocks.js';
 
 export interface TaskTable {
   readonly size: number;
@@ -236,10 +236,9 @@ function* metaRows(shard: Shard, file: PageFile | null): Generator<[number, Buff
   if (!tree) return;
   for (const c = new LeafCursor(file, tree); c.next(); ) {
     const block = c.value();
-    const first = blockStart(c.intKey);
-    for (let at = 0; at + META_SIZE <= block.length; at += META_SIZE) {
-      if (block.readUInt32LE(at + 18) === 0) continue;
-      const id = first + at / META_SIZE;
+    const found: [number, number][] = [];
+    forEachRecord(block, c.intKey, (id, at) => found.push([id, at]));
+    for (const [id, at] of found) {
       const row = block.subarray(at, at + META_SIZE);
       yield [id, row[23] === OUTCOME_FAILED ? Buffer.concat([row, Buffer.from(shard.errorOf(id) ?? '')]) : row];
     }
