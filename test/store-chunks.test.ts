@@ -23,6 +23,34 @@ function rowsOf(list: [Buffer, number][]): Buffer {
 }
 
 describe('the udid index in chunks', () => {
+  it('sorts entries by UDID, ties on the leading bytes and rows at any byte offset included', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 3 }), fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.nat()), { maxLength: 300 }),
+        fc.integer({ min: 0, max: 15 }),
+        fc.integer({ min: 0, max: 3 }),
+        (list, shared, offset) => {
+          // A few prefixes of `shared` bytes make many ties on the bits the sort keys on first.
+          const prefixes = [randomBytes(16), randomBytes(16), randomBytes(16), randomBytes(16)];
+          const entriesIn = list.map(([p, tail, id]) => {
+            const udid = Buffer.from(tail);
+            prefixes[p]!.copy(udid, 0, 0, shared);
+            return [udid, id >>> 0] as [Buffer, number];
+          });
+          const packed = rowsOf(entriesIn);
+          const rows = Buffer.alloc(packed.length + offset).subarray(offset);
+          packed.copy(rows);
+          const out = sortEntries(rows, entriesIn.length);
+          const got = Array.from({ length: entriesIn.length }, (_, i) => out.subarray(i * ENTRY, (i + 1) * ENTRY).toString('hex'));
+          const want = Array.from({ length: entriesIn.length }, (_, i) => rows.subarray(i * ENTRY, (i + 1) * ENTRY).toString('hex'));
+          expect([...got].sort()).toEqual([...want].sort());
+          for (let i = 1; i < got.length; i++) expect(got[i - 1]!.slice(0, 32) <= got[i]!.slice(0, 32)).toBe(true);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   it('merges, finds, removes and lists like a Map, whatever the batches, parts and repeats', () => {
     fc.assert(
       fc.property(
