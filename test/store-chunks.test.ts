@@ -11,6 +11,7 @@ import { open } from 'lmdb';
 import { describe, expect, it } from 'vitest';
 import { META_SIZE, editRecord, forEachRecord, putRecords, readBlock } from '../src/store/meta-blocks.js';
 import { CHUNK_ENTRIES, ENTRY, entries, lookup, mergeEntries, removeEntry, sortEntries } from '../src/store/udid-chunks.js';
+import { encodeEdge, pushEdgeIds, removeEdgeId } from '../src/store/edge-values.js';
 import { tempDir } from './helpers/temp-dir.js';
 
 function rowsOf(list: [Buffer, number][]): Buffer {
@@ -150,5 +151,42 @@ describe('task records in meta blocks', () => {
       ),
       { numRuns: 40 },
     );
+  });
+});
+
+describe('edge values: one id or a run of ids', () => {
+  it('list and remove ids like a Set, runs split where an id in them goes', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.integer({ min: 1, max: 60 }), { maxLength: 40 }), fc.array(fc.integer({ min: 0, max: 61 }), { maxLength: 20 }), (ids, removals) => {
+        const env = open({ path: join(tempDir(), 'env'), maxDbs: 2 });
+        const db = env.openDB('children', { keyEncoding: 'uint32', encoding: 'binary', dupSort: true });
+        // Written as the write thread does: sorted, consecutive ids as one value.
+        const sorted = [...ids].sort((a, b) => a - b);
+        env.transactionSync(() => {
+          for (let i = 0; i < sorted.length; ) {
+            const first = sorted[i]!;
+            let last = first;
+            for (i++; i < sorted.length && sorted[i] === last + 1; i++) last = sorted[i]!;
+            db.putSync(7, encodeEdge(first, last, Buffer.alloc(4), Buffer.alloc(8)));
+          }
+        });
+        const model = new Set(ids);
+        for (const id of removals) {
+          expect(env.transactionSync(() => removeEdgeId(db as never, 7, id))).toBe(model.delete(id));
+          expect(pushEdgeIds(db.getValues(7) as Iterable<Uint8Array>, [], 'test')).toEqual([...model].sort((a, b) => a - b));
+        }
+        expect(pushEdgeIds(db.getValues(7) as Iterable<Uint8Array>, [], 'test').length).toBe(model.size);
+        env.close();
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('refuses a value of another shape, naming where it is', () => {
+    expect(() => pushEdgeIds([Buffer.alloc(5)], [], 'the parents rows of task 3')).toThrow(/parents rows of task 3.*5 bytes/);
+    const backwards = Buffer.alloc(8);
+    backwards.writeUInt32BE(9, 0);
+    backwards.writeUInt32BE(4, 4);
+    expect(() => pushEdgeIds([backwards], [], 'x')).toThrow(/last > first/);
   });
 });

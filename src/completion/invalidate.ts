@@ -15,7 +15,8 @@
 import { join } from 'node:path';
 import { LineageStore, WRITERS_DIR } from '../store/lineage-store.js';
 import { OwnerHeartbeat, assertNoLiveWriter } from '../store/owner-record.js';
-import { Shard, u32be } from '../store/shard.js';
+import { removeEdgeId } from '../store/edge-values.js';
+import { Shard } from '../store/shard.js';
 import { dropStageCheckpointsSync } from '../store/state-checkpoint-log.js';
 import { repairCheckpoint } from './repair.js';
 
@@ -74,8 +75,8 @@ function removeStale(shard: Shard, kept: ReadonlySet<string>): { tasks: number; 
     if (stale((value as Buffer).readUInt16LE(16))) remove.push({ id: key, udid: Buffer.from((value as Buffer).subarray(0, 16)) });
   }
   for (const { id, udid } of remove) {
-    for (const p of shard.parentIds(id)) shard.children.removeSync(p, u32be(id) as never);
-    for (const c of shard.childIds(id)) shard.parents.removeSync(c, u32be(id) as never);
+    for (const p of shard.parentIds(id)) removeEdgeId(shard.children as never, p, id);
+    for (const c of shard.childIds(id)) removeEdgeId(shard.parents as never, c, id);
     shard.parents.removeSync(id);
     shard.children.removeSync(id);
     shard.removeTask(id, udid);

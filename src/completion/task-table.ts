@@ -6,6 +6,9 @@
  * form). The DAG is never built as objects: a task costs ~60 bytes here, so
  * millions of tasks fit in a few hundred MB at most.
  */
+import { join } from 'node:path';
+import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
+import { edgeRange } from '../store/edge-values.js';
 import { EdgeCursor, LeafCursor, LmdbPageError, PageFile, pageScanEnabled } from '../store/lmdb-pages.js';
 import { FLAG_TERMINAL, META_SIZE, OUTCOME_FAILED, type Shard } from '../store/shard.js';
 import { UdidIndex } from '../store/udid-index.js';
@@ -150,10 +153,13 @@ export function loadTaskTable(shards: readonly Shard[]): TaskTable {
         }
       } else if (!file) {
         for (const { key, value } of shard.parents.getRange()) {
-          if (n + 2 > list.length) list = resized(list, list.length * 2);
-          const v = value as Buffer;
-          list[n++] = g[key]!;
-          list[n++] = g[((v[0]! << 24) | (v[1]! << 16) | (v[2]! << 8) | v[3]!) >>> 0]!;
+          const range = edgeRange(value as Buffer);
+          if (range === null) throw corruptEdge(shard, key, value as Buffer);
+          for (let p = range[0]; p <= range[1]; p++) {
+            if (n + 2 > list.length) list = resized(list, list.length * 2);
+            list[n++] = g[key]!;
+            list[n++] = g[p]!;
+          }
         }
       }
       edgeLists.push(list.subarray(0, n));
@@ -253,6 +259,13 @@ function* sourceRows(shard: Shard, file: PageFile | null): Generator<[number, st
   const tree = file.tree('sources');
   if (!tree) return;
   for (const c = new LeafCursor(file, tree); c.next(); ) yield [c.intKey, c.value().toString('utf8')];
+}
+
+function corruptEdge(shard: Shard, key: number, value: Buffer): LineageError {
+  return new LineageError(
+    ErrorCodes.CORRUPT,
+    `${join(shard.dir, 'data.mdb')}: a parents row of task ${key} holds ${value.length} bytes, not an id or a run of ids. Run \`lineage verify\` on the checkpoint.`,
+  );
 }
 
 function entryCount(db: { getStats(): unknown }): number {

@@ -18,6 +18,8 @@
  * Reads each shard's sub-DBs in key order; memory is typed arrays per task and
  * per edge, never the DAG as objects.
  */
+import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
+import { edgeRange } from '../store/edge-values.js';
 import { inBlocks, readUnindexed } from '../store/udid-tail.js';
 import { UdidIndex } from '../store/udid-index.js';
 import type { Shard } from '../store/shard.js';
@@ -311,16 +313,19 @@ export function edgeKeys(db: Shard['parents'], swapped: boolean): BigUint64Array
   let out = new BigUint64Array(1024);
   let n = 0;
   for (const { key, value } of db.getRange()) {
-    const other = (value as unknown as Buffer).readUInt32BE(0);
-    const c = swapped ? other : key;
-    const p = swapped ? key : other;
-    if (n === out.length) {
-      const grown = new BigUint64Array(n * 2);
-      grown.set(out);
-      out = grown;
+    const range = edgeRange(value as unknown as Buffer);
+    if (range === null) throw new LineageError(ErrorCodes.CORRUPT, `an edge row of task ${key} holds ${(value as unknown as Buffer).length} bytes, not an id or a run of ids.`);
+    for (let other = range[0]; other <= range[1]; other++) {
+      const c = swapped ? other : key;
+      const p = swapped ? key : other;
+      if (n === out.length) {
+        const grown = new BigUint64Array(n * 2);
+        grown.set(out);
+        out = grown;
+      }
+      // One BigInt per edge: below 2^21 the key is an exact double.
+      out[n++] = c < 2 ** 21 ? BigInt(c * 2 ** 32 + p) : (BigInt(c) << 32n) | BigInt(p);
     }
-    // One BigInt per edge: below 2^21 the key is an exact double.
-    out[n++] = c < 2 ** 21 ? BigInt(c * 2 ** 32 + p) : (BigInt(c) << 32n) | BigInt(p);
   }
   return out.subarray(0, n).sort();
 }

@@ -281,8 +281,9 @@ function branchChild(page: Buffer, i: number): number {
 
 /**
  * The (key, value) pairs of a dupSort DB with u32 integer keys, every
- * duplicate once, in key then value order; values are read as u32 BE
- * (the `parents` and `children` rows).
+ * duplicate once, in key then value order: the `parents` and `children`
+ * rows, whose values are one id (u32 BE) or a run of ids (first and last,
+ * u32 BE each; edge-values.js), a pair for each id of a run.
  */
 export class EdgeCursor {
   key = 0;
@@ -294,35 +295,35 @@ export class EdgeCursor {
   private subAt = 0;
   private subNext = 0;
   private subCount = 0;
+  /** The rest of a run value: the next id and the last. */
+  private runNext = 1;
+  private runLast = 0;
 
   constructor(private readonly file: PageFile, tree: Tree) {
     this.outer = new LeafCursor(file, tree);
   }
 
   next(): boolean {
+    if (this.runNext <= this.runLast) {
+      this.value = this.runNext++;
+      return true;
+    }
     for (;;) {
       if (this.subNext < this.subCount) {
         // A sub-page's pointers are relative to its own start; its entries' keys are the values.
         const p = this.outer.page;
         const ptr = this.subAt + PAGE_HEADER + 2 * this.subNext++;
-        const at = this.subAt + PAGE_BASE + (p[ptr]! | (p[ptr + 1]! << 8)) + 8;
-        this.value = p[at]! * 0x1000000 + ((p[at + 1]! << 16) | (p[at + 2]! << 8) | p[at + 3]!);
-        return true;
+        const node = this.subAt + PAGE_BASE + (p[ptr]! | (p[ptr + 1]! << 8));
+        return this.take(p, node + 8, p[node + 6]! | (p[node + 7]! << 8));
       }
       if (this.inner) {
-        if (this.inner.next()) {
-          this.value = this.inner.page.readUInt32BE(this.inner.keyAt);
-          return true;
-        }
+        if (this.inner.next()) return this.take(this.inner.page, this.inner.keyAt, this.inner.keySize);
         this.inner = null;
       }
       if (!this.outer.next()) return false;
       const o = this.outer;
       this.key = o.intKey;
-      if ((o.flags & F_DUPDATA) === 0) {
-        this.value = o.page.readUInt32BE(o.dataAt);
-        return true;
-      }
+      if ((o.flags & F_DUPDATA) === 0) return this.take(o.page, o.dataAt, o.dataSize);
       if ((o.flags & F_SUBDATA) !== 0) this.inner = new LeafCursor(this.file, treeAt(o.page, o.dataAt));
       else {
         const p = o.page;
@@ -333,5 +334,17 @@ export class EdgeCursor {
         this.subCount = p.readUInt16LE(at + LOWER_AT) >> 1;
       }
     }
+  }
+
+  /** Reads the value of `size` bytes at `at` of `page`: its first id now, the rest of a run on the next steps. */
+  private take(page: Buffer, at: number, size: number): boolean {
+    if ((size !== 4 && size !== 8) || at + size > page.length) this.file.fail(`an edge value of task ${this.key} has ${size} bytes, not 4 or 8`);
+    this.value = page[at]! * 0x1000000 + ((page[at + 1]! << 16) | (page[at + 2]! << 8) | page[at + 3]!);
+    if (size === 8) {
+      this.runLast = page[at + 4]! * 0x1000000 + ((page[at + 5]! << 16) | (page[at + 6]! << 8) | page[at + 7]!);
+      if (this.runLast <= this.value) this.file.fail(`an edge run of task ${this.key} ends at ${this.runLast}, not after its first id ${this.value}`);
+      this.runNext = this.value + 1;
+    }
+    return true;
   }
 }

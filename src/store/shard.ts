@@ -18,8 +18,8 @@
  * | udid        | 16 bytes   | up to 48 × (UDID, id u32 LE), sorted (udid-chunks.js) |
  * | meta        | id >>> 5   | 32 task records of 30 bytes (meta-blocks.js)       |
  * | errors      | id         | error text of a failed task (UTF-8)                |
- * | parents     | id         | parent id (u32 BE), dupSort                        |
- * | children    | id         | child id (u32 BE), dupSort                         |
+ * | parents     | id         | parent id, or a run of them (edge-values.js), dupSort |
+ * | children    | id         | child id, or a run of them (edge-values.js), dupSort  |
  * | sources     | root id    | source key (UTF-8)                                 |
  * | stages      | stage no.  | stage id (UTF-8)                                   |
  * | runs        | run no.    | JSON { startedAt, writerId, host, pid }            |
@@ -51,6 +51,7 @@ import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { checkLmdbFile } from './lmdb-header.js';
+import { pushEdgeIds } from './edge-values.js';
 import { BLOCK_TASKS, META_SIZE, blockOf, editRecord, forEachRecord, lastKey, recordAt } from './meta-blocks.js';
 import { CHUNK_ENTRIES, entries, lookup, removeEntry } from './udid-chunks.js';
 import { UdidTail, claimantAlive, readUnindexed } from './udid-tail.js';
@@ -396,15 +397,19 @@ export class Shard {
   }
 
   parentIds(id: number): number[] {
-    const out: number[] = [];
-    for (const v of this.parents.getValues(id)) out.push((v as unknown as Buffer).readUInt32BE(0));
-    return out;
+    return this.edgeIds(this.parents, 'parents', id);
   }
 
   childIds(id: number): number[] {
-    const out: number[] = [];
-    for (const v of this.children.getValues(id)) out.push((v as unknown as Buffer).readUInt32BE(0));
-    return out;
+    return this.edgeIds(this.children, 'children', id);
+  }
+
+  private edgeIds(db: IdDb, name: string, id: number): number[] {
+    try {
+      return pushEdgeIds(db.getValues(id) as unknown as Iterable<Uint8Array>, [], `the ${name} rows of task ${id}`);
+    } catch (err) {
+      throw new LineageError(ErrorCodes.CORRUPT, `${join(this.dir, 'data.mdb')}: ${(err as Error).message}. Run \`lineage verify\` on the checkpoint.`);
+    }
   }
 
   /**

@@ -20,6 +20,7 @@ import { hostname } from 'node:os';
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { open } from 'lmdb';
 import { BLOCK_TASKS, blockOf, lastKey, putRecords, readBlock, recordAt } from './meta-blocks.js';
+import { ONE_ID, RUN_IDS, encodeEdge } from './edge-values.js';
 import { ENTRY, mergeEntries, sortEntries } from './udid-chunks.js';
 
 /**
@@ -72,11 +73,12 @@ export function claimIdBlock(info, size) {
 const APPEND = { append: true };
 
 /**
- * Puts the edge rows of a batch section into a dupSort sub-DB, sorted by
- * key then value. A row is (value u32, key u32) in native order, so the
- * section read as u64s sorts by key then value in place. A row whose key
- * sorts after the sub-DB's last is appended (its page is left full, not
- * split in half). A put that fails throws, with the row.
+ * Puts the edges of a batch section into a dupSort sub-DB, sorted by key
+ * then value. An edge is (value u32, key u32) in native order, so the
+ * section read as u64s sorts by key then value in place. The edges of a
+ * key with consecutive values become one run value (edge-values.js). A
+ * row whose key sorts after the sub-DB's last is appended (its page is
+ * left full, not split in half). A put that fails throws, with the row.
  * @param {Db} db @param {string} name @param {ArrayBufferLike} buffer @param {number} count
  */
 function putEdges(db, name, buffer, count) {
@@ -92,18 +94,22 @@ function putEdges(db, name, buffer, count) {
     }
   }
   let last = lastKey(db);
-  // Not a view of the shared batch: lmdb-js would store garbage.
-  const value = Buffer.alloc(4);
-  for (let i = 0; i < count; i++) {
+  for (let i = 0; i < count; ) {
     const key = w(2 * i + 1);
-    const v = w(2 * i);
-    if (i > 0 && key === w(2 * i - 1) && v === w(2 * i - 2)) continue;
-    value.writeUInt32BE(v);
+    const first = w(2 * i);
+    let end = first;
+    // The run: same key, each value the one before + 1 (or the same: a repeat).
+    for (i++; i < count && w(2 * i + 1) === key && w(2 * i) - end <= 1; i++) end = w(2 * i);
+    const value = encodeEdge(first, end, ONE, RUN);
     const ok = key > last ? db.putSync(key, value, APPEND) : db.putSync(key, value);
-    if (ok === false) throw new Error(`the ${name} sub-DB refused the row ${key} → ${v}`);
+    if (ok === false) throw new Error(`the ${name} sub-DB refused the row ${key} → ${first}..${end}`);
     if (key > last) last = key;
   }
 }
+
+/** The values putEdges writes. */
+const ONE = Buffer.alloc(ONE_ID);
+const RUN = Buffer.alloc(RUN_IDS);
 
 /**
  * Puts or removes error texts: per entry the id (u32 LE), the text's length
