@@ -89,6 +89,24 @@ describe('lineage run stopped by a signal', () => {
     expect(callLog(home)).not.toContain('end work src-000 1');
     await resumeAndCompare(home);
   }, 120_000);
+
+  it('the same signal twice within a few ms (a terminal and a forwarding parent) is one request: the stop stays graceful', async () => {
+    const home = tempDir();
+    // A call of 1.5 s is in flight when the signals come: a graceful stop waits for it.
+    const run = startCli(home, { ...SLOW, STOP_HANG_SOURCE: 'src-000', STOP_HANG_MS: '1500' });
+    await waitForLog(home, (lines) => lines.filter((l) => l === 'work src-000').length >= 2 && lines.some((l) => l.startsWith('write ')));
+    run.child.kill('SIGINT');
+    // Apart enough to be delivered as two signals (two pending ones would merge into one).
+    await new Promise((r) => setTimeout(r, 30));
+    run.child.kill('SIGINT');
+    const r = await run.done;
+    expect(r.code, r.stderr).toBe(130);
+    const lines = oneLine(r.stderr);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^lineage: LINEAGE_INTERRUPTED: the run was stopped by SIGINT: /);
+    expect(callLog(home)).toContain('end work src-000 1');
+    await resumeAndCompare(home);
+  }, 120_000);
 });
 
 describe('a plain script calling Pipeline.run, stopped by a signal', () => {

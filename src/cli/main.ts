@@ -83,6 +83,8 @@ Exit codes:
      errors, or tasks failed
   2  usage error: unknown command or option, a bad argument, or an unusable
      sources file or pipeline module
+  130  \`lineage run\` was stopped by SIGINT (143: by SIGTERM); what had finished
+     is committed: run the same command again to resume
 
 Errors are one line on stderr: "lineage: <CODE>: <message>". JSON, NDJSON,
 DOT and Mermaid go to stdout only; progress shows on stderr when it is a terminal.`;

@@ -15,6 +15,12 @@
 import { InterruptedError, SIGNAL_EXIT_CODES, type SavedWork, type StopSignal } from '../errors/interrupted-error.js';
 
 const SIGNALS: readonly StopSignal[] = ['SIGINT', 'SIGTERM'];
+/**
+ * The same signal again within this many ms is the same request: a
+ * terminal's Ctrl-C reaches the whole process group, and a parent that
+ * forwards it to its child makes the child receive it twice.
+ */
+const REPEAT_MS = 200;
 
 export interface StopOptions {
   /** Install SIGINT/SIGTERM handlers for the run. Default true. */
@@ -30,6 +36,7 @@ export class RunStop {
   private readonly handlers: [StopSignal, () => void][] = [];
   private readonly abortSignal: AbortSignal | null;
   private readonly onAbort = (): void => this.request(null);
+  private firstSignalAt = 0;
 
   constructor(options: StopOptions) {
     this.abortSignal = options.signal ?? null;
@@ -72,6 +79,7 @@ export class RunStop {
   }
 
   private received(sig: StopSignal): void {
+    if (this.reason?.signal === sig && performance.now() - this.firstSignalAt < REPEAT_MS) return;
     if (this.reason) {
       process.stderr.write(
         `lineage: LINEAGE_INTERRUPTED: a second ${sig} while the run was stopping: exiting at once. ` +
@@ -79,6 +87,7 @@ export class RunStop {
       );
       process.exit(SIGNAL_EXIT_CODES[sig]);
     }
+    this.firstSignalAt = performance.now();
     this.request(sig);
   }
 
