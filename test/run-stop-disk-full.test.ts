@@ -99,6 +99,33 @@ describe.skipIf(!mountable)('the checkpoint filesystem fills during a run (real 
     expect(tempFiles(ckpt)).toEqual([]);
   }, 120_000);
 
+  it('a bigger run, whose commits go through the write thread: the same stop, the same code, and a correct resume', async () => {
+    const fs = smallFs(32 << 20);
+    const sources = { STOP_SOURCES: '5000' };
+    const ref = tempDir();
+    const whole = await startCli(ref, sources, ['--json']).done;
+    expect(whole.code, whole.stderr).toBe(0);
+    const home = tempDir();
+    const ckpt = join(fs.dir, 'ckpt');
+    const filler = join(fs.dir, 'filler');
+    const r = await startCli(home, { ...sources, STOP_FILL: filler, STOP_FILL_AT: '3500' }, [], ckpt).done;
+    expect(r.code, r.stderr).toBe(1);
+    const log = callLog(home);
+    const remaining = totalCalls(reportOf(whole.stdout)) - callsIn(log.slice(0, log.indexOf('FILL')));
+    // The run had ~10,000 calls left when the disk filled; it made a small fraction of them.
+    expect(remaining).toBeGreaterThan(9000);
+    expect(callsIn(log.slice(log.indexOf('FILL') + 1))).toBeLessThan(remaining / 10);
+    const lines = lineageLines(r.stderr);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`^lineage: LINEAGE_DISK_FULL: ${ckpt}/writers/main: `));
+    expect(tempFiles(ckpt)).toEqual([]);
+    rmSync(filler);
+    const resumed = await startCli(home, sources, ['--json'], ckpt).done;
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(totalCalls(reportOf(resumed.stdout))).toBeLessThan(totalCalls(reportOf(whole.stdout)));
+    expect(stopOutputs(home)).toEqual(stopOutputs(ref));
+  }, 180_000);
+
   it('a run on a checkpoint whose filesystem is already full is refused with LINEAGE_DISK_FULL; nothing changes', async () => {
     const fs = smallFs(4 << 20);
     const home = tempDir();
