@@ -1,4 +1,5 @@
 export { ErrorCodes, LineageError, isLineageError, type ErrorCode } from './errors/lineage-error.js';
+export { InterruptedError, SIGNAL_EXIT_CODES, type SavedWork, type StopSignal } from './errors/interrupted-error.js';
 export { rootLineage, childLineage, type Lineage } from './identity/lineage.js';
 export { lp, rootPath, childPath, type Slot } from './identity/lineage-path.js';
 export { udidOf, isUdid } from './identity/udid.js';

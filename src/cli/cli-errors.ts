@@ -8,7 +8,9 @@
  * | 0    | fine |
  * | 1    | the checkpoint or the run has a problem (cannot be read, verify found errors, tasks failed) |
  * | 2    | usage error: the command line is wrong, or a file it names (sources list, pipeline module) is unusable |
+ * | 130, 143 | `lineage run` stopped by SIGINT, SIGTERM (what finished is committed) |
  */
+import { InterruptedError } from '../errors/interrupted-error.js';
 import { ErrorCodes, LineageError, isLineageError, type ErrorCode } from '../errors/lineage-error.js';
 
 export const EXIT_OK = 0;
@@ -27,7 +29,9 @@ export function usageError(message: string): LineageError {
   return new LineageError(ErrorCodes.USAGE, message);
 }
 
+/** 2 for usage errors; 130/143 for a run stopped by SIGINT/SIGTERM; else 1. */
 export function exitCodeFor(err: LineageError): number {
+  if (err instanceof InterruptedError) return err.exitCode;
   return USAGE_CODES.has(err.code) ? EXIT_USAGE : EXIT_PROBLEM;
 }
 

@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ErrorCodes } from '../errors/lineage-error.js';
+import { lmdbMayHavePrinted } from '../store/write-failure.js';
 import { EXIT_OK, EXIT_USAGE, asLineageError, errorLine, exitCodeFor, usageError } from './cli-errors.js';
 import { defaultIo, type CliIo } from './cli-io.js';
 import { commandContext, type CommandContext } from './command-context.js';
@@ -37,7 +38,8 @@ export async function main(argv: readonly string[], io: Partial<CliIo> = {}): Pr
     ctx.progress.done();
     if (err instanceof CommanderError) return commanderExit(err, full);
     const error = asLineageError(err);
-    full.stderr.write(errorLine(error));
+    // LMDB prints "Write error: ..." with no newline when a page write fails: end it, so that ours is a line of its own.
+    full.stderr.write((lmdbMayHavePrinted(error) ? '\n' : '') + errorLine(error));
     if (error.code === ErrorCodes.INTERNAL && full.env.LINEAGE_DEBUG) full.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
     return exitCodeFor(error);
   }
@@ -81,6 +83,8 @@ Exit codes:
      errors, or tasks failed
   2  usage error: unknown command or option, a bad argument, or an unusable
      sources file or pipeline module
+  130  \`lineage run\` was stopped by SIGINT (143: by SIGTERM); what had finished
+     is committed: run the same command again to resume
 
 Errors are one line on stderr: "lineage: <CODE>: <message>". JSON, NDJSON,
 DOT and Mermaid go to stdout only; progress shows on stderr when it is a terminal.`;

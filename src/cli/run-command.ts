@@ -8,6 +8,7 @@
  * The source list and the module are checked before the run starts, so a bad
  * list or module (exit 2) never touches the checkpoint.
  */
+import { InterruptedError } from '../errors/interrupted-error.js';
 import type { RunProgress, RunReport } from '../runner/pipeline.js';
 import { checkWriterId } from '../store/lineage-store.js';
 import { EXIT_OK, EXIT_PROBLEM } from './cli-errors.js';
@@ -38,13 +39,17 @@ export async function runCommand(ctx: CommandContext, modulePath: string, option
   try {
     const mod = await loadPipelineModule(modulePath);
     const sources = await runSources(mod, list);
-    report = await mod.pipeline.run(sources, {
+    report = await whileListening(() => mod.pipeline.run(sources, {
       checkpoint: options.checkpoint,
       ...(options.writerId !== undefined ? { writerId: options.writerId } : {}),
       ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
       ...(options.acceptChange ? { acceptChange: true } : {}),
       ...(ctx.io.progress ? { onProgress: (p: RunProgress) => ctx.progress.update(() => progressText(p)), progressIntervalMs: 200 } : {}),
-    });
+    }));
+  } catch (err) {
+    // The one line main() prints says how to resume with this very command.
+    if (err instanceof InterruptedError) throw new InterruptedError(err.signal, err.saved, `run \`${resumeCommand(modulePath, options)}\` again`, { cause: err });
+    throw err;
   } finally {
     ctx.progress.done();
     await list?.keys.return(undefined);
@@ -52,6 +57,32 @@ export async function runCommand(ctx: CommandContext, modulePath: string, option
   ctx.out.write(options.json ? JSON.stringify(report, null, 2) + '\n' : summary(report));
   await ctx.out.flush();
   return report.failed > 0 ? EXIT_PROBLEM : EXIT_OK;
+}
+
+/**
+ * Runs `run` with listeners of the command's own on SIGINT/SIGTERM: the run
+ * stops gracefully and rejects (LINEAGE_INTERRUPTED) instead of ending the
+ * process, so the command prints its one line and exits 130/143 like any
+ * other error. The listeners themselves do nothing.
+ */
+async function whileListening<T>(run: () => Promise<T>): Promise<T> {
+  const listen = (): void => {};
+  process.on('SIGINT', listen);
+  process.on('SIGTERM', listen);
+  try {
+    return await run();
+  } finally {
+    process.off('SIGINT', listen);
+    process.off('SIGTERM', listen);
+  }
+}
+
+function resumeCommand(modulePath: string, o: RunCommandOptions): string {
+  const words = ['lineage', 'run', modulePath, '--checkpoint', o.checkpoint];
+  if (o.sources !== undefined) words.push('--sources', o.sources);
+  if (o.writerId !== undefined) words.push('--writer-id', o.writerId);
+  if (o.concurrency !== undefined) words.push('--concurrency', String(o.concurrency));
+  return words.map((w) => (/^[\w./=:@%+-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
 
 function progressText(p: RunProgress): string {

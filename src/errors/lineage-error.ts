@@ -15,14 +15,20 @@ export const ErrorCodes = {
   CORRUPT: 'LINEAGE_CORRUPT',
   /** The store was closed and cannot be used any more. */
   CLOSED: 'LINEAGE_CLOSED',
-  /** A write was attempted on a store opened read-only. */
+  /** A write was attempted on a store opened read-only, or on a read-only filesystem (EROFS). */
   READ_ONLY: 'LINEAGE_READ_ONLY',
   /** The writer shard is held by a live writer elsewhere. */
   LOCKED: 'LINEAGE_LOCKED',
   /** The writer's LMDB map is full: reopen with a larger `mapSize`. */
   MAP_FULL: 'LINEAGE_MAP_FULL',
-  /** A write to the checkpoint failed (disk full, I/O error...). */
+  /** A write to the checkpoint failed for a reason without a code of its own (an I/O error...). */
   WRITE_FAILED: 'LINEAGE_WRITE_FAILED',
+  /** The checkpoint's filesystem is full (ENOSPC) or the quota is used up (EDQUOT): free space, then rerun. */
+  DISK_FULL: 'LINEAGE_DISK_FULL',
+  /** The checkpoint may not be written by this user (EACCES, EPERM). */
+  PERMISSION_DENIED: 'LINEAGE_PERMISSION_DENIED',
+  /** A run stopped early on SIGINT/SIGTERM or an AbortSignal; what finished was committed (see `InterruptedError`). */
+  INTERRUPTED: 'LINEAGE_INTERRUPTED',
   /** Opening the checkpoint did not finish within the configured timeout. */
   TIMEOUT: 'LINEAGE_TIMEOUT',
   /** A task UDID was asked for that the checkpoint does not hold. */

@@ -15,8 +15,9 @@ import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { rootLineage } from '../identity/lineage.js';
 import type { LineageStore } from '../store/lineage-store.js';
 import { DEFAULT_KEEP_CHECKPOINTS } from './checkpointable.js';
-import { openForRun } from './open-for-run.js';
+import { openForRun, type OpenedRun } from './open-for-run.js';
 import { RunCounters, type RunProgress, type RunReport } from './run-report.js';
+import { RunStop } from './run-stop.js';
 import { adaptStage, type StageAdapter, type StageCall, type StageTask } from './stage-adapter.js';
 import { isBatchStage, isStatefulStage, type Stage, type TaskContext } from './stage.js';
 import { Task } from './task.js';
@@ -51,6 +52,18 @@ export interface RunOptions {
   readonly acceptChange?: boolean;
   /** Checkpoints kept per stateful stage, unless the stage sets its own; at least 2. Default 20. */
   readonly keepCheckpoints?: number;
+  /**
+   * Stop on SIGINT/SIGTERM while the run runs: no new source or stage call is
+   * started, the calls in flight settle and are recorded, and the checkpoint
+   * is committed. A second signal exits at once (130/143). After the stop, a
+   * process with no listener of its own for the signal prints one line (what
+   * was saved, how to resume) and exits 130/143; one that listens itself gets
+   * the rejection (`LINEAGE_INTERRUPTED`) and decides. False: no handlers.
+   * Default true.
+   */
+  readonly handleSignals?: boolean;
+  /** Aborting it stops the run the same graceful way; `run` then rejects with `LINEAGE_INTERRUPTED` (the reason as `cause`). */
+  readonly signal?: AbortSignal;
   readonly onProgress?: (progress: RunProgress) => void;
   /** Milliseconds between `onProgress` calls. Default 1000. */
   readonly progressIntervalMs?: number;
@@ -75,31 +88,59 @@ export class Pipeline {
     this.stages = [...stages];
   }
 
-  /** Runs every source through the stages; resolves to the report (failed tasks are in it, not thrown). */
+  /**
+   * Runs every source through the stages; resolves to the report (failed
+   * tasks are in it, not thrown). A failed commit of the checkpoint stops
+   * the run at once (it rejects with that error once the calls in flight
+   * settled); so do SIGINT/SIGTERM and `signal` (see `RunOptions.handleSignals`).
+   */
   async run(sources: Iterable<Source> | AsyncIterable<Source>, options: RunOptions = {}): Promise<RunReport> {
     const started = performance.now();
     const keep = options.keepCheckpoints === undefined ? null : keepCheckpointsProblem(options.keepCheckpoints);
     if (keep) throw new LineageError(ErrorCodes.INVALID_ARGUMENT, `Pipeline.run: the option ${keep}`);
-    const opened = options.checkpoint === undefined ? null : await openForRun(this.stages, options.checkpoint, options);
+    const stop = new RunStop(options);
+    let opened: OpenedRun | null;
+    try {
+      opened = options.checkpoint === undefined ? null : await openForRun(this.stages, options.checkpoint, options);
+    } catch (err) {
+      stop.dispose();
+      throw err;
+    }
     const store = opened?.store ?? null;
     let failure: unknown;
     let counters: RunCounters | undefined;
+    let unsubscribe: (() => void) | undefined;
     try {
       const run = new PipelineRun(this.stages, store, options, started);
       counters = run.counters;
+      unsubscribe = store?.onWriteFailure((err) => run.stop(err));
+      stop.whenRequested((reason) => run.stop(reason));
       await run.execute(sources, opened?.voidedCheckpoints ?? new Map());
     } catch (err) {
       failure = err;
     }
+    unsubscribe?.();
+    // A stop request commits what finished; a failed commit then matters more than the stop.
+    const stopped = stop.reason !== null && (failure === undefined || failure === stop.reason);
     if (opened?.owned) {
       try {
         await opened.store.close();
       } catch (err) {
-        failure ??= err;
+        failure = stopped ? err : (failure ?? err);
       }
-    } else if (store && failure === undefined) {
-      await store.flush();
+    } else if (store && (failure === undefined || stopped)) {
+      try {
+        await store.flush();
+      } catch (err) {
+        failure = err;
+      }
     }
+    if (stopped && (failure === undefined || failure === stop.reason)) {
+      const r = counters!.report(store, opened?.dir ?? null, performance.now() - started);
+      const calls = r.stages.reduce((n, st) => n + st.calls, 0);
+      throw stop.conclude({ checkpoint: r.checkpoint, calls, sourcesRead: r.sources.read, sourcesSkipped: r.sources.skipped });
+    }
+    stop.dispose();
     if (failure !== undefined) throw failure;
     return counters!.report(store, opened?.dir ?? null, performance.now() - started);
   }
@@ -159,6 +200,7 @@ class PipelineRun {
   private fatal: { error: unknown } | null = null;
   private finish!: () => void;
   private fail!: (err: unknown) => void;
+  private started = false;
 
   constructor(
     private readonly stages: readonly Stage[],
@@ -204,6 +246,7 @@ class PipelineRun {
     return new Promise<void>((resolve, reject) => {
       this.finish = resolve;
       this.fail = reject;
+      this.started = true;
       this.counters.startProgress();
       this.pump();
     }).finally(() => this.counters.stopProgress());
@@ -253,8 +296,18 @@ class PipelineRun {
     this.maybeFinish();
   }
 
+  /**
+   * Stops the run (a failed commit, a signal): nothing new is admitted or
+   * called from now on; once the calls in flight settle, the run rejects
+   * with `reason`. A source being read is not waited for.
+   */
+  stop(reason: unknown): void {
+    this.abort(reason);
+    if (this.started) this.pump();
+  }
+
   private maybeFinish(): void {
-    if (this.activeCalls > 0 || this.reading || this.draining || this.paused) return;
+    if (this.activeCalls > 0 || (this.reading && !this.fatal) || this.draining || this.paused) return;
     if (this.fatal) {
       this.fail(this.fatal.error);
       return;
@@ -558,7 +611,7 @@ class PipelineRun {
   /** Admits sources while there is room; true if it admitted any. */
   private admit(): boolean {
     let admitted = false;
-    while (!this.sourcesDone && !this.reading && !this.draining && this.inFlight < this.maxInFlight) {
+    while (!this.sourcesDone && !this.reading && !this.draining && !this.fatal && this.inFlight < this.maxInFlight) {
       if (this.store?.needsDrain) {
         this.waitFor('draining', this.store.drain());
         return admitted;
@@ -607,6 +660,7 @@ class PipelineRun {
 
 
   private accept(r: IteratorResult<Source>): void {
+    if (this.fatal) return; // the run is stopping: a source read meanwhile is not started
     if (r.done) {
       this.sourcesDone = true;
       return;

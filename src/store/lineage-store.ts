@@ -18,6 +18,7 @@ import { completionOfShards } from '../completion/batch-completion.js';
 import { MANIFEST_FILE, MANIFEST_TEMP, createManifest, newManifest, readManifest, writeManifest, type Manifest } from './manifest.js';
 import { checkLmdbFile } from './lmdb-header.js';
 import { networkFsWarning } from './mount-check.js';
+import { nearlyFull } from './write-failure.js';
 import { OwnerHeartbeat, assertNotOwnedElsewhere } from './owner-record.js';
 import { UdidIndex } from './udid-index.js';
 import { FLAG_TERMINAL, OUTCOME_KINDS, Shard, TASK_TYPES, type SourceState } from './shard.js';
@@ -97,6 +98,7 @@ export class LineageStore {
         const own = join(path, WRITERS_DIR, writerId);
         mkdirSync(own, { recursive: true });
         assertNotOwnedElsewhere(own, writerId);
+        assertRoomToWrite(own);
         shards.push(Shard.open(own, writerId, false, mapSize));
         heartbeat = new OwnerHeartbeat(own);
       }
@@ -390,6 +392,22 @@ export class LineageStore {
     }
   }
 
+  /**
+   * Calls `listener` once, as soon as a commit of this writer fails (the
+   * LineageError: LINEAGE_DISK_FULL, LINEAGE_READ_ONLY, ...). Nothing is
+   * recorded after that, so an executor should stop starting work; `flush()`
+   * and `close()` reject with the same error. Returns the unsubscribe function.
+   */
+  onWriteFailure(listener: (err: LineageError) => void): () => void {
+    const writer = this.session ?? this.counters;
+    if (!writer) return () => {};
+    const call = (err: unknown) => listener(err as LineageError);
+    writer.onWriteFailure = call;
+    return () => {
+      if (writer.onWriteFailure === call) writer.onWriteFailure = null;
+    };
+  }
+
   /** Emissions recorded by this store since it opened. */
   get emissionCount(): number {
     return this.session?.emissions ?? this.counters?.emissions ?? 0;
@@ -554,4 +572,18 @@ function hasData(shardDir: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * A writer needs a little room before LMDB maps its lock file: on a full
+ * filesystem the first touch of a page of a new lock file kills the process
+ * with SIGBUS instead of failing a call, so the run is refused here.
+ */
+function assertRoomToWrite(shardDir: string): void {
+  if (!nearlyFull(shardDir)) return;
+  throw new LineageError(
+    ErrorCodes.DISK_FULL,
+    `${shardDir}: the checkpoint's filesystem is full (less than 1 MiB free), so the run cannot record anything; nothing was changed. ` +
+      'Free space on that filesystem, then rerun: completed work is skipped.',
+  );
 }

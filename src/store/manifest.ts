@@ -6,6 +6,7 @@
 import { closeSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
+import { writeFailure } from './write-failure.js';
 
 export const MANIFEST_FILE = 'lineage.json';
 export const FORMAT_NAME = 'lineage-dag';
@@ -110,7 +111,13 @@ export const MANIFEST_TEMP = /^lineage\.json\.\d+\.tmp$/;
 /** Writes the manifest atomically: a temp file beside it, fsync, rename. */
 export function writeManifest(dir: string, manifest: Manifest): void {
   const file = join(dir, MANIFEST_FILE);
-  renameSync(writeTemp(file, manifest), file);
+  const tmp = writeTemp(dir, file, manifest);
+  try {
+    renameSync(tmp, file);
+  } catch (err) {
+    removeTemp(tmp);
+    throw writeFailure(dir, err, `writing ${MANIFEST_FILE}`);
+  }
 }
 
 /**
@@ -119,24 +126,39 @@ export function writeManifest(dir: string, manifest: Manifest): void {
  */
 export function createManifest(dir: string, manifest: Manifest): void {
   const file = join(dir, MANIFEST_FILE);
-  const tmp = writeTemp(file, manifest);
+  const tmp = writeTemp(dir, file, manifest);
   try {
     linkSync(tmp, file);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw writeFailure(dir, err, `creating ${MANIFEST_FILE}`);
   } finally {
     rmSync(tmp, { force: true });
   }
 }
 
-function writeTemp(file: string, manifest: Manifest): string {
+/** Writes the temp file; on any failure (a full disk, say) it is removed again, never left behind. */
+function writeTemp(dir: string, file: string, manifest: Manifest): string {
   const tmp = `${file}.${process.pid}.tmp`;
-  const fd = openSync(tmp, 'w');
   try {
-    writeSync(fd, JSON.stringify(manifest, null, 2) + '\n');
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    const fd = openSync(tmp, 'w');
+    try {
+      writeSync(fd, JSON.stringify(manifest, null, 2) + '\n');
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    removeTemp(tmp);
+    throw writeFailure(dir, err, `writing ${MANIFEST_FILE}`);
   }
   return tmp;
+}
+
+/** Removes a temp file of ours; the error being reported matters more than a failure to remove it. */
+function removeTemp(tmp: string): void {
+  try {
+    rmSync(tmp, { force: true });
+  } catch {
+    // Nothing more to do: the next open of the checkpoint ignores stray manifest temp files.
+  }
 }

@@ -98,7 +98,8 @@ export class OwnerHeartbeat {
       writeFileSync(tmp, JSON.stringify(record) + '\n');
       renameSync(tmp, file);
     } catch {
-      // A missed heartbeat only makes the record look older; the next beat retries.
+      // A missed heartbeat only makes the record look older; the next beat retries. A full disk must not keep the temp file.
+      rmSync(tmp, { force: true });
     }
   }
 }

@@ -9,12 +9,15 @@
  */
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import type { Shard } from './shard.js';
+import { writeFailure } from './write-failure.js';
 import type { EmissionRecord, FailureRecord, TaskRef } from './types.js';
 
 export class SourceCounterSession {
   private readonly pending = new Map<string, number>();
   private lastWrite: Promise<unknown> = Promise.resolve();
   private writeError: unknown = null;
+  /** Told once when a write fails: a runner stops admitting work at once. */
+  onWriteFailure: ((err: unknown) => void) | null = null;
   emissions = 0;
 
   constructor(
@@ -84,7 +87,9 @@ export class SourceCounterSession {
   private watch(p: Promise<unknown>): void {
     this.lastWrite = p;
     p.then(undefined, (err: unknown) => {
-      this.writeError ??= err;
+      if (this.writeError) return;
+      this.writeError = writeFailure(this.shard.dir, err);
+      this.onWriteFailure?.(this.writeError);
     });
   }
 }

@@ -40,6 +40,8 @@ export interface IdBlock {
 interface Ack {
   readonly seq?: number;
   readonly error?: string;
+  /** The failed commit's errno, as lmdb-js gave it. */
+  readonly code?: number | string;
   readonly ready?: boolean;
   readonly block?: IdBlock | null;
   /** The batch's rows are committed, and its index merge goes on in parts. */
@@ -147,7 +149,7 @@ export class WriteThread {
 
   private receive(ack: Ack): void {
     if (ack.ready) this.ready = true;
-    if (ack.error !== undefined) this.error ??= new Error(ack.error);
+    if (ack.error !== undefined) this.error ??= Object.assign(new Error(ack.error), { code: ack.code });
     // Merges end in the order they began (write-worker.js keeps the batches' order).
     if (ack.merged !== undefined) {
       this.merging.shift();

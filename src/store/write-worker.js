@@ -276,6 +276,11 @@ function serve() {
   const queue = [];
   let serving = false;
   const text = (/** @type {unknown} */ err) => /** @type {Error} */ (err).message || String(err);
+  // The errno (a number from lmdb-js) tells a full disk from a read-only or forbidden one (write-failure.ts).
+  const errCode = (/** @type {unknown} */ err) => {
+    const code = /** @type {{ code?: unknown }} */ (err)?.code;
+    return typeof code === 'number' || typeof code === 'string' ? code : undefined;
+  };
   /**
    * Commits a batch and acknowledges it as soon as its rows are committed;
    * a big merge's parts follow, and between two parts the batches that came
@@ -291,7 +296,7 @@ function serve() {
       parts = done.parts;
       port.postMessage({ seq: msg.seq, block: done.block, merging: parts !== null });
     } catch (err) {
-      port.postMessage({ seq: msg.seq, error: text(err) });
+      port.postMessage({ seq: msg.seq, error: text(err), code: errCode(err) });
       return;
     }
     if (!parts) return;
@@ -305,7 +310,7 @@ function serve() {
       }
       port.postMessage({ merged: msg.seq });
     } catch (err) {
-      port.postMessage({ merged: msg.seq, error: text(err) });
+      port.postMessage({ merged: msg.seq, error: text(err), code: errCode(err) });
     }
   };
   port.on('message', (/** @type {any} */ msg) => {

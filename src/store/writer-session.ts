@@ -37,6 +37,7 @@ import { SessionIndex } from './session-index.js';
 import { tailLimit } from './udid-tail.js';
 import { WriteBatch, addToRanges, le32 } from './write-batch.js';
 import { WriteThread, type IdBlock } from './write-thread.js';
+import { writeFailure } from './write-failure.js';
 
 // Bits of the per-task state.
 const OUTCOME_MASK = 0b11;
@@ -175,6 +176,8 @@ export class WriterSession {
   private uncommittedRows = 0;
   private drainWaiters: (() => void)[] = [];
   private writeError: unknown = null;
+  /** Told once, on the main thread, when a commit fails: a runner stops admitting work at once. */
+  onWriteFailure: ((err: unknown) => void) | null = null;
   /** Emissions recorded in this session. */
   emissions = 0;
 
@@ -528,7 +531,10 @@ export class WriterSession {
 
   /** After a batch is committed: reports a failure, and sends what gathered meanwhile (unless `sendMore` is false). */
   private afterCommit(sendMore = true): void {
-    if (this.thread.error) this.writeError ??= writeFailure(this.shard.dir, this.thread.error);
+    if (this.thread.error && !this.writeError) {
+      this.writeError = writeFailure(this.shard.dir, this.thread.error);
+      this.onWriteFailure?.(this.writeError);
+    }
     this.uncommittedRows = 0;
     for (let block = this.thread.claimed.shift(); block; block = this.thread.claimed.shift()) {
       this.claimPending = false;
@@ -864,19 +870,6 @@ function grown(a: Uint32Array<ArrayBuffer>): Uint32Array<ArrayBuffer> {
 function nextId(shard: Shard): number {
   const next: unknown = shard.info.get('next_id');
   return typeof next === 'number' ? next : 1;
-}
-
-function writeFailure(dir: string, err: unknown): LineageError {
-  const text = err instanceof Error ? err.message : String(err);
-  if (/MDB_MAP_FULL/.test(text)) {
-    return new LineageError(
-      ErrorCodes.MAP_FULL,
-      `${dir}: the LMDB map is full; the last group of writes was not committed (a rerun redoes it). ` +
-        'Reopen with a larger mapSize (option or LINEAGE_MAP_SIZE, in bytes).',
-      { cause: err },
-    );
-  }
-  return new LineageError(ErrorCodes.WRITE_FAILED, `${dir}: a write to the checkpoint failed: ${text}. Check free disk space and permissions.`, { cause: err });
 }
 
 function checkStage(stage: unknown): string {
