@@ -11,6 +11,7 @@
  * Without a checkpoint store no Checkpointable method is called: there is
  * nothing to resume from.
  */
+import { boundErrorText, errorText } from '../errors/error-text.js';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import type { Lineage } from '../identity/lineage.js';
 import type { LineageStore } from '../store/lineage-store.js';
@@ -134,7 +135,7 @@ export class StatefulDriver {
   }
 
   private absorbed(task: StageTask, result: void | Failed): InputOutcome | Promise<InputOutcome> {
-    if (isFailed(result)) return this.failed(task, result.reason);
+    if (isFailed(result)) return this.failed(task, boundErrorText(result.reason));
     this.held.set(task.lineage.udid, task.lineage);
     this.counters.absorbed++;
     if (!this.checkpoints) return 'absorbed';
@@ -198,9 +199,4 @@ export class StatefulDriver {
 
 function isThenable<T>(value: unknown): value is Promise<T> {
   return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
-}
-
-function errorText(err: unknown): string {
-  if (err instanceof Error) return err.message || err.name;
-  return String(err);
 }
