@@ -21,6 +21,7 @@ import { adaptStage, type StageAdapter, type StageCall, type StageTask } from '.
 import { isBatchStage, isStatefulStage, type Stage, type TaskContext } from './stage.js';
 import { Task } from './task.js';
 import { StatefulDriver, type InputOutcome } from './stateful-driver.js';
+import { decideSet, handover, KeyedGroup, SourceState } from './group-handover.js';
 import { keepCheckpointsProblem, validateStages } from './validate-stages.js';
 
 /** An input: a stable key (part of every descendant's identity) and the data stage 0 gets. */
@@ -110,20 +111,6 @@ interface Group {
   readonly key: string | null;
 }
 
-/** Per source: tasks alive at each stage, and the open keyed groups of `groupBy` stages (a class for the reason in task.ts). */
-class SourceState {
-  readonly alive: Int32Array;
-  total = 0;
-  groups: Map<number, Map<string, StageTask[]>> | null = null;
-  /** Lowest stage at which a task of this source failed (n: none). */
-  failedAt: number;
-
-  constructor(stages: number) {
-    this.alive = new Int32Array(stages);
-    this.failedAt = stages;
-  }
-}
-
 /** @internal One run of a pipeline: queues, counters and the scheduling loop. */
 class PipelineRun {
   readonly counters: RunCounters;
@@ -144,6 +131,10 @@ class PipelineRun {
   private readonly drivers: (StatefulDriver | null)[];
   /** Lowest stage at which any task failed (n: none); a stateful stage after it holds `finish` back. */
   private firstFailure: number;
+  /** Lowest stage a task was pruned before entering (n: none): an input of a stateful stage after it may be missing. */
+  private firstPrune: number;
+  /** Per stage: some task that entered it may be complete (for a stateful stage's decision over its inputs). */
+  private readonly mayBeCompleteAt: Uint8Array;
   private readonly maxInFlight: number;
   private inFlight = 0;
   private activeCalls = 0;
@@ -184,6 +175,8 @@ class PipelineRun {
     this.maxInFlight = Math.max(1, options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
     this.aliveAt = new Int32Array(this.n);
     this.firstFailure = this.n;
+    this.firstPrune = this.n;
+    this.mayBeCompleteAt = new Uint8Array(this.n);
     this.drivers = stages.map((s, i) =>
       isStatefulStage(s) ? new StatefulDriver(s, store, s.keepCheckpoints ?? options.keepCheckpoints ?? DEFAULT_KEEP_CHECKPOINTS, this.counters.states[i]!) : null,
     );
@@ -379,6 +372,18 @@ class PipelineRun {
         driver.done = true;
         return;
       }
+      const isCompleted = this.store === null ? null : (udid: string) => this.store!.isCompleted(udid);
+      const verdict = decideSet(inputs, this.mayBeCompleteAt[k] === 1, this.firstPrune < k, isCompleted);
+      if (verdict !== 'run') {
+        // Complete: another writer (or an earlier run) finished over all of them. Held: an input may be missing.
+        if (verdict === 'hold') {
+          this.counters.held(k, inputs.length);
+          return;
+        }
+        for (let t = 0; t < inputs.length; t++) this.counters.pruned(k);
+        await driver.alreadyComplete();
+        return;
+      }
       const r = await this.adapters[k]!.invoke(inputs);
       this.counters.finish(k, inputs, r);
       driver.done = true;
@@ -404,12 +409,8 @@ class PipelineRun {
     if (r.kind !== 'children' || k + 1 >= this.n) return;
     const sources = new Set<string>();
     for (const child of r.children) {
-      if (this.store !== null && r.completeChildren && this.store.isCompleted(child.lineage.udid)) {
-        this.counters.pruned(k + 1);
-        continue;
-      }
-      this.enter(k + 1, child);
-      sources.add(child.lineage.sourceKey);
+      this.passOn(k + 1, child, r.completeChildren);
+      if (this.perSource.has(child.lineage.sourceKey)) sources.add(child.lineage.sourceKey);
     }
     for (const key of sources) this.release(key, this.perSource.get(key)!, k);
   }
@@ -424,21 +425,31 @@ class PipelineRun {
         s.failedAt = Math.min(s.failedAt, i);
       }
     }
-    if (r.kind === 'children' && i + 1 < this.n) {
-      const ask = this.store !== null && r.completeChildren;
-      for (const child of r.children) {
-        if (ask && this.store!.isCompleted(child.lineage.udid)) {
-          this.counters.pruned(i + 1);
-          continue;
-        }
-        this.enter(i + 1, child);
-      }
-    }
+    if (r.kind === 'children' && i + 1 < this.n) for (const child of r.children) this.passOn(i + 1, child, r.completeChildren);
     for (const t of tasks) this.leave(i, t);
   }
 
+  /**
+   * A child enters stage i, unless the checkpoint has it complete (`mayBeComplete`:
+   * the recorder did not rule that out). A member of a keyed group is never
+   * pruned on its own, nor an input of a stateful stage: the set is decided
+   * whole when it is handed over (group-handover.ts).
+   */
+  private passOn(i: number, child: StageTask, mayBeComplete: boolean): void {
+    const ask = this.store !== null && mayBeComplete;
+    if (ask && this.keyed[i] === null && this.drivers[i] === null && this.store!.isCompleted(child.lineage.udid)) {
+      this.counters.pruned(i);
+      this.firstPrune = Math.min(this.firstPrune, i);
+      const s = this.perSource.get(child.lineage.sourceKey);
+      if (s) s.prunedAt = Math.min(s.prunedAt, i);
+      return;
+    }
+    if (ask) this.mayBeCompleteAt[i] = 1;
+    this.enter(i, child, ask);
+  }
+
   /** A task reaches stage i: queued, or held in its source's group when the stage groups by key. */
-  private enter(i: number, task: StageTask): void {
+  private enter(i: number, task: StageTask, mayBeComplete = false): void {
     const key = task.lineage.sourceKey;
     let s = this.perSource.get(key);
     if (!s) {
@@ -458,9 +469,10 @@ class PipelineRun {
       s.groups ??= new Map();
       let byKey = s.groups.get(i);
       if (!byKey) s.groups.set(i, (byKey = new Map()));
-      const list = byKey.get(g);
-      if (list) list.push(task);
-      else byKey.set(g, [task]);
+      let group = byKey.get(g);
+      if (!group) byKey.set(g, (group = new KeyedGroup()));
+      group.tasks.push(task);
+      if (mayBeComplete) group.mayBeComplete = true;
       return;
     }
     this.queues[i]!.push(task);
@@ -471,7 +483,7 @@ class PipelineRun {
     this.enter(0, task);
     if (this.keyed[0]) {
       const s = this.perSource.get(task.lineage.sourceKey)!;
-      for (const [g, tasks] of s.groups!.get(0)!) this.ready[0]!.push({ tasks, key: g });
+      for (const [g, group] of s.groups!.get(0)!) this.ready[0]!.push({ tasks: group.tasks, key: g });
       s.groups!.delete(0);
     }
   }
@@ -487,34 +499,45 @@ class PipelineRun {
     this.release(key, s, i);
   }
 
-  /** Closes the source's groups after stage i that nothing upstream can still add to; forgets the source when nothing of it is alive. */
+  /**
+   * Hands over the source's groups after stage i that nothing upstream can
+   * still add to (each run, pruned or held back whole: see group-handover.ts);
+   * forgets the source when nothing of it is alive.
+   */
   private release(key: string, s: SourceState, i: number): void {
     if (s.groups) {
       let upstream = 0;
-      let held: { f: number; tasks: StageTask[] }[] | null = null;
+      let retired: { f: number; tasks: StageTask[]; verdict: 'prune' | 'hold' }[] | null = null;
+      const isCompleted = this.store === null ? null : (udid: string) => this.store!.isCompleted(udid);
       for (let f = 0; f < this.n; f++) {
         const byKey = f > i ? s.groups.get(f) : undefined;
         if (byKey && upstream === 0) {
           s.groups.delete(f);
-          if (s.failedAt < f) {
-            // A member failed upstream: merging the rest would emit an output an
-            // uninterrupted run never makes. Hold the group back; a rerun redoes it whole.
-            held ??= [];
-            for (const tasks of byKey.values()) held.push({ f, tasks });
-            continue;
-          }
           // A fixed order, whatever the arrival order: groups by key, tasks by UDID.
           for (const g of [...byKey.keys()].sort()) {
-            const members = byKey.get(g)!.sort((a, b) => (a.lineage.udid < b.lineage.udid ? -1 : 1));
-            this.ready[f]!.push({ tasks: members, key: g });
+            const group = byKey.get(g)!;
+            const verdict = handover(group, f, s, isCompleted);
+            if (verdict === 'run') {
+              const members = group.tasks.sort((a, b) => (a.lineage.udid < b.lineage.udid ? -1 : 1));
+              this.ready[f]!.push({ tasks: members, key: g });
+              continue;
+            }
+            // Held: a member failed upstream, or may be missing, and merging the rest would emit an
+            // output an uninterrupted run never makes; a rerun redoes it whole. Pruned: it is complete.
+            (retired ??= []).push({ f, tasks: group.tasks, verdict });
+            if (verdict === 'prune') {
+              s.prunedAt = Math.min(s.prunedAt, f);
+              this.firstPrune = Math.min(this.firstPrune, f);
+            }
           }
         }
         upstream += s.alive[f]!;
       }
       if (s.groups.size === 0) s.groups = null;
-      if (held) {
-        for (const { f, tasks } of held) {
-          this.counters.held(f, tasks.length);
+      if (retired) {
+        for (const { f, tasks, verdict } of retired) {
+          if (verdict === 'hold') this.counters.held(f, tasks.length);
+          else for (let k = 0; k < tasks.length; k++) this.counters.pruned(f);
           for (const t of tasks) this.leave(f, t);
         }
         return;

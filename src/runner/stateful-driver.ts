@@ -134,6 +134,13 @@ export class StatefulDriver {
     await this.expireOnceCommitted(this.log.rewind(null));
   }
 
+  /** Every input was already complete (another writer finished over them): `finish` is not run, and the checkpoints are no longer needed. */
+  async alreadyComplete(): Promise<void> {
+    if (!this.log) return;
+    await this.store!.flush();
+    await this.expireOnceCommitted(this.log.rewind(null));
+  }
+
   private absorbed(task: StageTask, result: void | Failed): InputOutcome | Promise<InputOutcome> {
     if (isFailed(result)) return this.failed(task, boundErrorText(result.reason));
     this.held.set(task.lineage.udid, task.lineage);
