@@ -644,6 +644,13 @@ class PipelineRun {
     }
     this.counters.sourcesRead++;
     const lineage = rootLineage(source.key);
+    // Its key was given before in this run: run again, it would double its outputs (a keyed group
+    // would hold every member twice). Known from the tasks alive now and from the store's session,
+    // so no key is remembered once its source is done.
+    if (this.perSource.has(source.key) || (this.store !== null && this.store.consumedInRun(lineage))) {
+      this.counters.duplicate(source.key);
+      return;
+    }
     if (this.store !== null && this.store.isSourceCompleted(lineage)) {
       this.counters.sourcesSkipped++;
       return;

@@ -84,6 +84,10 @@ export interface RunReport {
   readonly failed: number;
   /** The first 100 failures. */
   readonly failures: TaskFailure[];
+  /** Sources read again after their key was already given in this run (each processed once). */
+  readonly duplicates: number;
+  /** The first 100 keys given more than once, each listed once. */
+  readonly duplicateKeys: string[];
 }
 
 export interface RunProgress {
@@ -100,6 +104,8 @@ const MAX_STATE_ERRORS = 20;
 export class RunCounters {
   sourcesRead = 0;
   sourcesSkipped = 0;
+  duplicates = 0;
+  private readonly duplicateKeys: string[] = [];
   private readonly processed: Float64Array;
   private readonly emitted: Float64Array;
   private readonly filtered: Float64Array;
@@ -161,6 +167,12 @@ export class RunCounters {
     }
   }
 
+  /** A source whose key this run has read already. */
+  duplicate(key: string): void {
+    this.duplicates++;
+    if (this.duplicateKeys.length < MAX_FAILURES && !this.duplicateKeys.includes(key)) this.duplicateKeys.push(key);
+  }
+
   pruned(i: number): void {
     this.prunedCount[i]!++;
   }
@@ -211,6 +223,8 @@ export class RunCounters {
       stages: this.stageReports(),
       failed,
       failures: [...this.failures],
+      duplicates: this.duplicates,
+      duplicateKeys: [...this.duplicateKeys],
     };
   }
 }
