@@ -14,12 +14,14 @@
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { rootLineage } from '../identity/lineage.js';
 import type { LineageStore } from '../store/lineage-store.js';
+import { checkRunTimeout } from './call-timeout.js';
 import { DEFAULT_KEEP_CHECKPOINTS } from './checkpointable.js';
 import { openForRun } from './open-for-run.js';
 import { RunCounters, type RunProgress, type RunReport } from './run-report.js';
 import { adaptStage, type StageAdapter, type StageCall, type StageTask } from './stage-adapter.js';
 import { isBatchStage, isStatefulStage, type Stage, type TaskContext } from './stage.js';
 import { Task } from './task.js';
+import { StallWatch, stalledError } from './stall-watch.js';
 import { StatefulDriver, type InputOutcome } from './stateful-driver.js';
 import { decideSet, handover, KeyedGroup, SourceState } from './group-handover.js';
 import { keepCheckpointsProblem, validateStages } from './validate-stages.js';
@@ -41,6 +43,8 @@ export interface RunOptions {
   readonly concurrency?: number;
   /** Extra tries after a failure, unless the stage sets its own. Default 0. */
   readonly retries?: number;
+  /** Time limit (ms) of one stage call, unless the stage sets its own `timeoutMs`. Default: none. */
+  readonly timeoutMs?: number;
   /** Tasks alive at once before no new source is admitted. Default 1024. */
   readonly maxInFlight?: number;
   /**
@@ -81,6 +85,7 @@ export class Pipeline {
     const started = performance.now();
     const keep = options.keepCheckpoints === undefined ? null : keepCheckpointsProblem(options.keepCheckpoints);
     if (keep) throw new LineageError(ErrorCodes.INVALID_ARGUMENT, `Pipeline.run: the option ${keep}`);
+    checkRunTimeout(options.timeoutMs);
     const opened = options.checkpoint === undefined ? null : await openForRun(this.stages, options.checkpoint, options);
     const store = opened?.store ?? null;
     let failure: unknown;
@@ -148,6 +153,8 @@ class PipelineRun {
   private pumping = false;
   private again = false;
   private fatal: { error: unknown } | null = null;
+  /** Calls waiting on a promise, by what they were given (a Group, an absorbed task, a stateful stage's driver for `finish`) → stage. */
+  private readonly pendingCalls = new Map<object, number>();
   private finish!: () => void;
   private fail!: (err: unknown) => void;
 
@@ -160,7 +167,12 @@ class PipelineRun {
     this.n = stages.length;
     this.counters = new RunCounters(stages, started, options);
     this.adapters = stages.map((s, i) =>
-      adaptStage(s, { recorder: store, terminal: i === stages.length - 1, retries: options.retries ?? 0 }),
+      adaptStage(s, {
+        recorder: store,
+        terminal: i === stages.length - 1,
+        retries: options.retries ?? 0,
+        ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+      }),
     );
     this.limit = Int32Array.from(stages, (s) => Math.max(1, s.concurrency ?? options.concurrency ?? DEFAULT_CONCURRENCY));
     this.active = new Int32Array(this.n);
@@ -178,7 +190,9 @@ class PipelineRun {
     this.firstPrune = this.n;
     this.mayBeCompleteAt = new Uint8Array(this.n);
     this.drivers = stages.map((s, i) =>
-      isStatefulStage(s) ? new StatefulDriver(s, store, s.keepCheckpoints ?? options.keepCheckpoints ?? DEFAULT_KEEP_CHECKPOINTS, this.counters.states[i]!) : null,
+      isStatefulStage(s)
+        ? new StatefulDriver(s, store, s.keepCheckpoints ?? options.keepCheckpoints ?? DEFAULT_KEEP_CHECKPOINTS, this.counters.states[i]!, s.timeoutMs ?? options.timeoutMs ?? 0)
+        : null,
     );
   }
 
@@ -194,12 +208,49 @@ class PipelineRun {
     } else {
       throw new LineageError(ErrorCodes.INVALID_ARGUMENT, 'Pipeline.run: sources must be an iterable or async iterable of { key, data }.');
     }
+    const watch = new StallWatch(
+      () => stalledError(this.describePending(), this.pendingCalls.size),
+      (err) => {
+        this.recordStalled();
+        this.abort(err);
+        this.fail(err);
+      },
+    );
+    watch.install();
     return new Promise<void>((resolve, reject) => {
       this.finish = resolve;
       this.fail = reject;
       this.counters.startProgress();
       this.pump();
-    }).finally(() => this.counters.stopProgress());
+    }).finally(() => {
+      watch.remove();
+      this.counters.stopProgress();
+    });
+  }
+
+  /** A stall: the tasks of every pending call are recorded failed, so `lineage inspect --status failed` shows them. */
+  private recordStalled(): void {
+    if (this.store === null) return;
+    for (const [what, i] of this.pendingCalls) {
+      if (what instanceof StatefulDriver) continue;
+      const error = 'never settled: the run stalled with this call pending (see LINEAGE_STALLED)';
+      for (const t of (what as Partial<Group>).tasks ?? [what as StageTask]) this.store.recordFailure({ stage: this.stages[i]!.id, task: t.lineage, error });
+    }
+  }
+
+  /** What the run is waiting for, for a stall: the first pending call, by stage and task. */
+  private describePending(): string {
+    for (const [what, i] of this.pendingCalls) {
+      const stage = `stage "${this.stages[i]!.id}"`;
+      if (what instanceof StatefulDriver) return `${stage}: its finish call`;
+      const tasks = (what as Partial<Group>).tasks ?? [what as StageTask];
+      const first = tasks[0]!.lineage;
+      const on = tasks.length === 1 ? `task ${first.udid}` : `${tasks.length} tasks (the first ${first.udid})`;
+      return `${stage}: the call on ${on} (source ${JSON.stringify(first.sourceKey)})`;
+    }
+    if (this.reading) return "the sources' async iterator: its next()";
+    if (this.draining) return 'the checkpoint: a drain of its writes';
+    return 'a pending call';
   }
 
   /** The scheduling loop: serve later stages first, then admit sources; re-entered after every async completion. */
@@ -292,9 +343,11 @@ class PipelineRun {
       return;
     }
     if (result instanceof Promise) {
+      this.pendingCalls.set(group, i);
       this.resumeAfter(
         result,
         () => {
+          this.pendingCalls.delete(group);
           this.active[i]!--;
           this.activeCalls--;
         },
@@ -320,9 +373,11 @@ class PipelineRun {
       }
       driver.busy = true;
       this.activeCalls++;
+      this.pendingCalls.set(task, i);
       this.resumeAfter(
         outcome,
         () => {
+          this.pendingCalls.delete(task);
           driver.busy = false;
           this.activeCalls--;
         },
@@ -384,7 +439,9 @@ class PipelineRun {
         await driver.alreadyComplete();
         return;
       }
+      this.pendingCalls.set(driver, k);
       const r = await this.adapters[k]!.invoke(inputs);
+      this.pendingCalls.delete(driver);
       this.counters.finish(k, inputs, r);
       driver.done = true;
       if (r.kind === 'failed') {

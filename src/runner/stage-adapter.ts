@@ -15,6 +15,7 @@ import { boundErrorText, errorText } from '../errors/error-text.js';
 import type { Lineage } from '../identity/lineage.js';
 import type { EmissionRecord, FailureRecord } from '../store/types.js';
 import { assignChildLineage, type Assigned, type Child } from './assign-child-lineage.js';
+import { withTimeout } from './call-timeout.js';
 import {
   isBatchStage,
   isFailed,
@@ -48,6 +49,8 @@ export interface AdapterOptions {
   readonly terminal?: boolean;
   /** Extra tries after a failure, unless the stage sets its own `retries`. Default 0. */
   readonly retries?: number;
+  /** Time limit of one call, unless the stage sets its own `timeoutMs`. Default: none. */
+  readonly timeoutMs?: number;
 }
 
 export interface StageCall<Out = unknown> {
@@ -84,6 +87,7 @@ export function adaptStage<In, Out>(stage: Stage<In, Out>, options: AdapterOptio
   const recorder = options.recorder ?? null;
   const terminal = options.terminal === true;
   const tries = 1 + (stage.retries ?? options.retries ?? 0);
+  const timeoutMs = stage.timeoutMs ?? options.timeoutMs ?? 0;
   const key = stage.key?.bind(stage);
   const batch = isBatchStage(stage);
   const stateful = isStatefulStage(stage);
@@ -150,7 +154,7 @@ export function adaptStage<In, Out>(stage: Stage<In, Out>, options: AdapterOptio
     let pending: StageResult<Out> | Promise<StageResult<Out>> = first;
     for (let n = n0; ; n++) {
       try {
-        const result = await pending;
+        const result = timeoutMs > 0 && isThenable<StageResult<Out>>(pending) ? await withTimeout(pending, timeoutMs) : await pending;
         if (!isFailed(result) || n + 1 >= tries) return settle(tasks, result, null, n + 1);
       } catch (err) {
         if (n + 1 >= tries) return settle(tasks, undefined, errorText(err), n + 1);

@@ -16,6 +16,7 @@ import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import type { Lineage } from '../identity/lineage.js';
 import type { LineageStore } from '../store/lineage-store.js';
 import type { StateCheckpointLog } from '../store/state-checkpoint-log.js';
+import { withTimeout } from './call-timeout.js';
 import { isCheckpointable, type Checkpointable } from './checkpointable.js';
 import type { StateCounters } from './run-report.js';
 import type { StageTask } from './stage-adapter.js';
@@ -47,6 +48,8 @@ export class StatefulDriver {
     private readonly store: LineageStore | null,
     private readonly keep: number,
     private readonly counters: StateCounters,
+    /** Time limit of one absorb (0: none). */
+    private readonly timeoutMs = 0,
   ) {
     this.checkpoints = store !== null && isCheckpointable(stage) ? (stage as StatefulStage & Checkpointable) : null;
   }
@@ -98,8 +101,8 @@ export class StatefulDriver {
     } catch (err) {
       return this.failed(task, errorText(err));
     }
-    if (isThenable(result)) {
-      return result.then(
+    if (isThenable<void | Failed>(result)) {
+      return (this.timeoutMs > 0 ? withTimeout(result, this.timeoutMs) : result).then(
         (r) => this.absorbed(task, r),
         (err: unknown) => this.failed(task, errorText(err)),
       );
