@@ -21,7 +21,7 @@ import { RunCounters, type RunProgress, type RunReport } from './run-report.js';
 import { adaptStage, type StageAdapter, type StageCall, type StageTask } from './stage-adapter.js';
 import { isBatchStage, isStatefulStage, type Stage, type TaskContext } from './stage.js';
 import { Task } from './task.js';
-import { StallWatch, stalledError } from './stall-watch.js';
+import { PendingCalls, StallWatch, stalledError } from './stall-watch.js';
 import { StatefulDriver, type InputOutcome } from './stateful-driver.js';
 import { decideSet, handover, KeyedGroup, SourceState } from './group-handover.js';
 import { keepCheckpointsProblem, validateStages } from './validate-stages.js';
@@ -153,8 +153,10 @@ class PipelineRun {
   private pumping = false;
   private again = false;
   private fatal: { error: unknown } | null = null;
-  /** Calls waiting on a promise, by what they were given (a Group, an absorbed task, a stateful stage's driver for `finish`) → stage. */
-  private readonly pendingCalls = new Map<object, number>();
+  /** The checkpoint's answer whether a task is complete (null: no checkpoint); made once, not per question. */
+  private readonly isCompleted: ((udid: string) => boolean) | null;
+  /** Calls waiting on a promise: what a stall names. */
+  private readonly pendingCalls = new PendingCalls();
   private finish!: () => void;
   private fail!: (err: unknown) => void;
 
@@ -165,6 +167,7 @@ class PipelineRun {
     started: number,
   ) {
     this.n = stages.length;
+    this.isCompleted = store === null ? null : (udid) => store.isCompleted(udid);
     this.counters = new RunCounters(stages, started, options);
     this.adapters = stages.map((s, i) =>
       adaptStage(s, {
@@ -209,9 +212,9 @@ class PipelineRun {
       throw new LineageError(ErrorCodes.INVALID_ARGUMENT, 'Pipeline.run: sources must be an iterable or async iterable of { key, data }.');
     }
     const watch = new StallWatch(
-      () => stalledError(this.describePending(), this.pendingCalls.size),
+      () => stalledError(this.pendingCalls.describe(this.stages, this.reading, this.draining), this.pendingCalls.size),
       (err) => {
-        this.recordStalled();
+        this.pendingCalls.recordStalled(this.stages, this.store);
         this.abort(err);
         this.fail(err);
       },
@@ -226,31 +229,6 @@ class PipelineRun {
       watch.remove();
       this.counters.stopProgress();
     });
-  }
-
-  /** A stall: the tasks of every pending call are recorded failed, so `lineage inspect --status failed` shows them. */
-  private recordStalled(): void {
-    if (this.store === null) return;
-    for (const [what, i] of this.pendingCalls) {
-      if (what instanceof StatefulDriver) continue;
-      const error = 'never settled: the run stalled with this call pending (see LINEAGE_STALLED)';
-      for (const t of (what as Partial<Group>).tasks ?? [what as StageTask]) this.store.recordFailure({ stage: this.stages[i]!.id, task: t.lineage, error });
-    }
-  }
-
-  /** What the run is waiting for, for a stall: the first pending call, by stage and task. */
-  private describePending(): string {
-    for (const [what, i] of this.pendingCalls) {
-      const stage = `stage "${this.stages[i]!.id}"`;
-      if (what instanceof StatefulDriver) return `${stage}: its finish call`;
-      const tasks = (what as Partial<Group>).tasks ?? [what as StageTask];
-      const first = tasks[0]!.lineage;
-      const on = tasks.length === 1 ? `task ${first.udid}` : `${tasks.length} tasks (the first ${first.udid})`;
-      return `${stage}: the call on ${on} (source ${JSON.stringify(first.sourceKey)})`;
-    }
-    if (this.reading) return "the sources' async iterator: its next()";
-    if (this.draining) return 'the checkpoint: a drain of its writes';
-    return 'a pending call';
   }
 
   /** The scheduling loop: serve later stages first, then admit sources; re-entered after every async completion. */
@@ -343,11 +321,11 @@ class PipelineRun {
       return;
     }
     if (result instanceof Promise) {
-      this.pendingCalls.set(group, i);
+      this.pendingCalls.set(group.tasks, i);
       this.resumeAfter(
         result,
         () => {
-          this.pendingCalls.delete(group);
+          this.pendingCalls.delete(group.tasks);
           this.active[i]!--;
           this.activeCalls--;
         },
@@ -427,8 +405,7 @@ class PipelineRun {
         driver.done = true;
         return;
       }
-      const isCompleted = this.store === null ? null : (udid: string) => this.store!.isCompleted(udid);
-      const verdict = decideSet(inputs, this.mayBeCompleteAt[k] === 1, this.firstPrune < k, isCompleted);
+      const verdict = decideSet(inputs, this.mayBeCompleteAt[k] === 1, this.firstPrune < k, this.isCompleted);
       if (verdict !== 'run') {
         // Complete: another writer (or an earlier run) finished over all of them. Held: an input may be missing.
         if (verdict === 'hold') {
@@ -439,9 +416,9 @@ class PipelineRun {
         await driver.alreadyComplete();
         return;
       }
-      this.pendingCalls.set(driver, k);
+      this.pendingCalls.set(inputs, k, true);
       const r = await this.adapters[k]!.invoke(inputs);
-      this.pendingCalls.delete(driver);
+      this.pendingCalls.delete(inputs);
       this.counters.finish(k, inputs, r);
       driver.done = true;
       if (r.kind === 'failed') {
@@ -565,7 +542,6 @@ class PipelineRun {
     if (s.groups) {
       let upstream = 0;
       let retired: { f: number; tasks: StageTask[]; verdict: 'prune' | 'hold' }[] | null = null;
-      const isCompleted = this.store === null ? null : (udid: string) => this.store!.isCompleted(udid);
       for (let f = 0; f < this.n; f++) {
         const byKey = f > i ? s.groups.get(f) : undefined;
         if (byKey && upstream === 0) {
@@ -573,7 +549,7 @@ class PipelineRun {
           // A fixed order, whatever the arrival order: groups by key, tasks by UDID.
           for (const g of [...byKey.keys()].sort()) {
             const group = byKey.get(g)!;
-            const verdict = handover(group, f, s, isCompleted);
+            const verdict = handover(group, f, s, this.isCompleted);
             if (verdict === 'run') {
               const members = group.tasks.sort((a, b) => (a.lineage.udid < b.lineage.udid ? -1 : 1));
               this.ready[f]!.push({ tasks: members, key: g });
