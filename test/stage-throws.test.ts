@@ -2,9 +2,15 @@
 // (recorded failed, reported, rerun by the next run); the rest of the run goes on.
 // A huge error text is cut to a bound, and a child key that throws or is not a
 // string fails its task instead of aborting the run.
-import { describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { LineageStore, Pipeline, planResume, rootLineage, type Stage } from '../src/index.js';
+import { ROOT, ensureBuilt, lineage } from './helpers/cli.js';
 import { tempDir } from './helpers/temp-dir.js';
+
+beforeAll(() => ensureBuilt());
 
 const badToString = { toString: () => { throw new Error('no text for you'); } };
 const badMessage = Object.defineProperty(new Error('x'), 'message', { get: () => { throw new Error('no message'); } });
@@ -107,6 +113,31 @@ describe('error texts are bounded; nothing a stage returns can abort the recordi
       }
     });
   }
+
+  it('lineage run: a stage throwing a 3 MB message fails that task with the cut text; the others are recorded; exit 1', async () => {
+    const dir = tempDir();
+    const module = join(dir, 'pipeline.mjs');
+    writeFileSync(
+      module,
+      `import { Pipeline } from ${JSON.stringify(pathToFileURL(join(ROOT, 'dist', 'index.js')).href)};
+export default new Pipeline([
+  { id: 'work', process: (x, ctx) => { if (ctx.sourceKey === 'bad') throw new Error('x'.repeat(${BIG})); return x; } },
+  { id: 'write', process: (x) => x },
+]);
+export const sources = ['a', 'bad', 'c'].map((key) => ({ key, data: key }));
+`,
+    );
+    const ckpt = join(dir, 'ckpt');
+    const r = lineage(['run', module, '--checkpoint', ckpt, '--json']);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toBe('');
+    const report = JSON.parse(r.stdout) as { failed: number; failures: { sourceKey: string; error: string }[] };
+    expect(report.failed).toBe(1);
+    expect(report.failures[0]!.sourceKey).toBe('bad');
+    expect(report.failures[0]!.error).toBe('x'.repeat(16 * 1024 - Buffer.byteLength(`… [cut: ${BIG} bytes]`)) + `… [cut: ${BIG} bytes]`);
+    const plan = await planResume(ckpt, { sources: ['a', 'bad', 'c'] });
+    expect(plan.sources.map((s) => s.verdict)).toEqual(['skip', 'resume', 'skip']);
+  }, 60_000);
 
   it('a 3 MB text given to recordFailure directly is cut too', async () => {
     const dir = tempDir();
