@@ -177,6 +177,51 @@ export const sources = ['a', 'bad', 'c'].map((key) => ({ key, data: key }));
     });
   }
 
+  for (const [name, groupBy] of [
+    ['throws', () => { throw new Error('no group for this one'); }],
+    ['returns a number', () => 7],
+  ] as [string, () => unknown][]) {
+    it(`a groupBy that ${name} fails that task; its group is held back, the other sources merge`, async () => {
+      const dir = tempDir();
+      const merged: string[] = [];
+      const pipeline = new Pipeline([
+        { id: 'split', process: (x: string) => x.split('') },
+        {
+          id: 'merge',
+          groupBy: (d: string, ctx) => (ctx.sourceKey === 'bad' && d === 'a' ? groupBy() : 'all') as string,
+          processBatch: (ds: string[], ctx) => (merged.push(`${ctx.sourceKey}:${ds.sort().join('')}`), ds.join('')),
+        },
+      ]);
+      const report = await pipeline.run(['xy', 'bad'].map((k) => ({ key: k, data: k })), { checkpoint: dir });
+      expect(merged).toEqual(['xy:xy']);
+      expect(report.failed).toBe(1);
+      expect(report.failures[0]).toMatchObject({ stage: 'merge', sourceKey: 'bad' });
+      expect(report.failures[0]!.error).toContain('groupBy');
+      expect(report.stages[1]).toMatchObject({ failed: 1, held: 2 });
+      const plan = await planResume(dir, { sources: ['xy', 'bad'] });
+      expect(plan.sources.map((s) => s.verdict)).toEqual(['skip', 'resume']);
+    });
+  }
+
+  it('a groupBy at stage 0 that throws fails that source only', async () => {
+    const dir = tempDir();
+    const report = await new Pipeline([
+      {
+        id: 'merge',
+        groupBy: (_d: unknown, ctx) => {
+          if (ctx.sourceKey === 'bad') throw null;
+          return 'all';
+        },
+        processBatch: (ds: string[]) => ds.join(''),
+      },
+    ]).run(['a', 'bad', 'c'].map((k) => ({ key: k, data: k })), { checkpoint: dir });
+    expect(report.failed).toBe(1);
+    expect(report.failures[0]).toMatchObject({ stage: 'merge', sourceKey: 'bad', error: 'groupBy threw: stage threw null' });
+    expect(report.stages[0]).toMatchObject({ processed: 3, emitted: 2 });
+    const plan = await planResume(dir, { sources: ['a', 'bad', 'c'] });
+    expect(plan.sources.map((s) => s.verdict)).toEqual(['skip', 'resume', 'skip']);
+  });
+
   it('two children with one key fail that task only', async () => {
     const report = await new Pipeline([{ id: 'split', key: () => 'same', process: (x: string) => (x === 'bad' ? [1, 2] : [1]) }]).run(
       ['a', 'bad'].map((k) => ({ key: k, data: k })),

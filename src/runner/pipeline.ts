@@ -12,6 +12,7 @@
  * const report = await new Pipeline([split, clean, write]).run(sources, { checkpoint: 'ckpt' });
  */
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
+import { errorText } from '../errors/error-text.js';
 import { rootLineage } from '../identity/lineage.js';
 import type { LineageStore } from '../store/lineage-store.js';
 import { checkRunTimeout } from './call-timeout.js';
@@ -490,16 +491,21 @@ class PipelineRun {
       s = new SourceState(this.n);
       this.perSource.set(key, s);
     }
+    const groupOf = this.keyed[i];
+    const g = groupOf ? this.groupKey(i, groupOf, task) : null;
+    if (groupOf && g === null) {
+      // It never joins its group, so that group (and any later one of the source) would be
+      // short: counted as a failure just before stage i, which holds them back.
+      s.failedAt = Math.min(s.failedAt, i - 1);
+      this.firstFailure = Math.min(this.firstFailure, i);
+      if (s.total === 0) this.perSource.delete(key);
+      return;
+    }
     s.alive[i]!++;
     s.total++;
     this.inFlight++;
     this.aliveAt[i]!++;
-    const groupOf = this.keyed[i];
-    if (groupOf) {
-      const g = groupOf(task.data, { stage: this.stages[i]!.id, udid: task.lineage.udid, sourceKey: key, lineage: task.lineage, attempt: 0 });
-      if (typeof g !== 'string') {
-        throw new LineageError(ErrorCodes.INVALID_PIPELINE, `stage "${this.stages[i]!.id}": groupBy returned ${JSON.stringify(g)} for task ${task.lineage.udid}; it must return a string.`);
-      }
+    if (g !== null) {
       s.groups ??= new Map();
       let byKey = s.groups.get(i);
       if (!byKey) s.groups.set(i, (byKey = new Map()));
@@ -512,13 +518,31 @@ class PipelineRun {
     this.queues[i]!.push(task);
   }
 
+  /** The task's group at stage i; null when `groupBy` threw or gave no string: the task is then recorded failed. */
+  private groupKey(i: number, groupOf: (input: unknown, ctx: TaskContext) => string, task: StageTask): string | null {
+    const stage = this.stages[i]!.id;
+    let g: unknown;
+    let error: string;
+    try {
+      g = groupOf(task.data, { stage, udid: task.lineage.udid, sourceKey: task.lineage.sourceKey, lineage: task.lineage, attempt: 0 });
+      if (typeof g === 'string') return g;
+      error = `groupBy returned ${describeValue(g)} for this task; it must return a string.`;
+    } catch (err) {
+      error = `groupBy threw: ${errorText(err)}`;
+    }
+    this.store?.recordFailure({ stage, task: task.lineage, error });
+    this.counters.entryFailed(i, task, error);
+    return null;
+  }
+
   /** A source's root at a `groupBy` stage 0 is a group of one: nothing upstream can join it. */
   private enterRoot(task: StageTask): void {
     this.enter(0, task);
-    if (this.keyed[0]) {
-      const s = this.perSource.get(task.lineage.sourceKey)!;
-      for (const [g, group] of s.groups!.get(0)!) this.ready[0]!.push({ tasks: group.tasks, key: g });
-      s.groups!.delete(0);
+    const s = this.keyed[0] ? this.perSource.get(task.lineage.sourceKey) : undefined;
+    const groups = s?.groups?.get(0);
+    if (groups) {
+      for (const [g, group] of groups) this.ready[0]!.push({ tasks: group.tasks, key: g });
+      s!.groups!.delete(0);
     }
   }
 
@@ -689,5 +713,15 @@ class PipelineRun {
       return;
     }
     this.enterRoot(new Task(source.data, lineage));
+  }
+}
+
+/** A value as a user would recognise it in a message, whatever it is. */
+function describeValue(value: unknown): string {
+  if (typeof value === 'symbol' || typeof value === 'function' || typeof value === 'bigint') return String(value);
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return `a ${typeof value}`;
   }
 }

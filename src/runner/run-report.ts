@@ -147,6 +147,12 @@ export class RunCounters {
     if (typeof outcome === 'object') this.fail(i, [task], outcome.failed);
   }
 
+  /** A task that failed on entering stage i, before any call (its `groupBy` threw or gave no string). */
+  entryFailed(i: number, task: StageTask, error: string): void {
+    this.processed[i]!++;
+    this.fail(i, [task], error);
+  }
+
   /** A stateful stage's `finish` over the inputs its state holds (counted as processed when they arrived). */
   finish(i: number, inputs: readonly StageTask[], r: StageCall): void {
     this.settle(i, inputs, r);
