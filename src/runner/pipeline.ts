@@ -11,12 +11,13 @@
  * @example
  * const report = await new Pipeline([split, clean, write]).run(sources, { checkpoint: 'ckpt' });
  */
-import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { errorText } from '../errors/error-text.js';
+import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { rootLineage } from '../identity/lineage.js';
 import type { LineageStore } from '../store/lineage-store.js';
 import { checkRunTimeout } from './call-timeout.js';
 import { DEFAULT_KEEP_CHECKPOINTS } from './checkpointable.js';
+import { decideSet, handover, KeyedGroup, SourceState } from './group-handover.js';
 import { openForRun } from './open-for-run.js';
 import { RunCounters, type RunProgress, type RunReport } from './run-report.js';
 import { adaptStage, type StageAdapter, type StageCall, type StageTask } from './stage-adapter.js';
@@ -24,7 +25,6 @@ import { isBatchStage, isStatefulStage, type Stage, type TaskContext } from './s
 import { Task } from './task.js';
 import { PendingCalls, StallWatch, stalledError } from './stall-watch.js';
 import { StatefulDriver, type InputOutcome } from './stateful-driver.js';
-import { decideSet, handover, KeyedGroup, SourceState } from './group-handover.js';
 import { keepCheckpointsProblem, validateStages } from './validate-stages.js';
 
 /** An input: a stable key (part of every descendant's identity) and the data stage 0 gets. */
