@@ -140,6 +140,16 @@ describe('timeoutMs in process', () => {
     expect(report.stages[0]!.held).toBe(1);
   });
 
+  it('the stall watch is one beforeExit listener however many runs are active, and none once they returned', async () => {
+    const before = process.listenerCount('beforeExit');
+    const during: number[] = [];
+    const stage = { id: 'look', process: async () => (during.push(process.listenerCount('beforeExit')), await new Promise((r) => setTimeout(r, 10)), 'x') };
+    await Promise.all(Array.from({ length: 12 }, () => new Pipeline([stage]).run([{ key: 'a' }])));
+    expect(during).toHaveLength(12);
+    expect(new Set(during)).toEqual(new Set([before + 1]));
+    expect(process.listenerCount('beforeExit')).toBe(before);
+  });
+
   it('a stage timeout overrides the run default', async () => {
     const report = await new Pipeline([{ id: 'slow', timeoutMs: 500, process: () => new Promise((r) => setTimeout(() => r('ok'), 100)) }]).run([{ key: 'a' }], {
       timeoutMs: 20,

@@ -12,29 +12,35 @@ import type { LineageStore } from '../store/lineage-store.js';
 import type { StageTask } from './stage-adapter.js';
 import type { Stage } from './stage.js';
 
-export class StallWatch {
-  private readonly onBeforeExit: () => void;
-  private installed = false;
+/** The watches of the runs active in this process: one `beforeExit` listener serves them all, however many run at once. */
+const watching = new Set<StallWatch>();
 
+function onBeforeExit(): void {
+  // Called once the loop is empty: nothing can settle a pending call any more.
+  for (const watch of [...watching]) watch.fire();
+}
+
+export class StallWatch {
   /** `stalled` builds the error from what is pending; `fail` ends the run with it. */
-  constructor(stalled: () => LineageError, fail: (err: LineageError) => void) {
-    this.onBeforeExit = () => {
-      // Called once the loop is empty: nothing can settle a pending call any more.
-      this.remove();
-      fail(stalled());
-    };
-  }
+  constructor(
+    private readonly stalled: () => LineageError,
+    private readonly fail: (err: LineageError) => void,
+  ) {}
 
   install(): void {
-    if (this.installed) return;
-    this.installed = true;
-    process.on('beforeExit', this.onBeforeExit);
+    if (watching.size === 0) process.on('beforeExit', onBeforeExit);
+    watching.add(this);
   }
 
   remove(): void {
-    if (!this.installed) return;
-    this.installed = false;
-    process.off('beforeExit', this.onBeforeExit);
+    if (!watching.delete(this)) return;
+    if (watching.size === 0) process.off('beforeExit', onBeforeExit);
+  }
+
+  /** @internal The event loop emptied while this run was active. */
+  fire(): void {
+    this.remove();
+    this.fail(this.stalled());
   }
 }
 
