@@ -54,6 +54,7 @@ export async function runCommand(ctx: CommandContext, modulePath: string, option
     ctx.progress.done();
     await list?.keys.return(undefined);
   }
+  warnDuplicates(ctx, report);
   ctx.out.write(options.json ? JSON.stringify(report, null, 2) + '\n' : summary(report));
   await ctx.out.flush();
   return report.failed > 0 ? EXIT_PROBLEM : EXIT_OK;
@@ -85,6 +86,20 @@ function resumeCommand(modulePath: string, o: RunCommandOptions): string {
   return words.map((w) => (/^[\w./=:@%+-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
 
+/** Keys named in warnings; the JSON report lists up to 100. */
+const LISTED_DUPLICATES = 10;
+
+/** One warning line per source key given more than once (the first few), and how many more. */
+function warnDuplicates(ctx: CommandContext, r: RunReport): void {
+  if (r.duplicates === 0) return;
+  const listed = r.duplicateKeys.slice(0, LISTED_DUPLICATES);
+  for (const key of listed) ctx.warn(`source key ${JSON.stringify(key)} was given more than once in this run; it was processed once.`);
+  const more = r.duplicateKeys.length - listed.length;
+  if (more > 0 || r.duplicateKeys.length >= 100) {
+    ctx.warn(`${r.duplicates} duplicate source keys in all (${more}${r.duplicateKeys.length >= 100 ? ' or more' : ''} more keys not listed; --json lists up to 100).`);
+  }
+}
+
 function progressText(p: RunProgress): string {
   const stages = p.stages.map((s) => `${s.stage} ${s.processed}`).join(', ');
   const failed = p.stages.reduce((n, s) => n + s.failed, 0);
@@ -94,7 +109,8 @@ function progressText(p: RunProgress): string {
 function summary(r: RunReport): string {
   const lines: string[] = [];
   lines.push(`checkpoint  ${r.checkpoint ?? '(none)'}${r.checkpoint !== null ? ` (run ${r.run})` : ''}`);
-  lines.push(`sources     ${r.sources.read} read, ${r.sources.skipped} skipped (already complete)`);
+  const duplicates = r.duplicates > 0 ? `, ${r.duplicates} duplicate ${r.duplicates === 1 ? 'key' : 'keys'} (processed once)` : '';
+  lines.push(`sources     ${r.sources.read} read, ${r.sources.skipped} skipped (already complete)${duplicates}`);
   lines.push('');
   lines.push(
     ...table(

@@ -31,6 +31,11 @@ export const ErrorCodes = {
   INTERRUPTED: 'LINEAGE_INTERRUPTED',
   /** Opening the checkpoint did not finish within the configured timeout. */
   TIMEOUT: 'LINEAGE_TIMEOUT',
+  /**
+   * A run could not go on: stage calls were pending that nothing could ever
+   * settle (the event loop was empty). Names the stage and task.
+   */
+  STALLED: 'LINEAGE_STALLED',
   /** A task UDID was asked for that the checkpoint does not hold. */
   UNKNOWN_TASK: 'LINEAGE_UNKNOWN_TASK',
   /** A stage declared `resumable: false` was used with a checkpoint. */

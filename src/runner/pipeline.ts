@@ -11,16 +11,20 @@
  * @example
  * const report = await new Pipeline([split, clean, write]).run(sources, { checkpoint: 'ckpt' });
  */
+import { errorText } from '../errors/error-text.js';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { rootLineage } from '../identity/lineage.js';
 import type { LineageStore } from '../store/lineage-store.js';
+import { checkRunTimeout } from './call-timeout.js';
 import { DEFAULT_KEEP_CHECKPOINTS } from './checkpointable.js';
+import { decideSet, handover, KeyedGroup, SourceState } from './group-handover.js';
 import { openForRun, type OpenedRun } from './open-for-run.js';
 import { RunCounters, type RunProgress, type RunReport } from './run-report.js';
 import { RunStop } from './run-stop.js';
 import { adaptStage, type StageAdapter, type StageCall, type StageTask } from './stage-adapter.js';
 import { isBatchStage, isStatefulStage, type Stage, type TaskContext } from './stage.js';
 import { Task } from './task.js';
+import { PendingCalls, StallWatch, stalledError } from './stall-watch.js';
 import { StatefulDriver, type InputOutcome } from './stateful-driver.js';
 import { keepCheckpointsProblem, validateStages } from './validate-stages.js';
 
@@ -41,6 +45,8 @@ export interface RunOptions {
   readonly concurrency?: number;
   /** Extra tries after a failure, unless the stage sets its own. Default 0. */
   readonly retries?: number;
+  /** Time limit (ms) of one stage call, unless the stage sets its own `timeoutMs`. Default: none. */
+  readonly timeoutMs?: number;
   /** Tasks alive at once before no new source is admitted. Default 1024. */
   readonly maxInFlight?: number;
   /**
@@ -98,6 +104,7 @@ export class Pipeline {
     const started = performance.now();
     const keep = options.keepCheckpoints === undefined ? null : keepCheckpointsProblem(options.keepCheckpoints);
     if (keep) throw new LineageError(ErrorCodes.INVALID_ARGUMENT, `Pipeline.run: the option ${keep}`);
+    checkRunTimeout(options.timeoutMs);
     const stop = new RunStop(options);
     let opened: OpenedRun | null;
     try {
@@ -151,20 +158,6 @@ interface Group {
   readonly key: string | null;
 }
 
-/** Per source: tasks alive at each stage, and the open keyed groups of `groupBy` stages (a class for the reason in task.ts). */
-class SourceState {
-  readonly alive: Int32Array;
-  total = 0;
-  groups: Map<number, Map<string, StageTask[]>> | null = null;
-  /** Lowest stage at which a task of this source failed (n: none). */
-  failedAt: number;
-
-  constructor(stages: number) {
-    this.alive = new Int32Array(stages);
-    this.failedAt = stages;
-  }
-}
-
 /** @internal One run of a pipeline: queues, counters and the scheduling loop. */
 class PipelineRun {
   readonly counters: RunCounters;
@@ -185,6 +178,10 @@ class PipelineRun {
   private readonly drivers: (StatefulDriver | null)[];
   /** Lowest stage at which any task failed (n: none); a stateful stage after it holds `finish` back. */
   private firstFailure: number;
+  /** Lowest stage a task was pruned before entering (n: none): an input of a stateful stage after it may be missing. */
+  private firstPrune: number;
+  /** Per stage: some task that entered it may be complete (for a stateful stage's decision over its inputs). */
+  private readonly mayBeCompleteAt: Uint8Array;
   private readonly maxInFlight: number;
   private inFlight = 0;
   private activeCalls = 0;
@@ -198,6 +195,10 @@ class PipelineRun {
   private pumping = false;
   private again = false;
   private fatal: { error: unknown } | null = null;
+  /** The checkpoint's answer whether a task is complete (null: no checkpoint); made once, not per question. */
+  private readonly isCompleted: ((udid: string) => boolean) | null;
+  /** Calls waiting on a promise: what a stall names. */
+  private readonly pendingCalls = new PendingCalls();
   private finish!: () => void;
   private fail!: (err: unknown) => void;
   private started = false;
@@ -209,9 +210,15 @@ class PipelineRun {
     started: number,
   ) {
     this.n = stages.length;
+    this.isCompleted = store === null ? null : (udid) => store.isCompleted(udid);
     this.counters = new RunCounters(stages, started, options);
     this.adapters = stages.map((s, i) =>
-      adaptStage(s, { recorder: store, terminal: i === stages.length - 1, retries: options.retries ?? 0 }),
+      adaptStage(s, {
+        recorder: store,
+        terminal: i === stages.length - 1,
+        retries: options.retries ?? 0,
+        ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+      }),
     );
     this.limit = Int32Array.from(stages, (s) => Math.max(1, s.concurrency ?? options.concurrency ?? DEFAULT_CONCURRENCY));
     this.active = new Int32Array(this.n);
@@ -226,8 +233,12 @@ class PipelineRun {
     this.maxInFlight = Math.max(1, options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
     this.aliveAt = new Int32Array(this.n);
     this.firstFailure = this.n;
+    this.firstPrune = this.n;
+    this.mayBeCompleteAt = new Uint8Array(this.n);
     this.drivers = stages.map((s, i) =>
-      isStatefulStage(s) ? new StatefulDriver(s, store, s.keepCheckpoints ?? options.keepCheckpoints ?? DEFAULT_KEEP_CHECKPOINTS, this.counters.states[i]!) : null,
+      isStatefulStage(s)
+        ? new StatefulDriver(s, store, s.keepCheckpoints ?? options.keepCheckpoints ?? DEFAULT_KEEP_CHECKPOINTS, this.counters.states[i]!, s.timeoutMs ?? options.timeoutMs ?? 0)
+        : null,
     );
   }
 
@@ -243,13 +254,25 @@ class PipelineRun {
     } else {
       throw new LineageError(ErrorCodes.INVALID_ARGUMENT, 'Pipeline.run: sources must be an iterable or async iterable of { key, data }.');
     }
+    const watch = new StallWatch(
+      () => stalledError(this.pendingCalls.describe(this.stages, this.reading, this.draining), this.pendingCalls.size),
+      (err) => {
+        this.pendingCalls.recordStalled(this.stages, this.store);
+        this.abort(err);
+        this.fail(err);
+      },
+    );
+    watch.install();
     return new Promise<void>((resolve, reject) => {
       this.finish = resolve;
       this.fail = reject;
       this.started = true;
       this.counters.startProgress();
       this.pump();
-    }).finally(() => this.counters.stopProgress());
+    }).finally(() => {
+      watch.remove();
+      this.counters.stopProgress();
+    });
   }
 
   /** The scheduling loop: serve later stages first, then admit sources; re-entered after every async completion. */
@@ -352,9 +375,11 @@ class PipelineRun {
       return;
     }
     if (result instanceof Promise) {
+      this.pendingCalls.set(group.tasks, i);
       this.resumeAfter(
         result,
         () => {
+          this.pendingCalls.delete(group.tasks);
           this.active[i]!--;
           this.activeCalls--;
         },
@@ -380,9 +405,11 @@ class PipelineRun {
       }
       driver.busy = true;
       this.activeCalls++;
+      this.pendingCalls.set(task, i);
       this.resumeAfter(
         outcome,
         () => {
+          this.pendingCalls.delete(task);
           driver.busy = false;
           this.activeCalls--;
         },
@@ -432,7 +459,20 @@ class PipelineRun {
         driver.done = true;
         return;
       }
+      const verdict = decideSet(inputs, this.mayBeCompleteAt[k] === 1, this.firstPrune < k, this.isCompleted);
+      if (verdict !== 'run') {
+        // Complete: another writer (or an earlier run) finished over all of them. Held: an input may be missing.
+        if (verdict === 'hold') {
+          this.counters.held(k, inputs.length);
+          return;
+        }
+        for (let t = 0; t < inputs.length; t++) this.counters.pruned(k);
+        await driver.alreadyComplete();
+        return;
+      }
+      this.pendingCalls.set(inputs, k, true);
       const r = await this.adapters[k]!.invoke(inputs);
+      this.pendingCalls.delete(inputs);
       this.counters.finish(k, inputs, r);
       driver.done = true;
       if (r.kind === 'failed') {
@@ -457,12 +497,8 @@ class PipelineRun {
     if (r.kind !== 'children' || k + 1 >= this.n) return;
     const sources = new Set<string>();
     for (const child of r.children) {
-      if (this.store !== null && r.completeChildren && this.store.isCompleted(child.lineage.udid)) {
-        this.counters.pruned(k + 1);
-        continue;
-      }
-      this.enter(k + 1, child);
-      sources.add(child.lineage.sourceKey);
+      this.passOn(k + 1, child, r.completeChildren);
+      if (this.perSource.has(child.lineage.sourceKey)) sources.add(child.lineage.sourceKey);
     }
     for (const key of sources) this.release(key, this.perSource.get(key)!, k);
   }
@@ -477,55 +513,89 @@ class PipelineRun {
         s.failedAt = Math.min(s.failedAt, i);
       }
     }
-    if (r.kind === 'children' && i + 1 < this.n) {
-      const ask = this.store !== null && r.completeChildren;
-      for (const child of r.children) {
-        if (ask && this.store!.isCompleted(child.lineage.udid)) {
-          this.counters.pruned(i + 1);
-          continue;
-        }
-        this.enter(i + 1, child);
-      }
-    }
+    if (r.kind === 'children' && i + 1 < this.n) for (const child of r.children) this.passOn(i + 1, child, r.completeChildren);
     for (const t of tasks) this.leave(i, t);
   }
 
+  /**
+   * A child enters stage i, unless the checkpoint has it complete (`mayBeComplete`:
+   * the recorder did not rule that out). A member of a keyed group is never
+   * pruned on its own, nor an input of a stateful stage: the set is decided
+   * whole when it is handed over (group-handover.ts).
+   */
+  private passOn(i: number, child: StageTask, mayBeComplete: boolean): void {
+    const ask = this.store !== null && mayBeComplete;
+    if (ask && this.keyed[i] === null && this.drivers[i] === null && this.store!.isCompleted(child.lineage.udid)) {
+      this.counters.pruned(i);
+      this.firstPrune = Math.min(this.firstPrune, i);
+      const s = this.perSource.get(child.lineage.sourceKey);
+      if (s) s.prunedAt = Math.min(s.prunedAt, i);
+      return;
+    }
+    if (ask) this.mayBeCompleteAt[i] = 1;
+    this.enter(i, child, ask);
+  }
+
   /** A task reaches stage i: queued, or held in its source's group when the stage groups by key. */
-  private enter(i: number, task: StageTask): void {
+  private enter(i: number, task: StageTask, mayBeComplete = false): void {
     const key = task.lineage.sourceKey;
     let s = this.perSource.get(key);
     if (!s) {
       s = new SourceState(this.n);
       this.perSource.set(key, s);
     }
+    const groupOf = this.keyed[i];
+    const g = groupOf ? this.groupKey(i, groupOf, task) : null;
+    if (groupOf && g === null) {
+      // It never joins its group, so that group (and any later one of the source) would be
+      // short: counted as a failure just before stage i, which holds them back.
+      s.failedAt = Math.min(s.failedAt, i - 1);
+      this.firstFailure = Math.min(this.firstFailure, i);
+      if (s.total === 0) this.perSource.delete(key);
+      return;
+    }
     s.alive[i]!++;
     s.total++;
     this.inFlight++;
     this.aliveAt[i]!++;
-    const groupOf = this.keyed[i];
-    if (groupOf) {
-      const g = groupOf(task.data, { stage: this.stages[i]!.id, udid: task.lineage.udid, sourceKey: key, lineage: task.lineage, attempt: 0 });
-      if (typeof g !== 'string') {
-        throw new LineageError(ErrorCodes.INVALID_PIPELINE, `stage "${this.stages[i]!.id}": groupBy returned ${JSON.stringify(g)} for task ${task.lineage.udid}; it must return a string.`);
-      }
+    if (g !== null) {
       s.groups ??= new Map();
       let byKey = s.groups.get(i);
       if (!byKey) s.groups.set(i, (byKey = new Map()));
-      const list = byKey.get(g);
-      if (list) list.push(task);
-      else byKey.set(g, [task]);
+      let group = byKey.get(g);
+      if (!group) byKey.set(g, (group = new KeyedGroup()));
+      group.tasks.push(task);
+      if (mayBeComplete) group.mayBeComplete = true;
       return;
     }
     this.queues[i]!.push(task);
   }
 
+  /** The task's group at stage i; null when `groupBy` threw or gave no string: the task is then recorded failed. */
+  private groupKey(i: number, groupOf: (input: unknown, ctx: TaskContext) => string, task: StageTask): string | null {
+    const stage = this.stages[i]!.id;
+    let g: unknown;
+    let error: string;
+    try {
+      g = groupOf(task.data, { stage, udid: task.lineage.udid, sourceKey: task.lineage.sourceKey, lineage: task.lineage, attempt: 0 });
+      if (typeof g === 'string') return g;
+      error = `groupBy returned ${describeValue(g)} for this task; it must return a string.`;
+    } catch (err) {
+      error = `groupBy threw: ${errorText(err)}`;
+    }
+    this.store?.recordFailure({ stage, task: task.lineage, error });
+    this.counters.entryFailed(i, task, error);
+    return null;
+  }
+
   /** A source's root at a `groupBy` stage 0 is a group of one: nothing upstream can join it. */
   private enterRoot(task: StageTask): void {
     this.enter(0, task);
-    if (this.keyed[0]) {
-      const s = this.perSource.get(task.lineage.sourceKey)!;
-      for (const [g, tasks] of s.groups!.get(0)!) this.ready[0]!.push({ tasks, key: g });
-      s.groups!.delete(0);
+    const s = this.keyed[0] ? this.perSource.get(task.lineage.sourceKey) : undefined;
+    const groups = s?.groups?.get(0);
+    if (groups) {
+      for (const [g, group] of groups) this.ready[0]!.push({ tasks: group.tasks, key: g });
+      s!.groups!.delete(0);
     }
   }
 
@@ -540,34 +610,44 @@ class PipelineRun {
     this.release(key, s, i);
   }
 
-  /** Closes the source's groups after stage i that nothing upstream can still add to; forgets the source when nothing of it is alive. */
+  /**
+   * Hands over the source's groups after stage i that nothing upstream can
+   * still add to (each run, pruned or held back whole: see group-handover.ts);
+   * forgets the source when nothing of it is alive.
+   */
   private release(key: string, s: SourceState, i: number): void {
     if (s.groups) {
       let upstream = 0;
-      let held: { f: number; tasks: StageTask[] }[] | null = null;
+      let retired: { f: number; tasks: StageTask[]; verdict: 'prune' | 'hold' }[] | null = null;
       for (let f = 0; f < this.n; f++) {
         const byKey = f > i ? s.groups.get(f) : undefined;
         if (byKey && upstream === 0) {
           s.groups.delete(f);
-          if (s.failedAt < f) {
-            // A member failed upstream: merging the rest would emit an output an
-            // uninterrupted run never makes. Hold the group back; a rerun redoes it whole.
-            held ??= [];
-            for (const tasks of byKey.values()) held.push({ f, tasks });
-            continue;
-          }
           // A fixed order, whatever the arrival order: groups by key, tasks by UDID.
           for (const g of [...byKey.keys()].sort()) {
-            const members = byKey.get(g)!.sort((a, b) => (a.lineage.udid < b.lineage.udid ? -1 : 1));
-            this.ready[f]!.push({ tasks: members, key: g });
+            const group = byKey.get(g)!;
+            const verdict = handover(group, f, s, this.isCompleted);
+            if (verdict === 'run') {
+              const members = group.tasks.sort((a, b) => (a.lineage.udid < b.lineage.udid ? -1 : 1));
+              this.ready[f]!.push({ tasks: members, key: g });
+              continue;
+            }
+            // Held: a member failed upstream, or may be missing, and merging the rest would emit an
+            // output an uninterrupted run never makes; a rerun redoes it whole. Pruned: it is complete.
+            (retired ??= []).push({ f, tasks: group.tasks, verdict });
+            if (verdict === 'prune') {
+              s.prunedAt = Math.min(s.prunedAt, f);
+              this.firstPrune = Math.min(this.firstPrune, f);
+            }
           }
         }
         upstream += s.alive[f]!;
       }
       if (s.groups.size === 0) s.groups = null;
-      if (held) {
-        for (const { f, tasks } of held) {
-          this.counters.held(f, tasks.length);
+      if (retired) {
+        for (const { f, tasks, verdict } of retired) {
+          if (verdict === 'hold') this.counters.held(f, tasks.length);
+          else for (let k = 0; k < tasks.length; k++) this.counters.pruned(f);
           for (const t of tasks) this.leave(f, t);
         }
         return;
@@ -675,10 +755,27 @@ class PipelineRun {
     }
     this.counters.sourcesRead++;
     const lineage = rootLineage(source.key);
+    // Its key was given before in this run: run again, it would double its outputs (a keyed group
+    // would hold every member twice). Known from the tasks alive now and from the store's session,
+    // so no key is remembered once its source is done.
+    if (this.perSource.has(source.key) || (this.store !== null && this.store.consumedInRun(lineage))) {
+      this.counters.duplicate(source.key);
+      return;
+    }
     if (this.store !== null && this.store.isSourceCompleted(lineage)) {
       this.counters.sourcesSkipped++;
       return;
     }
     this.enterRoot(new Task(source.data, lineage));
+  }
+}
+
+/** A value as a user would recognise it in a message, whatever it is. */
+function describeValue(value: unknown): string {
+  if (typeof value === 'symbol' || typeof value === 'function' || typeof value === 'bigint') return String(value);
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return `a ${typeof value}`;
   }
 }

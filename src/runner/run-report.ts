@@ -84,6 +84,10 @@ export interface RunReport {
   readonly failed: number;
   /** The first 100 failures. */
   readonly failures: TaskFailure[];
+  /** Sources read again after their key was already given in this run (each processed once). */
+  readonly duplicates: number;
+  /** The first 100 keys given more than once, each listed once. */
+  readonly duplicateKeys: string[];
 }
 
 export interface RunProgress {
@@ -100,6 +104,8 @@ const MAX_STATE_ERRORS = 20;
 export class RunCounters {
   sourcesRead = 0;
   sourcesSkipped = 0;
+  duplicates = 0;
+  private readonly duplicateKeys: string[] = [];
   private readonly processed: Float64Array;
   private readonly emitted: Float64Array;
   private readonly filtered: Float64Array;
@@ -141,6 +147,12 @@ export class RunCounters {
     if (typeof outcome === 'object') this.fail(i, [task], outcome.failed);
   }
 
+  /** A task that failed on entering stage i, before any call (its `groupBy` threw or gave no string). */
+  entryFailed(i: number, task: StageTask, error: string): void {
+    this.processed[i]!++;
+    this.fail(i, [task], error);
+  }
+
   /** A stateful stage's `finish` over the inputs its state holds (counted as processed when they arrived). */
   finish(i: number, inputs: readonly StageTask[], r: StageCall): void {
     this.settle(i, inputs, r);
@@ -159,6 +171,12 @@ export class RunCounters {
       if (this.failures.length >= MAX_FAILURES) break;
       this.failures.push({ stage: this.stages[i]!.id, udid: t.lineage.udid, sourceKey: t.lineage.sourceKey, error });
     }
+  }
+
+  /** A source whose key this run has read already. */
+  duplicate(key: string): void {
+    this.duplicates++;
+    if (this.duplicateKeys.length < MAX_FAILURES && !this.duplicateKeys.includes(key)) this.duplicateKeys.push(key);
   }
 
   pruned(i: number): void {
@@ -211,6 +229,8 @@ export class RunCounters {
       stages: this.stageReports(),
       failed,
       failures: [...this.failures],
+      duplicates: this.duplicates,
+      duplicateKeys: [...this.duplicateKeys],
     };
   }
 }

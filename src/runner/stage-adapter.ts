@@ -11,9 +11,11 @@
  * const split = adaptStage(splitStage, { recorder: store });
  * const { children } = await split.call([{ data: file, lineage: rootLineage(file) }]);
  */
+import { boundErrorText, errorText } from '../errors/error-text.js';
 import type { Lineage } from '../identity/lineage.js';
 import type { EmissionRecord, FailureRecord } from '../store/types.js';
-import { assignChildLineage, type Child } from './assign-child-lineage.js';
+import { assignChildLineage, type Assigned, type Child } from './assign-child-lineage.js';
+import { withTimeout } from './call-timeout.js';
 import {
   isBatchStage,
   isFailed,
@@ -47,6 +49,8 @@ export interface AdapterOptions {
   readonly terminal?: boolean;
   /** Extra tries after a failure, unless the stage sets its own `retries`. Default 0. */
   readonly retries?: number;
+  /** Time limit of one call, unless the stage sets its own `timeoutMs`. Default: none. */
+  readonly timeoutMs?: number;
 }
 
 export interface StageCall<Out = unknown> {
@@ -83,6 +87,7 @@ export function adaptStage<In, Out>(stage: Stage<In, Out>, options: AdapterOptio
   const recorder = options.recorder ?? null;
   const terminal = options.terminal === true;
   const tries = 1 + (stage.retries ?? options.retries ?? 0);
+  const timeoutMs = stage.timeoutMs ?? options.timeoutMs ?? 0;
   const key = stage.key?.bind(stage);
   const batch = isBatchStage(stage);
   const stateful = isStatefulStage(stage);
@@ -105,13 +110,23 @@ export function adaptStage<In, Out>(stage: Stage<In, Out>, options: AdapterOptio
     return (stage as MapStage<In, Out>).process(task.data, taskContext(stage.id, task.lineage, n));
   };
 
-  const settle = (tasks: readonly StageTask<In>[], result: StageResult<Out> | undefined, error: unknown, attempts: number): StageCall<Out> => {
+  /** `thrown`: the failure text of a throw or rejection (whatever was thrown), else null and `result` is what the stage returned. */
+  const settle = (tasks: readonly StageTask<In>[], result: StageResult<Out> | undefined, thrown: string | null, attempts: number): StageCall<Out> => {
     const parents = tasks.map((t) => t.lineage);
-    const assigned =
-      error === undefined ? assignChildLineage(stage.id, parents, result, key ? { key } : {}) : { kind: 'failed' as const, reason: errorText(error) };
+    let assigned: Assigned<Out>;
+    if (thrown !== null) assigned = { kind: 'failed', reason: thrown };
+    else {
+      try {
+        assigned = assignChildLineage(stage.id, parents, result, key ? { key } : {});
+      } catch (err) {
+        // A key() that throws or gives no usable key, two children with one key: the stage's output is unusable, so the call failed.
+        assigned = { kind: 'failed', reason: errorText(err) };
+      }
+    }
     if (assigned.kind === 'failed') {
-      if (recorder) for (const t of tasks) recorder.recordFailure({ stage: stage.id, task: t.lineage, error: assigned.reason });
-      return { kind: 'failed', children: NO_CHILDREN, error: assigned.reason, attempts, completeChildren: false };
+      const reason = boundErrorText(assigned.reason);
+      if (recorder) for (const t of tasks) recorder.recordFailure({ stage: stage.id, task: t.lineage, error: reason });
+      return { kind: 'failed', children: NO_CHILDREN, error: reason, attempts, completeChildren: false };
     }
     const children = assigned.kind === 'children' ? assigned.children : NO_CHILDREN;
     const lineages = children.length === 0 ? NO_CHILDREN : children.map((c) => c.lineage);
@@ -126,11 +141,11 @@ export function adaptStage<In, Out>(stage: Stage<In, Out>, options: AdapterOptio
         result = attempt(tasks, groupKey, n);
       } catch (err) {
         if (n + 1 < tries) continue;
-        return settle(tasks, undefined, err, n + 1);
+        return settle(tasks, undefined, errorText(err), n + 1);
       }
       if (isThenable(result)) return finishAsync(tasks, groupKey, result, n);
       if (isFailed(result) && n + 1 < tries) continue;
-      return settle(tasks, result, undefined, n + 1);
+      return settle(tasks, result, null, n + 1);
     }
     throw new Error('unreachable');
   };
@@ -139,10 +154,10 @@ export function adaptStage<In, Out>(stage: Stage<In, Out>, options: AdapterOptio
     let pending: StageResult<Out> | Promise<StageResult<Out>> = first;
     for (let n = n0; ; n++) {
       try {
-        const result = await pending;
-        if (!isFailed(result) || n + 1 >= tries) return settle(tasks, result, undefined, n + 1);
+        const result = timeoutMs > 0 && isThenable<StageResult<Out>>(pending) ? await withTimeout(pending, timeoutMs) : await pending;
+        if (!isFailed(result) || n + 1 >= tries) return settle(tasks, result, null, n + 1);
       } catch (err) {
-        if (n + 1 >= tries) return settle(tasks, undefined, err, n + 1);
+        if (n + 1 >= tries) return settle(tasks, undefined, errorText(err), n + 1);
       }
       try {
         pending = attempt(tasks, groupKey, n + 1);
@@ -175,9 +190,3 @@ function commonSource(tasks: readonly StageTask[]): string | null {
   for (const t of tasks) if (t.lineage.sourceKey !== first) return null;
   return first;
 }
-
-function errorText(err: unknown): string {
-  if (err instanceof Error) return err.message || err.name;
-  return String(err);
-}
-

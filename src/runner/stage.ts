@@ -68,6 +68,13 @@ interface StageBase<Out> {
   /** Extra tries after a thrown error or a `failed()` result. Default: the run's `retries` (0). */
   readonly retries?: number;
   /**
+   * Milliseconds one call (`process`, `processBatch`, `absorb`, `finish`) may take
+   * before that try fails with "timed out after N ms" (retries apply; the late
+   * result is ignored). Only a call that returns a promise can time out. Default:
+   * the run's `timeoutMs`, else no limit.
+   */
+  readonly timeoutMs?: number;
+  /**
    * A stable key per child (its slot in the lineage path becomes `k<key>`
    * instead of its index), so identity does not depend on output order.
    */

@@ -11,10 +11,12 @@
  * Without a checkpoint store no Checkpointable method is called: there is
  * nothing to resume from.
  */
+import { boundErrorText, errorText } from '../errors/error-text.js';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import type { Lineage } from '../identity/lineage.js';
 import type { LineageStore } from '../store/lineage-store.js';
 import type { StateCheckpointLog } from '../store/state-checkpoint-log.js';
+import { withTimeout } from './call-timeout.js';
 import { isCheckpointable, type Checkpointable } from './checkpointable.js';
 import type { StateCounters } from './run-report.js';
 import type { StageTask } from './stage-adapter.js';
@@ -46,6 +48,8 @@ export class StatefulDriver {
     private readonly store: LineageStore | null,
     private readonly keep: number,
     private readonly counters: StateCounters,
+    /** Time limit of one absorb (0: none). */
+    private readonly timeoutMs = 0,
   ) {
     this.checkpoints = store !== null && isCheckpointable(stage) ? (stage as StatefulStage & Checkpointable) : null;
   }
@@ -97,8 +101,8 @@ export class StatefulDriver {
     } catch (err) {
       return this.failed(task, errorText(err));
     }
-    if (isThenable(result)) {
-      return result.then(
+    if (isThenable<void | Failed>(result)) {
+      return (this.timeoutMs > 0 ? withTimeout(result, this.timeoutMs) : result).then(
         (r) => this.absorbed(task, r),
         (err: unknown) => this.failed(task, errorText(err)),
       );
@@ -133,8 +137,15 @@ export class StatefulDriver {
     await this.expireOnceCommitted(this.log.rewind(null));
   }
 
+  /** Every input was already complete (another writer finished over them): `finish` is not run, and the checkpoints are no longer needed. */
+  async alreadyComplete(): Promise<void> {
+    if (!this.log) return;
+    await this.store!.flush();
+    await this.expireOnceCommitted(this.log.rewind(null));
+  }
+
   private absorbed(task: StageTask, result: void | Failed): InputOutcome | Promise<InputOutcome> {
-    if (isFailed(result)) return this.failed(task, result.reason);
+    if (isFailed(result)) return this.failed(task, boundErrorText(result.reason));
     this.held.set(task.lineage.udid, task.lineage);
     this.counters.absorbed++;
     if (!this.checkpoints) return 'absorbed';
@@ -198,9 +209,4 @@ export class StatefulDriver {
 
 function isThenable<T>(value: unknown): value is Promise<T> {
   return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
-}
-
-function errorText(err: unknown): string {
-  if (err instanceof Error) return err.message || err.name;
-  return String(err);
 }

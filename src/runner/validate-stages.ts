@@ -3,6 +3,7 @@
  * construction with the stage named, not hours into a run.
  */
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
+import { timeoutProblem } from './call-timeout.js';
 import { CHECKPOINTABLE_METHODS } from './checkpointable.js';
 import type { Stage } from './stage.js';
 
@@ -42,6 +43,8 @@ export function validateStages(stages: readonly Stage[]): void {
       if (s.groupBy !== undefined && s.groupBy !== 'source' && typeof s.groupBy !== 'function') throw bad("has groupBy that is neither 'source' nor a function.");
       if (s.batchSize !== undefined && !(Number.isSafeInteger(s.batchSize) && (s.batchSize as number) >= 1)) throw bad('has a batchSize that is not a whole number ≥ 1.');
     }
+    const timeout = s.timeoutMs === undefined ? null : timeoutProblem(s.timeoutMs);
+    if (timeout) throw bad(`has ${timeout}`);
     for (const k of ['concurrency', 'retries'] as const) {
       const v = s[k];
       if (v !== undefined && !(Number.isSafeInteger(v) && (v as number) >= (k === 'concurrency' ? 1 : 0))) throw bad(`has ${k} ${JSON.stringify(v)}; expected a whole number.`);

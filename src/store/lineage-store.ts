@@ -174,6 +174,19 @@ export class LineageStore {
     return this.shards.some((s) => s.sourceState.get(sourceKey)?.state === 'done');
   }
 
+  /**
+   * True when this writer consumed the source's root in this run (recorded an
+   * emission or a failure of it): a second occurrence of its key is a
+   * duplicate. Answered from the session's own table of the tasks it touched,
+   * so it costs no memory of its own. In source-counter mode: while the source
+   * has live tasks.
+   */
+  consumedInRun(root: Lineage): boolean {
+    this.assertOpen('consumedInRun');
+    if (this.session) return this.session.completedInSession(root.udid, true) !== undefined;
+    return this.counters?.pendingOf(root.sourceKey) !== undefined;
+  }
+
   /** Source-counter mode: every source some writer started, with where it stands (done wins over failed and started). */
   *sourceStates(): Generator<{ sourceKey: string } & SourceState> {
     this.assertOpen('sourceStates');

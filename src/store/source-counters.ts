@@ -7,6 +7,7 @@
  * source reruns from its root. Every emission must belong to one source, so
  * fan-ins across sources are refused.
  */
+import { boundErrorText, errorText } from '../errors/error-text.js';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import type { Shard } from './shard.js';
 import { writeFailure } from './write-failure.js';
@@ -53,7 +54,7 @@ export class SourceCounterSession {
 
   recordFailure(rec: FailureRecord): boolean {
     const source = sourceKeyOf(rec.task, rec.stage);
-    const error = rec.error instanceof Error ? rec.error.message || String(rec.error) : String(rec.error);
+    const error = typeof rec.error === 'string' ? boundErrorText(rec.error) : errorText(rec.error);
     this.watch(this.shard.sourceState.put(source, { state: 'failed', run: this.run, stage: rec.stage, error }));
     return true;
   }

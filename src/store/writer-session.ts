@@ -19,6 +19,7 @@
  * is synchronous, so it never straddles two batches: any committed prefix is a
  * consistent checkpoint.
  */
+import { boundErrorText, errorText } from '../errors/error-text.js';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { childOrigin, isRootLineage, lineageDigest, lineageNote, noteLineage } from '../identity/lineage.js';
 import { digestWords, isUdid, parseUdidWords } from '../identity/udid.js';
@@ -384,7 +385,7 @@ export class WriterSession {
     if (!parseUdidWords(typeof rec.task === 'string' ? rec.task : rec.task?.udid, this.refWords, 0)) refUdid(rec.task, rec.stage, 'task');
     const id = this.resolve(0, 0, 0, 0, rec.task);
     if ((this.state[id]! & COMPLETED) !== 0) return false;
-    const text = rec.error instanceof Error ? rec.error.message || String(rec.error) : String(rec.error);
+    const text = typeof rec.error === 'string' ? boundErrorText(rec.error) : errorText(rec.error);
     this.state[id] = (this.state[id]! & ~OUTCOME_MASK) | OUTCOME_FAILED;
     this.outcomeStage[id] = stage;
     this.errors.set(id, text);
