@@ -18,7 +18,7 @@ import { completionOfShards } from '../completion/batch-completion.js';
 import { MANIFEST_FILE, MANIFEST_TEMP, createManifest, newManifest, readManifest, writeManifest, type Manifest } from './manifest.js';
 import { checkLmdbFile } from './lmdb-header.js';
 import { networkFsWarning } from './mount-check.js';
-import { OwnerHeartbeat, assertNotOwnedElsewhere } from './owner-record.js';
+import { claimShard, type OwnerHeartbeat } from './owner-record.js';
 import { UdidIndex } from './udid-index.js';
 import { FLAG_TERMINAL, OUTCOME_KINDS, Shard, TASK_TYPES, type SourceState } from './shard.js';
 import { SourceCounterSession } from './source-counters.js';
@@ -96,9 +96,9 @@ export class LineageStore {
       if (writerId !== null) {
         const own = join(path, WRITERS_DIR, writerId);
         mkdirSync(own, { recursive: true });
-        assertNotOwnedElsewhere(own, writerId);
+        // Claimed before LMDB opens: a second process never opens a shard another live one writes.
+        heartbeat = claimShard(own, writerId);
         shards.push(Shard.open(own, writerId, false, mapSize));
-        heartbeat = new OwnerHeartbeat(own);
       }
       for (const id of shardIds) {
         if (id === writerId) continue;
