@@ -323,9 +323,9 @@ export class Shard {
     return this.initialized && lastKey(this.meta as never) >= 0;
   }
 
-  /** The greatest id any task record may have (0: none). */
-  lastTaskId(): number {
-    return this.initialized ? (lastKey(this.meta as never) + 1) * BLOCK_TASKS - 1 : 0;
+  /** The greatest id any task record may have (0: none); `transaction`: in that snapshot. */
+  lastTaskId(transaction?: object): number {
+    return this.initialized ? (lastKey(this.meta as never, transaction) + 1) * BLOCK_TASKS - 1 : 0;
   }
 
   /** At least the number of tasks, from the number of `meta` blocks (no scan). */
@@ -432,8 +432,8 @@ export class Shard {
   }
 
   /** Every entry of the `udid` index in UDID order (the UDID is a view valid until the next step), from the chunk that may hold `from`. */
-  udidEntries(from?: Buffer): Generator<{ udid: Buffer; id: number }> {
-    return entries(this.udid as never, from ? { from } : {});
+  udidEntries(from?: Buffer, transaction?: object): Generator<{ udid: Buffer; id: number }> {
+    return entries(this.udid as never, { ...(from ? { from } : {}), ...(transaction ? { transaction } : {}) });
   }
 
   /** The run that completed the task, or undefined. */
