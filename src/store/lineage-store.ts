@@ -18,6 +18,7 @@ import { completionOfShards } from '../completion/batch-completion.js';
 import { MANIFEST_FILE, MANIFEST_TEMP, createManifest, newManifest, readManifest, writeManifest, type Manifest } from './manifest.js';
 import { checkLmdbFile } from './lmdb-header.js';
 import { networkFsWarning } from './mount-check.js';
+import { assertWritable } from './write-access.js';
 import { claimShard, type OwnerHeartbeat } from './owner-record.js';
 import { UdidIndex } from './udid-index.js';
 import { FLAG_TERMINAL, OUTCOME_KINDS, Shard, TASK_TYPES, type SourceState } from './shard.js';
@@ -76,6 +77,7 @@ export class LineageStore {
     await probe(path, timeoutOf(options));
     const warning = networkFsWarning(path);
     if (warning) (options.onWarning ?? ((m: string) => process.emitWarning(m, { code: 'LINEAGE_NETWORK_FS' })))(warning);
+    if (writerId !== null) assertWritable(path, join(path, WRITERS_DIR, writerId));
     const manifest = prepareDirectory(path, !readOnly && (options.create ?? true), options.mode ?? 'dag');
     if (options.mode !== undefined && options.mode !== manifest.mode) {
       throw new LineageError(

@@ -4,6 +4,7 @@
  * would otherwise be mapped past its end and the first read would kill the
  * process with SIGBUS; a garbage file gives an opaque native error.
  */
+import { dirname } from 'node:path';
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 
@@ -20,8 +21,8 @@ export function checkLmdbFile(file: string): void {
   const corrupt = (what: string) =>
     new LineageError(
       ErrorCodes.CORRUPT,
-      `${file} is damaged: ${what}. Nothing was changed. Restore the checkpoint from a backup, ` +
-        'or delete this writer directory to redo its work.',
+      `${file} is damaged: ${what}. Nothing was changed. Restore the checkpoint from a backup; or, to redo this writer's work, ` +
+        `move its directory aside (e.g. mv ${dirname(file)} ${dirname(file)}.damaged) and run again.`,
     );
   if (size < 2 * 4096) throw corrupt(`${size} bytes is too short for an LMDB file`);
   const head = Buffer.alloc(2 * 4096);

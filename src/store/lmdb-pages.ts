@@ -132,7 +132,7 @@ export class PageFile {
     throw new LineageError(
       ErrorCodes.CORRUPT,
       `${join(this.shard.dir, 'data.mdb')} is damaged: ${what}. Nothing was changed. Run \`lineage verify\` on the checkpoint; ` +
-        'restore it from a backup, or delete this writer directory to redo its work.',
+        `restore it from a backup, or, to redo this writer's work, move its directory aside (e.g. mv ${this.shard.dir} ${this.shard.dir}.damaged) and run again.`,
     );
   }
 

@@ -70,8 +70,8 @@ export function readManifest(dir: string): Manifest {
   } catch (err) {
     throw new LineageError(
       ErrorCodes.CORRUPT,
-      `${file} is not valid JSON (${text.length} bytes). The checkpoint manifest is damaged; ` +
-        'restore it from a backup, or delete the checkpoint to start over.',
+      `${file} is not valid JSON (${text.length} bytes). The checkpoint manifest is damaged; nothing was changed, and the work ` +
+        'recorded in the writers/ directory is untouched. Restore lineage.json from a backup (or start over in a new checkpoint directory).',
       { cause: err },
     );
   }

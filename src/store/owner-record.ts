@@ -16,9 +16,10 @@
  */
 import { linkSync, openSync, closeSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { currentBootId, processStartTime, sameHostProcessAlive } from './process-identity.js';
+import { notWritable, notWritableCode } from './write-access.js';
 
 export const OWNER_FILE = 'owner.json';
 const TAKEOVER_FILE = 'owner.takeover';
@@ -98,7 +99,14 @@ export function claimShard(shardDir: string, writerId: string): OwnerHeartbeat {
   const file = join(shardDir, OWNER_FILE);
   const deadline = Date.now() + TAKEOVER_WAIT_MS;
   for (;;) {
-    const tmp = heartbeat.writeTemp();
+    let tmp: string;
+    try {
+      tmp = heartbeat.writeTemp();
+    } catch (err) {
+      const denied = notWritableCode(err);
+      if (denied !== null) throw notWritable(dirname(dirname(shardDir)), shardDir, denied, err);
+      throw err;
+    }
     try {
       linkSync(tmp, file);
       heartbeat.start();

@@ -47,10 +47,11 @@
  */
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { checkLmdbFile } from './lmdb-header.js';
+import { notWritable, notWritableCode } from './write-access.js';
 import { BLOCK_TASKS, META_SIZE, blockOf, editRecord, forEachRecord, lastKey, recordAt } from './meta-blocks.js';
 import { CHUNK_ENTRIES, entries, lookup, removeEntry } from './udid-chunks.js';
 import { UdidTail, claimantAlive, readUnindexed } from './udid-tail.js';
@@ -180,10 +181,20 @@ export class Shard {
       this.absorbed = this.env.openDB('absorbed', { keyEncoding: 'binary', encoding: 'binary' }) ?? undefined;
       this.stateCheckpoints = this.env.openDB('state_checkpoints', { keyEncoding: 'uint32', encoding: 'json' }) ?? undefined;
     } catch (err) {
+      // Permissions and read-only mounts are not damage: say what they are, and never advise removing the data.
+      const denied = notWritableCode(err);
+      if (denied !== null && !readOnly) throw notWritable(dirname(dirname(dir)), dir, denied, err);
+      if (denied !== null) {
+        throw new LineageError(
+          ErrorCodes.IO,
+          `${dir} could not be opened for reading (${(err as Error).message}). Nothing was changed. Check that this user may read the directory and its files.`,
+          { cause: err },
+        );
+      }
       throw new LineageError(
         ErrorCodes.CORRUPT,
         `${dir} could not be opened as an LMDB environment (${(err as Error).message}). Nothing was changed. ` +
-          'Restore the checkpoint from a backup, or delete this writer directory to redo its work.',
+          `Restore the checkpoint from a backup; or, to redo this writer's work, move the directory aside (e.g. mv ${dir} ${dir}.damaged) and run again.`,
         { cause: err },
       );
     }
