@@ -5,6 +5,12 @@
 export const ErrorCodes = {
   /** A stage id, source key or other argument is empty or of the wrong shape. */
   INVALID_ARGUMENT: 'LINEAGE_INVALID_ARGUMENT',
+  /**
+   * A key that cannot name a task: a source key, child key or stage id with a
+   * lone UTF-16 surrogate (UTF-8 would encode it as U+FFFD, so distinct keys
+   * would share one UDID), or a source key too long for source-counter mode.
+   */
+  INVALID_KEY: 'LINEAGE_INVALID_KEY',
   /** A string that should be a 32-char lowercase hex UDID is not one. */
   INVALID_UDID: 'LINEAGE_INVALID_UDID',
   /** The path does not exist, is not a directory, or holds no checkpoint. */

@@ -22,7 +22,7 @@ import { assertWritable } from './write-access.js';
 import { claimShard, type OwnerHeartbeat } from './owner-record.js';
 import { UdidIndex } from './udid-index.js';
 import { FLAG_TERMINAL, OUTCOME_KINDS, Shard, TASK_TYPES, type SourceState } from './shard.js';
-import { SourceCounterSession } from './source-counters.js';
+import { SourceCounterSession, assertCountableKey } from './source-counters.js';
 import { StateCheckpointLog, readStateCheckpoints, type StageCheckpoints } from './state-checkpoint-log.js';
 import { scanShard } from './task-scan.js';
 import { isRootLineage, rootLineage, type Lineage } from '../identity/lineage.js';
@@ -171,6 +171,7 @@ export class LineageStore {
       const lineage = root ?? rootLineage(sourceKey);
       return this.completed(lineage.udid, isRootLineage(lineage));
     }
+    assertCountableKey(sourceKey, this.dir);
     return this.shards.some((s) => s.sourceState.get(sourceKey)?.state === 'done');
   }
 
