@@ -3,7 +3,7 @@
 // LINEAGE_LOCKED naming host, pid and since when, and a stale hold (its
 // process dead) is taken over. Real processes, real LMDB.
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -164,5 +164,28 @@ describe('the claim in one process and across pid reuse', () => {
     } finally {
       sleeper.kill('SIGKILL');
     }
+  });
+
+  it('an empty data.mdb of a shard a live writer holds (it is being created) is skipped by readers; once that writer is gone it is LINEAGE_CORRUPT', async () => {
+    const dir = tempDir();
+    await (await LineageStore.open(dir)).close();
+    const shard = join(dir, 'writers', 'starting');
+    mkdirSync(shard);
+    writeFileSync(join(shard, 'data.mdb'), '');
+    const sleeper = spawn('sleep', ['30']);
+    try {
+      await new Promise((r) => sleeper.once('spawn', r));
+      const claim = { host: hostname(), pid: sleeper.pid, pidStart: processStartTime(sleeper.pid!), startedAt: new Date().toISOString(), heartbeatAt: new Date().toISOString() };
+      writeFileSync(join(shard, 'owner.json'), JSON.stringify(claim));
+      const reader = await LineageStore.open(dir, { readOnly: true });
+      expect(reader.shards.map((s) => s.writerId)).toEqual(['main']);
+      await reader.close();
+    } finally {
+      sleeper.kill('SIGKILL');
+      await new Promise((r) => sleeper.once('exit', r));
+    }
+    const err = await LineageStore.open(dir, { readOnly: true }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: ErrorCodes.CORRUPT });
+    expect((err as Error).message).toContain(join(shard, 'data.mdb'));
   });
 });

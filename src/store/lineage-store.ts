@@ -19,7 +19,7 @@ import { MANIFEST_FILE, MANIFEST_TEMP, createManifest, newManifest, readManifest
 import { checkLmdbFile } from './lmdb-header.js';
 import { networkFsWarning } from './mount-check.js';
 import { assertWritable } from './write-access.js';
-import { claimShard, type OwnerHeartbeat } from './owner-record.js';
+import { claimShard, ownerLive, readOwner, type OwnerHeartbeat } from './owner-record.js';
 import { UdidIndex } from './udid-index.js';
 import { FLAG_TERMINAL, OUTCOME_KINDS, Shard, TASK_TYPES, type SourceState } from './shard.js';
 import { SourceCounterSession, assertCountableKey } from './source-counters.js';
@@ -90,7 +90,9 @@ export class LineageStore {
     // Every existing data file is checked before this writer creates its own shard: a damaged checkpoint stays as it was.
     for (const id of shardIds) {
       const shardDir = join(path, WRITERS_DIR, id);
-      if (hasData(shardDir)) checkLmdbFile(join(shardDir, 'data.mdb'));
+      const size = dataSize(shardDir);
+      if (size > 0) checkLmdbFile(join(shardDir, 'data.mdb'));
+      else if (size === 0 && !startingWriter(shardDir)) throw emptyDataFile(shardDir);
     }
     const shards: Shard[] = [];
     let heartbeat: OwnerHeartbeat | null = null;
@@ -552,9 +554,34 @@ function listShards(dir: string): string[] {
 }
 
 function hasData(shardDir: string): boolean {
+  return dataSize(shardDir) > 0;
+}
+
+/** The size of a shard's data.mdb; -1 when there is none. */
+function dataSize(shardDir: string): number {
   try {
-    return statSync(join(shardDir, 'data.mdb')).size > 0;
+    return statSync(join(shardDir, 'data.mdb')).size;
   } catch {
-    return false;
+    return -1;
   }
+}
+
+/**
+ * True while a live writer holds the shard: its data.mdb may be empty for a
+ * moment, between LMDB creating the file and writing its first pages (a
+ * writer claims the shard before it opens LMDB).
+ */
+function startingWriter(shardDir: string): boolean {
+  const owner = readOwner(shardDir);
+  return owner !== null && ownerLive(owner);
+}
+
+function emptyDataFile(shardDir: string): LineageError {
+  const file = join(shardDir, 'data.mdb');
+  return new LineageError(
+    ErrorCodes.CORRUPT,
+    `${file} is empty (0 bytes) and no live writer holds the shard: it is not an LMDB environment, and holds no recorded work ` +
+      `(a writer killed while creating it, or a copy that lost it). Nothing was changed. Restore it from a backup, or move the directory aside ` +
+      `(e.g. mv ${shardDir} ${shardDir}.empty) so that its writer starts it again.`,
+  );
 }
