@@ -19,6 +19,7 @@ import { MANIFEST_FILE, MANIFEST_TEMP, createManifest, newManifest, readManifest
 import { checkLmdbFile } from './lmdb-header.js';
 import { networkFsWarning } from './mount-check.js';
 import { assertWritable } from './write-access.js';
+import { removeDeadMergeDirs } from './merge-leftovers.js';
 import { claimShard, ownerLive, readOwner, type OwnerHeartbeat } from './owner-record.js';
 import { UdidIndex } from './udid-index.js';
 import { FLAG_TERMINAL, OUTCOME_KINDS, Shard, TASK_TYPES, type SourceState } from './shard.js';
@@ -86,6 +87,8 @@ export class LineageStore {
       );
     }
     recoverInterruptedMerge(path);
+    // A writer may change the directory around the checkpoint; a reader leaves everything as it is.
+    if (writerId !== null) removeDeadMergeDirs(path);
     const shardIds = listShards(path);
     // Every existing data file is checked before this writer creates its own shard: a damaged checkpoint stays as it was.
     for (const id of shardIds) {
