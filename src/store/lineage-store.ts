@@ -9,18 +9,17 @@
  * store.recordEmission({ stage: 'split', parents: [root], children: [childLineage('split', [root.udid], 0)] });
  * await store.close();
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { assertUdid } from '../identity/udid.js';
 import { completionOfShards } from '../completion/batch-completion.js';
-import { MANIFEST_FILE, MANIFEST_TEMP, createManifest, newManifest, readManifest, writeManifest, type Manifest } from './manifest.js';
-import { checkLmdbFile } from './lmdb-header.js';
+import { WRITERS_DIR, checkShardFiles, hasData, listShards, prepareDirectory, probe } from './checkpoint-directory.js';
+import { writeManifest, type Manifest } from './manifest.js';
 import { networkFsWarning } from './mount-check.js';
 import { assertWritable } from './write-access.js';
 import { removeDeadMergeDirs } from './merge-leftovers.js';
-import { claimShard, ownerLive, readOwner, type OwnerHeartbeat } from './owner-record.js';
+import { claimShard, type OwnerHeartbeat } from './owner-record.js';
 import { UdidIndex } from './udid-index.js';
 import { FLAG_TERMINAL, OUTCOME_KINDS, Shard, TASK_TYPES, type SourceState } from './shard.js';
 import { SourceCounterSession, assertCountableKey } from './source-counters.js';
@@ -30,7 +29,7 @@ import { isRootLineage, rootLineage, type Lineage } from '../identity/lineage.js
 import type { Completion, EmissionRecord, FailureRecord, OpenOptions, Outcome, TaskInfo, TaskType } from './types.js';
 import { WriterSession } from './writer-session.js';
 
-export const WRITERS_DIR = 'writers';
+export { WRITERS_DIR };
 /** Where an in-place merge puts the old shards while it swaps in the merged one. */
 export const PRE_MERGE_DIR = 'writers.pre-merge';
 
@@ -90,13 +89,7 @@ export class LineageStore {
     // A writer may change the directory around the checkpoint; a reader leaves everything as it is.
     if (writerId !== null) removeDeadMergeDirs(path);
     const shardIds = listShards(path);
-    // Every existing data file is checked before this writer creates its own shard: a damaged checkpoint stays as it was.
-    for (const id of shardIds) {
-      const shardDir = join(path, WRITERS_DIR, id);
-      const size = dataSize(shardDir);
-      if (size > 0) checkLmdbFile(join(shardDir, 'data.mdb'));
-      else if (size === 0 && !startingWriter(shardDir)) throw emptyDataFile(shardDir);
-    }
+    checkShardFiles(path, shardIds);
     const shards: Shard[] = [];
     let heartbeat: OwnerHeartbeat | null = null;
     try {
@@ -465,39 +458,6 @@ function timeoutOf(options: OpenOptions): number {
   return raw;
 }
 
-/**
- * Touches the checkpoint through the async fs API, which a timer can outrun:
- * a hung network mount fails here with LINEAGE_TIMEOUT instead of blocking
- * the synchronous LMDB open forever.
- */
-async function probe(dir: string, timeoutMs: number): Promise<void> {
-  const touch = async () => {
-    const st = await stat(dir).catch(() => null);
-    if (!st?.isDirectory()) return;
-    const entries = await readdir(dir);
-    if (entries.includes(MANIFEST_FILE)) await readFile(join(dir, MANIFEST_FILE));
-    if (entries.includes(WRITERS_DIR)) await readdir(join(dir, WRITERS_DIR));
-  };
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          new LineageError(
-            ErrorCodes.TIMEOUT,
-            `${dir} did not answer within ${timeoutMs} ms. Its filesystem may be a network mount that is down or overloaded; ` +
-              'check the mount, or raise the limit with timeoutMs / LINEAGE_OPEN_TIMEOUT_MS.',
-          ),
-        ),
-      timeoutMs,
-    );
-  });
-  try {
-    await Promise.race([touch(), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** @internal Throws LINEAGE_INVALID_ARGUMENT unless `id` is a usable writer id. */
 export function checkWriterId(id: string): string {
@@ -509,82 +469,4 @@ export function checkWriterId(id: string): string {
     );
   }
   return id;
-}
-
-/** Checks what `dir` holds; creates a new checkpoint there when allowed. */
-function prepareDirectory(dir: string, create: boolean, mode: Manifest['mode']): Manifest {
-  let isDir: boolean;
-  try {
-    isDir = statSync(dir).isDirectory();
-  } catch {
-    if (!create) {
-      throw new LineageError(ErrorCodes.NOT_A_CHECKPOINT, `${dir} does not exist. Check the path, or run a pipeline with --checkpoint ${dir} first.`);
-    }
-    mkdirSync(dir, { recursive: true });
-    isDir = true;
-  }
-  if (!isDir) {
-    throw new LineageError(ErrorCodes.NOT_A_CHECKPOINT, `${dir} is a file, not a checkpoint directory. Point at the directory the run wrote.`);
-  }
-  const entries = readdirSync(dir);
-  if (!entries.includes(MANIFEST_FILE)) {
-    if (!create) {
-      const what = entries.length === 0 ? 'is empty' : `holds no ${MANIFEST_FILE}`;
-      throw new LineageError(ErrorCodes.NOT_A_CHECKPOINT, `${dir} ${what}: it is not a lineage checkpoint. Point at the directory a pipeline run wrote.`);
-    }
-    // Another worker may be creating this checkpoint right now: its temp manifest and shards are fine.
-    const foreign = entries.filter((e) => e !== WRITERS_DIR && !MANIFEST_TEMP.test(e));
-    if (foreign.length > 0) {
-      throw new LineageError(
-        ErrorCodes.NOT_A_CHECKPOINT,
-        `${dir} is not empty (${foreign.slice(0, 3).join(', ')}) and holds no ${MANIFEST_FILE}; refusing to create a checkpoint among other files. Use an empty or new directory.`,
-      );
-    }
-    createManifest(dir, newManifest(mode));
-  }
-  return readManifest(dir);
-}
-
-function listShards(dir: string): string[] {
-  try {
-    return readdirSync(join(dir, WRITERS_DIR), { withFileTypes: true })
-      .filter((e) => e.isDirectory())
-      .map((e) => e.name)
-      .sort();
-  } catch {
-    return [];
-  }
-}
-
-function hasData(shardDir: string): boolean {
-  return dataSize(shardDir) > 0;
-}
-
-/** The size of a shard's data.mdb; -1 when there is none. */
-function dataSize(shardDir: string): number {
-  try {
-    return statSync(join(shardDir, 'data.mdb')).size;
-  } catch {
-    return -1;
-  }
-}
-
-/**
- * True while a live writer holds the shard: its data.mdb may be empty for a
- * moment, between LMDB creating the file and writing its first pages (a
- * writer claims the shard before it opens LMDB).
- */
-function startingWriter(shardDir: string): boolean {
-  const owner = readOwner(shardDir);
-  return owner !== null && ownerLive(owner);
-}
-
-function emptyDataFile(shardDir: string): LineageError {
-  const file = join(shardDir, 'data.mdb');
-  return new LineageError(
-    ErrorCodes.CORRUPT,
-    `${file} is empty (0 bytes) and no live writer holds the shard: it is not an LMDB environment, and holds no recorded work ` +
-      `(a writer killed while creating it, or a copy that lost it). Nothing was changed. Restore it from a backup, or move the directory aside ` +
-      `(e.g. mv ${shardDir} ${shardDir}.empty) so that its writer starts it again.`,
-  );
 }
