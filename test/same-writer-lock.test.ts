@@ -188,4 +188,34 @@ describe('the claim in one process and across pid reuse', () => {
     expect(err).toMatchObject({ code: ErrorCodes.CORRUPT });
     expect((err as Error).message).toContain(join(shard, 'data.mdb'));
   });
+
+  it('a takeover file left by a process killed while taking over does not block claims for good', async () => {
+    const dir = tempDir();
+    await (await LineageStore.open(dir)).close();
+    const shard = join(dir, 'writers', 'main');
+    // A dead owner, and the takeover of it cut off: one takeover file naming a dead pid, then an empty one (killed before writing it).
+    const deadOwner = JSON.stringify({ host: hostname(), pid: 2 ** 22 + 17, startedAt: new Date().toISOString(), heartbeatAt: new Date().toISOString() });
+    for (const takeover of [JSON.stringify({ pid: 2 ** 22 + 18 }), '']) {
+      writeFileSync(join(shard, 'owner.json'), deadOwner);
+      writeFileSync(join(shard, 'owner.takeover'), takeover);
+      await (await LineageStore.open(dir)).close();
+      expect(existsSync(join(shard, 'owner.takeover'))).toBe(false);
+      expect(existsSync(join(shard, 'owner.json'))).toBe(false);
+    }
+  }, 20_000);
+
+  it('a claim from another pid namespace on this host (a container) holds while its heartbeat is fresh, whatever its pid means here', async () => {
+    const dir = tempDir();
+    await (await LineageStore.open(dir)).close();
+    const claim = (ageMs: number) =>
+      writeFileSync(
+        join(dir, 'writers', 'main', 'owner.json'),
+        JSON.stringify({ host: hostname(), pid: 2 ** 22 + 19, pidNs: 'pid:[1]', startedAt: '2026-01-02T03:04:05.000Z', heartbeatAt: new Date(Date.now() - ageMs).toISOString() }),
+      );
+    claim(1000);
+    const err = await LineageStore.open(dir).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: ErrorCodes.LOCKED });
+    claim(10 * 60_000);
+    await (await LineageStore.open(dir)).close();
+  });
 });

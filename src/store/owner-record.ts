@@ -14,11 +14,11 @@
  * `owner.takeover`, created exclusively, so two processes that both find the
  * same dead owner cannot both replace it.
  */
-import { linkSync, openSync, closeSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, linkSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
-import { currentBootId, processStartTime, sameHostProcessAlive } from './process-identity.js';
+import { currentBootId, currentPidNamespace, processStartTime, sameHostProcessAlive } from './process-identity.js';
 import { notWritable, notWritableCode } from './write-access.js';
 
 export const OWNER_FILE = 'owner.json';
@@ -27,7 +27,9 @@ export const HEARTBEAT_MS = 10_000;
 /** An owner on another host silent for this long is taken to be dead. */
 export const STALE_MS = 3 * HEARTBEAT_MS;
 /** How long a claimant waits for another process's takeover of a stale claim to finish. */
-const TAKEOVER_WAIT_MS = 2_000;
+const TAKEOVER_WAIT_MS = 5_000;
+/** A takeover file still unreadable after this long was left by a process that died creating it. */
+const TAKEOVER_ABANDONED_MS = 2_000;
 
 export interface OwnerRecord {
   readonly host: string;
@@ -39,6 +41,8 @@ export interface OwnerRecord {
   readonly pidStart?: number;
   /** /proc/sys/kernel/random/boot_id: pids and start times mean nothing after a reboot. */
   readonly bootId?: string;
+  /** The pid namespace the pid belongs to (/proc/self/ns/pid): a container sharing the directory has its own. */
+  readonly pidNs?: string;
 }
 
 export function readOwner(shardDir: string): OwnerRecord | null {
@@ -56,7 +60,11 @@ function readOwnerText(shardDir: string): string | null {
 
 /** True while the recorded owner may still be writing: a live process on this host, or a fresh heartbeat from another. */
 export function ownerLive(owner: OwnerRecord, now = Date.now()): boolean {
-  if (owner.host !== hostname()) return now - Date.parse(owner.heartbeatAt) < STALE_MS;
+  const fresh = now - Date.parse(owner.heartbeatAt) < STALE_MS;
+  if (owner.host !== hostname()) return fresh;
+  // Another pid namespace (a container with the same host name): its pid cannot be checked from here, its heartbeat can.
+  const ns = currentPidNamespace();
+  if (owner.pidNs !== undefined && ns !== null && owner.pidNs !== ns) return fresh;
   return sameHostProcessAlive(owner.pid, owner.pidStart, owner.bootId);
 }
 
@@ -169,10 +177,21 @@ function clearDeadTakeover(lock: string): void {
   try {
     holder = JSON.parse(readFileSync(lock, 'utf8')) as typeof holder;
   } catch {
-    return; // being written right now, or just removed
+    // Being written right now, or just removed; unreadable for seconds: its writer died between creating and writing it.
+    const age = ageMs(lock);
+    if (age !== null && age > TAKEOVER_ABANDONED_MS) rmSync(lock, { force: true });
+    return;
   }
   if (typeof holder.pid !== 'number') return;
   if (!sameHostProcessAlive(holder.pid, typeof holder.pidStart === 'number' ? holder.pidStart : undefined, undefined)) rmSync(lock, { force: true });
+}
+
+function ageMs(file: string): number | null {
+  try {
+    return Date.now() - statSync(file).mtimeMs;
+  } catch {
+    return null;
+  }
 }
 
 function sleepMs(ms: number): void {
@@ -223,8 +242,9 @@ export class OwnerHeartbeat {
   }
 }
 
-function processIdentity(): { pidStart?: number; bootId?: string } {
+function processIdentity(): { pidStart?: number; bootId?: string; pidNs?: string } {
   const pidStart = processStartTime(process.pid);
   const bootId = currentBootId();
-  return { ...(pidStart !== undefined ? { pidStart } : {}), ...(bootId !== null ? { bootId } : {}) };
+  const pidNs = currentPidNamespace();
+  return { ...(pidStart !== undefined ? { pidStart } : {}), ...(bootId !== null ? { bootId } : {}), ...(pidNs !== null ? { pidNs } : {}) };
 }

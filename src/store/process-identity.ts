@@ -5,7 +5,7 @@
  * available the pid's start time (clock ticks since boot, field 22 of
  * /proc/<pid>/stat) and the boot id must match what was recorded too.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 
 /** The start time of `pid` in clock ticks since boot, or undefined without procfs. */
 export function processStartTime(pid: number): number | undefined {
@@ -22,6 +22,23 @@ export function processStartTime(pid: number): number | undefined {
 }
 
 let bootIdCache: string | null | undefined;
+let pidNamespaceCache: string | null | undefined;
+
+/**
+ * This process's pid namespace ("pid:[4026531836]"), or null without procfs.
+ * Containers on one host share the kernel (and its boot id) but not their
+ * pids: a pid recorded in another namespace says nothing here.
+ */
+export function currentPidNamespace(): string | null {
+  if (pidNamespaceCache === undefined) {
+    try {
+      pidNamespaceCache = readlinkSync('/proc/self/ns/pid') || null;
+    } catch {
+      pidNamespaceCache = null;
+    }
+  }
+  return pidNamespaceCache;
+}
 
 /** This boot's id, or null without procfs. */
 export function currentBootId(): string | null {
