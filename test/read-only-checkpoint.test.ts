@@ -4,11 +4,11 @@
 // deleting data. Tests run as root here, and root ignores permissions, so the
 // CLI is spawned as the unprivileged user 65534 when the test runs as root.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeExampleData } from '../fixtures/example/make-data.js';
-import { BIN, ROOT, ensureBuilt, lineage, snapshotTree, type CliResult } from './helpers/cli.js';
+import { BIN, ROOT, buildSmall, ensureBuilt, lineage, snapshotTree, type CliResult } from './helpers/cli.js';
 import { tempDir } from './helpers/temp-dir.js';
 
 const EXAMPLE = join(ROOT, 'fixtures', 'example', 'pipeline.js');
@@ -139,5 +139,24 @@ describe('error texts', () => {
       expect(text, f).not.toMatch(/\b(delete|remove|rm -r?f?)\s+(this|the|that|its|your|affected)\b[^`'"\n]*\b(writer|checkpoint|shard|directory)/i);
       expect(text, f).not.toMatch(/start over by delet/i);
     }
+  });
+
+  it('the advice for a damaged shard keeps it and works: after the mv it names, the checkpoint reads again and the shard is intact aside', () => {
+    const ckpt = buildSmall(join(tempDir(), 'ckpt'));
+    const data = join(ckpt, 'writers', 'main', 'data.mdb');
+    truncateSync(data, Math.floor(statSync(data).size / 2) + 100);
+    const damaged = readFileSync(data);
+    const r = lineage(['stats', ckpt]);
+    expect(r.stderr).toMatch(/^lineage: LINEAGE_CORRUPT: /);
+    const mv = /\(mv (\S+) (\S+)\)/.exec(r.stderr);
+    expect(mv, r.stderr).not.toBeNull();
+    expect(mv![1]).toBe(join(ckpt, 'writers', 'main'));
+    expect(mv![2]!.startsWith(join(ckpt, 'writers'))).toBe(false);
+    renameSync(mv![1]!, mv![2]!);
+    expect(readFileSync(join(mv![2]!, 'data.mdb'))).toEqual(damaged);
+    const after = lineage(['stats', ckpt]);
+    expect(after.stderr).toBe('');
+    expect(after.code).toBe(0);
+    rmSync(mv![2]!, { recursive: true, force: true });
   });
 });

@@ -9,7 +9,7 @@ import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
-import { checkLmdbFile } from './lmdb-header.js';
+import { checkLmdbFile, moveAsideHint } from './lmdb-header.js';
 import { MANIFEST_FILE, MANIFEST_TEMP, createManifest, newManifest, readManifest, type Manifest } from './manifest.js';
 import { ownerLive, readOwner } from './owner-record.js';
 
@@ -136,7 +136,7 @@ function emptyDataFile(shardDir: string): LineageError {
   return new LineageError(
     ErrorCodes.CORRUPT,
     `${file} is empty (0 bytes) and no live writer holds the shard: it is not an LMDB environment, and holds no recorded work ` +
-      `(a writer killed while creating it, or a copy that lost it). Nothing was changed. Restore it from a backup, or move the directory aside ` +
-      `(e.g. mv ${shardDir} ${shardDir}.empty) so that its writer starts it again.`,
+      `(a writer killed while creating it, or a copy that lost it). Nothing was changed. Restore it from a backup, or move the directory out of the ` +
+      `checkpoint (${moveAsideHint(shardDir, 'empty')}) so that its writer starts it again.`,
   );
 }

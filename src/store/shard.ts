@@ -50,7 +50,7 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
-import { checkLmdbFile } from './lmdb-header.js';
+import { checkLmdbFile, moveAsideHint } from './lmdb-header.js';
 import { notWritable, notWritableCode } from './write-access.js';
 import { BLOCK_TASKS, META_SIZE, blockOf, editRecord, forEachRecord, lastKey, recordAt } from './meta-blocks.js';
 import { CHUNK_ENTRIES, entries, lookup, removeEntry } from './udid-chunks.js';
@@ -194,7 +194,7 @@ export class Shard {
       throw new LineageError(
         ErrorCodes.CORRUPT,
         `${dir} could not be opened as an LMDB environment (${(err as Error).message}). Nothing was changed. ` +
-          `Restore the checkpoint from a backup; or, to redo this writer's work, move the directory aside (e.g. mv ${dir} ${dir}.damaged) and run again.`,
+          `Restore the checkpoint from a backup; or, to redo this writer's work, move the directory out of the checkpoint, keeping it (${moveAsideHint(dir)}), and run again.`,
         { cause: err },
       );
     }
