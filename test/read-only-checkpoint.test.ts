@@ -3,9 +3,10 @@
 // run is refused with LINEAGE_READ_ONLY naming the path; no error text advises
 // deleting data. Tests run as root here, and root ignores permissions, so the
 // CLI is spawned as the unprivileged user 65534 when the test runs as root.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeExampleData } from '../fixtures/example/make-data.js';
 import { BIN, ROOT, buildSmall, ensureBuilt, lineage, snapshotTree, type CliResult } from './helpers/cli.js';
@@ -105,6 +106,32 @@ describe.skipIf(asUser === null)('a checkpoint this user may not write (chmod -R
     expectReadsWork(asUser!, copy, expected);
     expect(snapshotTree(parent)).toEqual(before);
     execFileSync('chmod', ['-R', 'u+w', copy]);
+  });
+});
+
+describe.skipIf(asUser === null)('another user reads a checkpoint a live run writes', () => {
+  it('reads, and warns that without the lock file the view may be inconsistent', async () => {
+    const parent = tempDir('lineage-ro-live-');
+    chmodSync(parent, 0o755);
+    const live = join(parent, 'ckpt');
+    const child = spawn(process.execPath, [join(ROOT, 'test', 'children', 'record-live.mjs'), live], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise<void>((done) => child.on('exit', () => done()));
+    try {
+      await new Promise<void>((ready, fail) => {
+        child.on('exit', (code) => fail(new Error(`the live writer exited early (${code})`)));
+        createInterface({ input: child.stdout }).once('line', () => ready());
+      });
+      const r = run(asUser!, ['stats', live, '--json']);
+      expect(r.code).toBe(0);
+      expect(r.stderr).toMatch(new RegExp(`^lineage: warning: ${join(live, 'writers', 'main')} is being written by pid ${child.pid} [^\\n]*may be inconsistent[^\\n]*\\n$`));
+      const own = lineage(['stats', live, '--json']); // the writer's own user registers as a reader: no warning
+      expect(own.stderr).toBe('');
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    // Nobody writes any more: no warning.
+    expect(run(asUser!, ['stats', live]).stderr).toBe('');
   });
 });
 

@@ -5,7 +5,7 @@
  * a new checkpoint, listing the writer shards, and the checks on their data
  * files that run before anything is mapped or written.
  */
-import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
@@ -129,6 +129,30 @@ function dataSize(shardDir: string): number {
 function startingWriter(shardDir: string): boolean {
   const owner = readOwner(shardDir);
   return owner !== null && ownerLive(owner);
+}
+
+/**
+ * LMDB opens a read-only environment without its lock file when it may not
+ * write it (a read-only mount, another user's checkpoint), and such a reader
+ * is invisible to writers, which may then reuse the pages of its snapshot.
+ * Harmless while nobody writes; a warning text when a live writer holds the
+ * shard, else null.
+ */
+export function unlockedReadWarning(shardDir: string): string | null {
+  const lock = join(shardDir, 'lock.mdb');
+  try {
+    accessSync(existsSync(lock) ? lock : shardDir, constants.W_OK);
+    return null;
+  } catch {
+    // Not writable here: LMDB reads without registering.
+  }
+  const owner = readOwner(shardDir);
+  if (owner === null || !ownerLive(owner)) return null;
+  return (
+    `${shardDir} is being written by pid ${owner.pid} on host ${owner.host}, and this user may not write its lock file, so LMDB reads it ` +
+    'without registering as a reader: the writer may reuse pages this command is reading, and the result may be inconsistent. ' +
+    'Read it as the user that writes it, or after the run ends.'
+  );
 }
 
 function emptyDataFile(shardDir: string): LineageError {

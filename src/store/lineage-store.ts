@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { assertUdid } from '../identity/udid.js';
 import { completionOfShards } from '../completion/batch-completion.js';
-import { WRITERS_DIR, checkShardFiles, hasData, listShards, prepareDirectory, probe } from './checkpoint-directory.js';
+import { WRITERS_DIR, checkShardFiles, hasData, listShards, prepareDirectory, probe, unlockedReadWarning } from './checkpoint-directory.js';
 import { writeManifest, type Manifest } from './manifest.js';
 import { networkFsWarning } from './mount-check.js';
 import { assertWritable } from './write-access.js';
@@ -75,8 +75,9 @@ export class LineageStore {
     const writerId = readOnly ? null : checkWriterId(options.writerId ?? process.env.LINEAGE_WRITER_ID ?? 'main');
     const mapSize = mapSizeOf(options);
     await probe(path, timeoutOf(options));
+    const warn = (message: string, code: string) => (options.onWarning ?? ((m: string) => process.emitWarning(m, { code })))(message);
     const warning = networkFsWarning(path);
-    if (warning) (options.onWarning ?? ((m: string) => process.emitWarning(m, { code: 'LINEAGE_NETWORK_FS' })))(warning);
+    if (warning) warn(warning, 'LINEAGE_NETWORK_FS');
     if (writerId !== null) assertWritable(path, join(path, WRITERS_DIR, writerId));
     const manifest = prepareDirectory(path, !readOnly && (options.create ?? true), options.mode ?? 'dag');
     if (options.mode !== undefined && options.mode !== manifest.mode) {
@@ -104,6 +105,8 @@ export class LineageStore {
         if (id === writerId) continue;
         const shardDir = join(path, WRITERS_DIR, id);
         if (!hasData(shardDir)) continue;
+        const unlocked = unlockedReadWarning(shardDir);
+        if (unlocked) warn(unlocked, 'LINEAGE_UNLOCKED_READ');
         const shard = Shard.open(shardDir, id, true);
         // A writer that is just starting has not created its sub-DBs: nothing to read yet.
         if (shard.initialized) shards.push(shard);
