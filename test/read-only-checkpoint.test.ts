@@ -91,6 +91,8 @@ describe.skipIf(asUser === null)('a checkpoint this user may not write (chmod -R
     expectReadsWork(asUser!, ckpt, expected);
     const r = run(asUser!, ['run', EXAMPLE, '--checkpoint', ckpt], { LINEAGE_EXAMPLE_DIR: home });
     expectRunRefused(r, ckpt, /is not writable by this user/);
+    // merge writes too: in place (beside and into the checkpoint) and --into a directory this user may not write.
+    for (const args of [['merge', ckpt], ['merge', ckpt, '--into', join(home, 'merged')]]) expectRunRefused(run(asUser!, args), home, /is not writable by this user/);
     expect(snapshotTree(home)).toEqual(before);
   });
 

@@ -7,13 +7,14 @@
  * union); completion run numbers become the merge's run.
  */
 import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { completedSet, computeCompletion } from '../completion/batch-completion.js';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { LineageStore, PRE_MERGE_DIR, WRITERS_DIR, recoverInterruptedMerge } from './lineage-store.js';
 import { MANIFEST_FILE, readManifest, writeManifest } from './manifest.js';
 import { assertNoLiveWriter } from './owner-record.js';
 import { markMergeDir, mergeDirPrefix, removeDeadMergeDirs } from './merge-leftovers.js';
+import { assertWritablePaths } from './write-access.js';
 import type { TaskInfo } from './types.js';
 
 export interface MergeResult {
@@ -37,6 +38,13 @@ export async function mergeCheckpoint(dir: string, options: MergeOptions = {}): 
   const inPlace = options.into === undefined;
   // Checked before the checkpoint is opened: a refused merge touches nothing, not even a lock file.
   const intoExisted = !inPlace && assertUsableTarget(from, resolve(options.into!));
+  if (inPlace) {
+    // The merged copy is built beside the checkpoint and swapped into it.
+    assertWritablePaths([dirname(from), from, join(from, WRITERS_DIR)].filter((p) => existsSync(p)), from, `an in-place merge builds the merged copy beside ${from} and swaps it in`);
+  } else {
+    const target = resolve(options.into!);
+    assertWritablePaths([existsSync(target) ? target : dirname(target)], target, `the merge writes its copy to ${target}`);
+  }
   const source = await LineageStore.open(from, { readOnly: true });
   try {
     if (source.mode !== 'dag') {

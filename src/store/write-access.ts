@@ -24,28 +24,33 @@ export function assertWritable(dir: string, shardDir: string): void {
     while (!existsSync(parent) && dirname(parent) !== parent) parent = dirname(parent);
     present.push(parent);
   }
-  for (const path of present) {
+  assertWritablePaths(present, dir);
+}
+
+/** Throws LINEAGE_READ_ONLY for the first of `paths` this process may not write; `doing` says what needed it. */
+export function assertWritablePaths(paths: readonly string[], dir: string, doing?: string): void {
+  for (const path of paths) {
     try {
       accessSync(path, constants.W_OK);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? '';
-      if (NOT_WRITABLE.has(code)) throw notWritable(dir, path, code, err);
+      if (NOT_WRITABLE.has(code)) throw notWritable(dir, path, code, err, doing);
       throw err;
     }
   }
 }
 
 /** LINEAGE_READ_ONLY for a write refused with `code` at `path` inside the checkpoint `dir`. */
-export function notWritable(dir: string, path: string, code: string, cause?: unknown): LineageError {
+export function notWritable(dir: string, path: string, code: string, cause?: unknown, doing = `a run records into its checkpoint ${dir}`): LineageError {
   const why =
     code === 'EROFS'
       ? `${path} is on a read-only filesystem`
       : `${path} is not writable by this user${typeof process.getuid === 'function' ? ` (uid ${process.getuid()})` : ''}`;
   return new LineageError(
     ErrorCodes.READ_ONLY,
-    `${why}, and a run records into its checkpoint ${dir}. Nothing was changed. The read commands (lineage inspect, stats, plan, verify) ` +
-      'work on it as it is; to run, ' +
-      (code === 'EROFS' ? 'remount it read-write, or copy the checkpoint to a writable disk and pass the copy.' : 'run as a user who may write it, or give this user write permission.'),
+    `${why}, and ${doing}. Nothing was changed. The read commands (lineage inspect, stats, plan, verify) ` +
+      'work on the checkpoint as it is; for this, ' +
+      (code === 'EROFS' ? 'remount it read-write, or copy the checkpoint to a writable disk and use the copy.' : 'run as a user who may write there, or give this user write permission.'),
     cause === undefined ? undefined : { cause },
   );
 }
