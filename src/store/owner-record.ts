@@ -131,7 +131,13 @@ export function claimShard(shardDir: string, writerId: string): OwnerHeartbeat {
     // Stale (or unreadable: a claim is always written whole before it is linked, so garbage is no live writer's).
     const taken = takeOver(shardDir, text);
     if (taken === 'busy') {
-      if (Date.now() > deadline) throw refuse(owner ?? { host: '?', pid: 0, startedAt: '?', heartbeatAt: new Date().toISOString() });
+      if (Date.now() > deadline) {
+        throw new LineageError(
+          ErrorCodes.LOCKED,
+          `writer shard "${writerId}" at ${shardDir}: another process has been taking over its stale owner claim for ${TAKEOVER_WAIT_MS / 1000} s ` +
+            `(${join(shardDir, TAKEOVER_FILE)}). Run again in a moment; if it stays, check which process holds that file.`,
+        );
+      }
       sleepMs(20);
     }
   }
