@@ -25,11 +25,19 @@ function expectedUdids(first: number, count: number) {
 }
 
 describe('several processes, one shard', () => {
-  it('two processes recording concurrently into the same writer lose nothing', async () => {
+  it('two processes started on the same writer: one records, the other is refused (LINEAGE_LOCKED) and, retried after it, loses nothing', async () => {
     const dir = tempDir();
     await (await LineageStore.open(dir)).close();
-    const results = await Promise.all([run('node', [child, dir, 'main', '0', '400']), run('node', [child, dir, 'main', '400', '400'])]);
-    expect(results.map((r) => r.stdout.trim())).toEqual(['done', 'done']);
+    const attempt = (first: string) =>
+      run('node', [child, dir, 'main', first, '400']).then(
+        (r) => ({ first, ok: r.stdout.trim() === 'done', stderr: r.stderr }),
+        (e: { stderr: string }) => ({ first, ok: false, stderr: e.stderr }),
+      );
+    const results = await Promise.all([attempt('0'), attempt('400')]);
+    for (const refused of results.filter((r) => !r.ok)) {
+      expect(refused.stderr).toContain(ErrorCodes.LOCKED);
+      expect((await attempt(refused.first)).ok).toBe(true);
+    }
     const store = await LineageStore.open(dir, { readOnly: true });
     const all = [...store.tasks()].map((t) => t.udid).sort();
     expect(all).toEqual(expectedUdids(0, 800));

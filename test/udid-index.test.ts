@@ -254,7 +254,7 @@ describe('the udid index, merged in bulk', () => {
     await expectAllIndexed(dir, rows.length);
   });
 
-  it('a writer on a fresh shard still sees what another process records in it meanwhile', async () => {
+  it('no other process records into a fresh shard while its writer holds it (so the writer may answer unknown tasks without a lookup); after it, the next writer sees all', async () => {
     ensureBuilt();
     const dir = tempDir();
     const store = await LineageStore.open(dir);
@@ -264,11 +264,17 @@ describe('the udid index, merged in bulk', () => {
     const { all, complete } = expected(20);
     // Nothing else is in the shard yet: unknown tasks are answered without a lookup.
     expect(all.some((u) => store.isCompleted(u))).toBe(false);
+    const refused = await run('node', [child, dir, '20']).catch((err: { stdout: string; stderr: string }) => err);
+    expect(refused).toMatchObject({ stdout: '' });
+    expect((refused as { stderr: string }).stderr).toContain('LINEAGE_LOCKED');
+    for (const udid of all) expect(store.isCompleted(udid)).toBe(false);
+    await store.close();
     const killed = await run('node', [child, dir, '20']).catch((err: { stdout: string }) => err);
     expect(killed).toMatchObject({ stdout: 'flushed\n' });
-    await new Promise((r) => setTimeout(r, 120));
-    for (const udid of all) expect(store.isCompleted(udid)).toBe(complete.has(udid));
-    await store.close();
+    const next = await LineageStore.open(dir);
+    for (const udid of all) expect(next.isCompleted(udid)).toBe(complete.has(udid));
+    expect(next.isCompleted(mine.udid)).toBe(false);
+    await next.close();
   });
 
   it('a merge naming a task with no meta row commits nothing of its batch and unlists nothing', async () => {

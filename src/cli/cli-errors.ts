@@ -35,12 +35,29 @@ export function exitCodeFor(err: LineageError): number {
   return USAGE_CODES.has(err.code) ? EXIT_USAGE : EXIT_PROBLEM;
 }
 
+/** What to do about an OS error met while opening or reading a path, per errno. */
+const ERRNO_HINTS: Readonly<Record<string, string>> = {
+  ENOENT: 'The path does not exist: check it.',
+  ENOTDIR: 'A part of the path is a file, not a directory: check it.',
+  EISDIR: 'The path is a directory where a file was expected: check it.',
+  EACCES: 'Permission denied: check that this user may read the path (and, for a run, write it).',
+  EPERM: 'The operation is not permitted: check the permissions and attributes of the path.',
+  ENOSPC: 'The disk is full: free some space (df shows how much is left) and run again; what was committed is kept.',
+  EDQUOT: 'The disk quota is exceeded: free some space or raise the quota, and run again; what was committed is kept.',
+  EROFS: 'The path is on a read-only filesystem: the read commands work there; to run, remount it read-write or use a copy on a writable disk.',
+  EIO: 'The device reported an I/O error: check the disk (dmesg shows its errors) before you trust what it holds.',
+  EMFILE: 'This process has too many open files: raise the limit (ulimit -n) and run again.',
+  ENFILE: 'The system has too many open files: close some programs or raise the limit, and run again.',
+  ENAMETOOLONG: 'The path is too long for the filesystem: use a shorter one.',
+  ELOOP: 'The path has a loop of symbolic links: check it.',
+};
+
 /** Any thrown value as a LineageError: system and LMDB errors get the closest code. */
 export function asLineageError(err: unknown): LineageError {
   if (isLineageError(err)) return err;
   const e: NodeJS.ErrnoException = err instanceof Error ? err : new Error(String(err));
   if (typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) {
-    return new LineageError(ErrorCodes.IO, `${e.message}. Check that the path exists and that you may read it.`, { cause: err });
+    return new LineageError(ErrorCodes.IO, `${e.message}. ${ERRNO_HINTS[e.code] ?? 'Check the path named above and that you may use it.'}`, { cause: err });
   }
   if (/MDB_|mdb_/.test(e.message)) {
     return new LineageError(

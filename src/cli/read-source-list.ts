@@ -3,7 +3,8 @@
  * The `--sources <file|->` list of `lineage run`: one source key per line,
  * surrounding spaces trimmed, blank lines and lines starting with `#` ignored
  * (the same rules as `lineage plan --sources`, so both see the same keys).
- * Read as a stream, so a list of millions of keys costs no memory; the first
+ * Anything readable but a directory is a list: a file, a FIFO, `<(...)`,
+ * /dev/null (an empty list). Read as a stream, so a list of millions of keys costs no memory; the first
  * key is read before the run starts, so a missing or empty list fails before
  * the checkpoint is touched.
  */
@@ -33,7 +34,8 @@ export async function openSourceList(file: string, stdin: Readable): Promise<{ n
   if (file !== '-') {
     try {
       handle = await open(name, 'r');
-      if (!(await handle.stat()).isFile()) throw Object.assign(new Error('not a file'), { code: 'EISDIR' });
+      // A FIFO, a process substitution (/dev/fd/N), /dev/null or a socket is read as a stream like a file.
+      if ((await handle.stat()).isDirectory()) throw Object.assign(new Error('a directory'), { code: 'EISDIR' });
     } catch (err) {
       await handle?.close();
       const code = (err as NodeJS.ErrnoException).code;

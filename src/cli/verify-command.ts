@@ -102,7 +102,7 @@ function renderText(
     lines.push(
       `${plural(total, 'problem')} found.` +
         (fixable > 0 && !repair ? ` \`lineage verify --repair ${store.dir}\` recomputes task_type and completed from the edges (${fixable} of them).` : '') +
-        (total > fixable ? ' Index, outcome and cycle problems cannot be derived again: restore the checkpoint from a backup, or delete the affected writer shard to redo its work.' : ''),
+        (total > fixable ? ' Index, outcome and cycle problems cannot be derived again: restore the checkpoint from a backup, or move the affected writer shard aside (keeping it) to redo its work.' : ''),
     );
   }
   return lines.join('\n') + '\n';

@@ -39,15 +39,18 @@ export function completionOfShards(shards: readonly Shard[]): CompletionSnapshot
  * emitted by, and filtered tasks decided by, a kept stage seed it: the
  * completion a changed pipeline still trusts (DESIGN.md §6).
  */
-export function completeTable(t: TaskTable, keepStage?: (stage: number) => boolean): Uint8Array {
+export function completeTable(
+  t: Pick<TaskTable, 'size' | 'terminal' | 'outcome' | 'parentStart' | 'parents' | 'childCount'> & Partial<Pick<TaskTable, 'emitStage' | 'outcomeStage'>>,
+  keepStage?: (stage: number) => boolean,
+): Uint8Array {
   const pending = t.childCount.slice();
   const completed = new Uint8Array(t.size);
   const queue = new Uint32Array(t.size);
   let tail = 0;
   for (let i = 0; i < t.size; i++) {
     const seed =
-      (t.terminal[i] === 1 && (!keepStage || keepStage(t.emitStage[i]!))) ||
-      (t.outcome[i] === OUTCOME_FILTERED && (!keepStage || keepStage(t.outcomeStage[i]!)));
+      (t.terminal[i] === 1 && (!keepStage || keepStage(t.emitStage![i]!))) ||
+      (t.outcome[i] === OUTCOME_FILTERED && (!keepStage || keepStage(t.outcomeStage![i]!)));
     if (seed) {
       completed[i] = 1;
       queue[tail++] = i;

@@ -14,8 +14,8 @@
  */
 import { join } from 'node:path';
 import { LineageStore, WRITERS_DIR } from '../store/lineage-store.js';
-import { OwnerHeartbeat, assertNoLiveWriter } from '../store/owner-record.js';
 import { removeEdgeId } from '../store/edge-values.js';
+import { assertNoLiveWriter, claimShard } from '../store/owner-record.js';
 import { Shard } from '../store/shard.js';
 import { dropStageCheckpointsSync } from '../store/state-checkpoint-log.js';
 import { repairCheckpoint } from './repair.js';
@@ -49,7 +49,7 @@ export async function invalidateStages(dir: string, keptStages: readonly string[
   const checkpointsDropped: InvalidationSummary['checkpointsDropped'] = [];
   for (const id of writerIds) {
     const shardDir = join(path, WRITERS_DIR, id);
-    const beat = new OwnerHeartbeat(shardDir);
+    const beat = claimShard(shardDir, id);
     const shard = Shard.open(shardDir, id, false);
     try {
       if (!shard.initialized) continue;

@@ -13,7 +13,7 @@
  */
 import { join } from 'node:path';
 import { LineageStore, WRITERS_DIR } from '../store/lineage-store.js';
-import { OwnerHeartbeat, assertNoLiveWriter } from '../store/owner-record.js';
+import { assertNoLiveWriter, claimShard, type OwnerHeartbeat } from '../store/owner-record.js';
 import { FLAG_HAS_CHILDREN, FLAG_HAS_PARENTS, Shard, u32be } from '../store/shard.js';
 import { UdidIndex } from '../store/udid-index.js';
 import { computeCompletion } from './batch-completion.js';
@@ -45,7 +45,7 @@ export async function repairCheckpoint(dir: string): Promise<RepairSummary> {
   try {
     for (const id of writerIds) {
       const shardDir = join(path, WRITERS_DIR, id);
-      beats.push(new OwnerHeartbeat(shardDir));
+      beats.push(claimShard(shardDir, id));
       shards.push(Shard.open(shardDir, id, false));
     }
     let edgesRestored = 0;

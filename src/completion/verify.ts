@@ -17,14 +17,25 @@
  *
  * Reads each shard's sub-DBs in key order; memory is typed arrays per task and
  * per edge, never the DAG as objects.
+ *
+ * A live writer may commit while this runs, so every read of a shard goes
+ * through one read transaction (one snapshot for all its sub-DBs), and the
+ * batch pass that `completion` compares against runs over the rows read in
+ * those snapshots rather than reading the shards again later. The
+ * transactions of all shards are taken together, before any row is read, in
+ * the store's shard order. Each shard is self-contained (a writer records
+ * the parents it consumes in its own shard), so a shard whose snapshot is
+ * ahead of another's adds tasks and edges to the union but never names an id
+ * of another shard; only the union's completion joins them, and it only
+ * grows as writers go on.
  */
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { edgeRange } from '../store/edge-values.js';
 import { inBlocks, readUnindexed } from '../store/udid-tail.js';
 import { UdidIndex } from '../store/udid-index.js';
 import type { Shard } from '../store/shard.js';
-import { FLAG_HAS_CHILDREN, FLAG_HAS_PARENTS, META_SIZE, TASK_TYPES } from '../store/shard.js';
-import { computeCompletion } from './batch-completion.js';
+import { FLAG_HAS_CHILDREN, FLAG_HAS_PARENTS, FLAG_TERMINAL, META_SIZE, TASK_TYPES } from '../store/shard.js';
+import { completeTable } from './batch-completion.js';
 
 export const VERIFY_CHECKS = [
   { id: 'index', title: 'every task has one meta row and one UDID index entry', repairable: false },
@@ -82,18 +93,15 @@ export function verifyCheckpoint(store: { readonly shards: readonly Shard[] }, o
   };
 
   const graph = new UnionGraph();
-  for (const shard of store.shards) checkShard(shard, graph, report, progress);
+  const txns = store.shards.map((s) => (s.initialized ? s.env.useReadTransaction() : null));
+  try {
+    for (let k = 0; k < store.shards.length; k++) checkShard(store.shards[k]!, txns[k] ?? undefined, graph, report, progress);
+  } finally {
+    for (const t of txns) t?.done();
+  }
 
   const size = graph.size;
-  const derived = new Uint8Array(size);
-  const snapshot = computeCompletion(store);
-  const scratch = Buffer.alloc(16);
-  for (let i = 0; i < snapshot.size; i++) {
-    if (!snapshot.completed[i]) continue;
-    scratch.write(snapshot.udidAt(i), 'hex');
-    const g = graph.index.get(scratch) - 1;
-    if (g >= 0) derived[g] = 1;
-  }
+  const derived = graph.batchCompletion();
   progress('completion', size);
 
   const several = store.shards.length > 1;
@@ -135,6 +143,9 @@ class UnionGraph {
   readonly index = new UdidIndex();
   private readonly udids: Buffer[] = [];
   private recordedFlags = new Uint8Array(1 << 10);
+  /** Per task over the union: any shard's terminal flag, and its outcome (emitted or filtered outranks failed, as in task-table.ts). */
+  private terminalFlags: Uint8Array<ArrayBuffer> = new Uint8Array(1 << 10);
+  private outcomes: Uint8Array<ArrayBuffer> = new Uint8Array(1 << 10);
   private readonly edgeKeys = new Set<number | string>();
   private readonly childList: number[] = [];
   private readonly parentList: number[] = [];
@@ -169,15 +180,44 @@ class UnionGraph {
     this.udids.push(copy);
     this.index.add(copy, this.udids.length);
     if (this.udids.length > this.recordedFlags.length) {
-      const grown = new Uint8Array(this.recordedFlags.length * 2);
-      grown.set(this.recordedFlags);
-      this.recordedFlags = grown;
+      this.recordedFlags = grown(this.recordedFlags);
+      this.terminalFlags = grown(this.terminalFlags);
+      this.outcomes = grown(this.outcomes);
     }
     return this.udids.length - 1;
   }
 
   markRecorded(g: number): void {
     this.recordedFlags[g] = 1;
+  }
+
+  /** Adds what one shard's record says about task g to the union's primary state. */
+  noteRecord(g: number, flags: number, outcome: number): void {
+    if ((flags & FLAG_TERMINAL) !== 0) this.terminalFlags[g] = 1;
+    if (outcome !== 0 && (this.outcomes[g] === 0 || this.outcomes[g] === FAILED)) this.outcomes[g] = outcome;
+  }
+
+  /** The batch completion pass (batch-completion.ts) over exactly the rows read: the same snapshots as every other check. */
+  batchCompletion(): Uint8Array {
+    const size = this.size;
+    const parentStart = new Uint32Array(size + 1);
+    const childCount = new Uint32Array(size);
+    for (let e = 0; e < this.childList.length; e++) {
+      parentStart[this.childList[e]! + 1]!++;
+      childCount[this.parentList[e]!]!++;
+    }
+    for (let g = 0; g < size; g++) parentStart[g + 1]! += parentStart[g]!;
+    const parents = new Uint32Array(this.childList.length);
+    const fill = parentStart.slice(0, size);
+    for (let e = 0; e < this.childList.length; e++) parents[fill[this.childList[e]!]!++] = this.parentList[e]!;
+    return completeTable({
+      size,
+      terminal: this.terminalFlags.subarray(0, size),
+      outcome: this.outcomes.subarray(0, size),
+      parentStart,
+      parents,
+      childCount,
+    });
   }
 
   addEdge(parent: number, child: number, dedupe: boolean): void {
@@ -192,10 +232,10 @@ class UnionGraph {
 }
 
 /** The per-shard checks; adds the shard's tasks, edges and completed flags to `graph`. */
-function checkShard(shard: Shard, graph: UnionGraph, report: Report, progress: (phase: string, rows: number) => void): void {
+function checkShard(shard: Shard, txn: object | undefined, graph: UnionGraph, report: Report, progress: (phase: string, rows: number) => void): void {
   const who = shard.writerId;
   const dedupe = graph.size > 0; // a later shard may repeat tasks and edges of an earlier one
-  const maxId = shard.lastTaskId();
+  const maxId = shard.lastTaskId(txn);
   const hasMeta = new Uint8Array(maxId + 1);
   const metaStage = new Uint16Array(maxId + 1);
   const typeBits = new Uint8Array(maxId + 1);
@@ -205,7 +245,7 @@ function checkShard(shard: Shard, graph: UnionGraph, report: Report, progress: (
   const global = new Uint32Array(maxId + 1);
   const udidHex = (id: number) => (id <= maxId && hasMeta[id] ? graph.udid(global[id]!) : `(id ${id})`);
   let rows = 0;
-  for (const { key, value: v } of shard.metaRows()) {
+  for (const { key, value: v } of shard.metaRows({ transaction: txn })) {
     const udid = v.subarray(0, 16);
     hasMeta[key] = 1;
     metaStage[key] = v.readUInt16LE(16);
@@ -215,6 +255,7 @@ function checkShard(shard: Shard, graph: UnionGraph, report: Report, progress: (
       continue;
     }
     typeBits[key] = ((v[22]! & FLAG_HAS_PARENTS) !== 0 ? 2 : 0) | ((v[22]! & FLAG_HAS_CHILDREN) !== 0 ? 1 : 0);
+    graph.noteRecord(global[key]!, v[22]!, v[23]!);
     outcomeKind[key] = v[23]!;
     outcomeStage[key] = v.readUInt16LE(24);
     if (v.readUInt32LE(26) !== 0) {
@@ -225,9 +266,9 @@ function checkShard(shard: Shard, graph: UnionGraph, report: Report, progress: (
   }
   // One pass over the UDID index instead of a lookup per task: each meta row's UDID must map back to its id,
   // but for the tasks of blocks the writer has not merged into the index yet (read after the meta rows).
-  const unindexed = readUnindexed(shard.info);
+  const unindexed = readUnindexed(shard.info, txn);
   const indexed = new Uint8Array(maxId + 1);
-  for (const { udid, id } of shard.udidEntries()) {
+  for (const { udid, id } of shard.udidEntries(undefined, txn)) {
     if (id > maxId || !hasMeta[id]) report('index', udid.toString('hex'), who, `the UDID index maps this UDID to id ${id}, which has no meta record`);
     else if (graph.sameUdid(global[id]!, udid)) indexed[id] = 1;
   }
@@ -240,8 +281,8 @@ function checkShard(shard: Shard, graph: UnionGraph, report: Report, progress: (
   }
 
   // Edges in both sub-DBs, as sorted child·2^32+parent keys.
-  const fromParents = edgeKeys(shard.parents, false);
-  const fromChildren = edgeKeys(shard.children, true);
+  const fromParents = edgeKeys(shard.parents, false, txn);
+  const fromChildren = edgeKeys(shard.children, true, txn);
   progress(`edges of shard ${who}`, fromParents.length + fromChildren.length);
   const hasParent = new Uint8Array(maxId + 1);
   const hasChild = new Uint8Array(maxId + 1);
@@ -278,7 +319,7 @@ function checkShard(shard: Shard, graph: UnionGraph, report: Report, progress: (
   }
 
   const stageIds = new Set<number>();
-  for (const key of shard.stages.getKeys()) stageIds.add(key);
+  for (const key of shard.stages.getKeys({ transaction: txn } as never)) stageIds.add(key);
   for (let id = 0; id <= maxId; id++) {
     const kind = outcomeKind[id]!;
     if (!hasMeta[id] || kind === 0) continue;
@@ -309,10 +350,10 @@ function checkShard(shard: Shard, graph: UnionGraph, report: Report, progress: (
 }
 
 /** @internal Sorted child·2^32+parent keys of one edge sub-DB (`children` stores them the other way round). */
-export function edgeKeys(db: Shard['parents'], swapped: boolean): BigUint64Array {
+export function edgeKeys(db: Shard['parents'], swapped: boolean, transaction?: object): BigUint64Array {
   let out = new BigUint64Array(1024);
   let n = 0;
-  for (const { key, value } of db.getRange()) {
+  for (const { key, value } of db.getRange((transaction === undefined ? {} : { transaction }) as never)) {
     const range = edgeRange(value as unknown as Buffer);
     if (range === null) throw new LineageError(ErrorCodes.CORRUPT, `an edge row of task ${key} holds ${(value as unknown as Buffer).length} bytes, not an id or a run of ids.`);
     for (let other = range[0]; other <= range[1]; other++) {
@@ -365,4 +406,10 @@ function cycleMembers(size: number, child: readonly number[], parent: readonly n
   const left: number[] = [];
   for (let g = 0; g < size; g++) if (alive[g]) left.push(g);
   return left;
+}
+
+function grown(a: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
+  const b = new Uint8Array(a.length * 2);
+  b.set(a);
+  return b;
 }

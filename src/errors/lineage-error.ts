@@ -5,6 +5,12 @@
 export const ErrorCodes = {
   /** A stage id, source key or other argument is empty or of the wrong shape. */
   INVALID_ARGUMENT: 'LINEAGE_INVALID_ARGUMENT',
+  /**
+   * A key that cannot name a task: a source key, child key or stage id with a
+   * lone UTF-16 surrogate (UTF-8 would encode it as U+FFFD, so distinct keys
+   * would share one UDID), or a source key too long for source-counter mode.
+   */
+  INVALID_KEY: 'LINEAGE_INVALID_KEY',
   /** A string that should be a 32-char lowercase hex UDID is not one. */
   INVALID_UDID: 'LINEAGE_INVALID_UDID',
   /** The path does not exist, is not a directory, or holds no checkpoint. */
@@ -17,7 +23,7 @@ export const ErrorCodes = {
   CLOSED: 'LINEAGE_CLOSED',
   /** A write was attempted on a store opened read-only, or on a read-only filesystem (EROFS). */
   READ_ONLY: 'LINEAGE_READ_ONLY',
-  /** The writer shard is held by a live writer elsewhere. */
+  /** The writer shard is held by another live process (one writer id, one process: DESIGN.md §7). */
   LOCKED: 'LINEAGE_LOCKED',
   /** The writer's LMDB map is full: reopen with a larger `mapSize`. */
   MAP_FULL: 'LINEAGE_MAP_FULL',

@@ -24,6 +24,7 @@ export function rootPath(sourceKey: string): string {
         'Use a stable name for the input, such as its file path or partition id.',
     );
   }
+  assertWellFormed(sourceKey, 'source key', 'rootPath');
   return `root:${lp(sourceKey)}`;
 }
 
@@ -82,6 +83,7 @@ export function slotText(slot: Slot): string {
       `childPath: a slot must be an index or { key: non-empty string }, got ${JSON.stringify(slot)}.`,
     );
   }
+  assertWellFormed(slot.key, 'child key', 'childPath');
   return `k${lp(slot.key)}`;
 }
 
@@ -92,4 +94,26 @@ export function assertStageId(stageId: string, where: string): void {
       `${where}: the stage id must be a non-empty string, got ${JSON.stringify(stageId)}. Give every stage a stable id.`,
     );
   }
+  assertWellFormed(stageId, 'stage id', where);
+}
+
+/**
+ * Throws LINEAGE_INVALID_KEY when `s` holds a lone UTF-16 surrogate. UTF-8
+ * has no encoding for one (Buffer and TextEncoder write U+FFFD instead), so
+ * "p\uD800", "p\uDBFF" and "p\uFFFD" would hash to one path and one UDID.
+ */
+export function assertWellFormed(s: string, what: string, where: string): void {
+  if ((s as string & { isWellFormed(): boolean }).isWellFormed()) return;
+  let at = 0;
+  for (; at < s.length; at++) {
+    const c = s.charCodeAt(at);
+    if (c >= 0xd800 && c <= 0xdbff && at + 1 < s.length && (s.charCodeAt(at + 1) & 0xfc00) === 0xdc00) at++;
+    else if ((c & 0xf800) === 0xd800) break;
+  }
+  const shown = s.length > 80 ? `${JSON.stringify(s.slice(Math.max(0, at - 20), at + 20))} (around it)` : JSON.stringify(s);
+  throw new LineageError(
+    ErrorCodes.INVALID_KEY,
+    `${where}: the ${what} ${shown} holds a lone UTF-16 surrogate (\\u${s.charCodeAt(at).toString(16)} at position ${at}), which has no UTF-8 form: ` +
+      'distinct keys would share one UDID. Give a well-formed string (decode file names and bytes properly, or use s.toWellFormed() and accept the merge).',
+  );
 }

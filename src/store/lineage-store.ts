@@ -9,27 +9,28 @@
  * store.recordEmission({ stage: 'split', parents: [root], children: [childLineage('split', [root.udid], 0)] });
  * await store.close();
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { assertUdid } from '../identity/udid.js';
 import { completionOfShards } from '../completion/batch-completion.js';
-import { MANIFEST_FILE, MANIFEST_TEMP, createManifest, newManifest, readManifest, writeManifest, type Manifest } from './manifest.js';
-import { checkLmdbFile } from './lmdb-header.js';
+import { WRITERS_DIR, checkShardFiles, hasData, listShards, prepareDirectory, probe, unlockedReadWarning } from './checkpoint-directory.js';
+import { writeManifest, type Manifest } from './manifest.js';
 import { networkFsWarning } from './mount-check.js';
 import { nearlyFull } from './write-failure.js';
-import { OwnerHeartbeat, assertNotOwnedElsewhere } from './owner-record.js';
+import { assertWritable } from './write-access.js';
+import { removeDeadMergeDirs } from './merge-leftovers.js';
+import { claimShard, type OwnerHeartbeat } from './owner-record.js';
 import { UdidIndex } from './udid-index.js';
 import { FLAG_TERMINAL, OUTCOME_KINDS, Shard, TASK_TYPES, type SourceState } from './shard.js';
-import { SourceCounterSession } from './source-counters.js';
+import { SourceCounterSession, assertCountableKey } from './source-counters.js';
 import { StateCheckpointLog, readStateCheckpoints, type StageCheckpoints } from './state-checkpoint-log.js';
 import { scanShard } from './task-scan.js';
 import { isRootLineage, rootLineage, type Lineage } from '../identity/lineage.js';
 import type { Completion, EmissionRecord, FailureRecord, OpenOptions, Outcome, TaskInfo, TaskType } from './types.js';
 import { WriterSession } from './writer-session.js';
 
-export const WRITERS_DIR = 'writers';
+export { WRITERS_DIR };
 /** Where an in-place merge puts the old shards while it swaps in the merged one. */
 export const PRE_MERGE_DIR = 'writers.pre-merge';
 
@@ -75,8 +76,10 @@ export class LineageStore {
     const writerId = readOnly ? null : checkWriterId(options.writerId ?? process.env.LINEAGE_WRITER_ID ?? 'main');
     const mapSize = mapSizeOf(options);
     await probe(path, timeoutOf(options));
+    const warn = (message: string, code: string) => (options.onWarning ?? ((m: string) => process.emitWarning(m, { code })))(message);
     const warning = networkFsWarning(path);
-    if (warning) (options.onWarning ?? ((m: string) => process.emitWarning(m, { code: 'LINEAGE_NETWORK_FS' })))(warning);
+    if (warning) warn(warning, 'LINEAGE_NETWORK_FS');
+    if (writerId !== null) assertWritable(path, join(path, WRITERS_DIR, writerId));
     const manifest = prepareDirectory(path, !readOnly && (options.create ?? true), options.mode ?? 'dag');
     if (options.mode !== undefined && options.mode !== manifest.mode) {
       throw new LineageError(
@@ -85,27 +88,27 @@ export class LineageStore {
       );
     }
     recoverInterruptedMerge(path);
+    // A writer may change the directory around the checkpoint; a reader leaves everything as it is.
+    if (writerId !== null) removeDeadMergeDirs(path);
     const shardIds = listShards(path);
-    // Every existing data file is checked before this writer creates its own shard: a damaged checkpoint stays as it was.
-    for (const id of shardIds) {
-      const shardDir = join(path, WRITERS_DIR, id);
-      if (hasData(shardDir)) checkLmdbFile(join(shardDir, 'data.mdb'));
-    }
+    checkShardFiles(path, shardIds);
     const shards: Shard[] = [];
     let heartbeat: OwnerHeartbeat | null = null;
     try {
       if (writerId !== null) {
         const own = join(path, WRITERS_DIR, writerId);
         mkdirSync(own, { recursive: true });
-        assertNotOwnedElsewhere(own, writerId);
         assertRoomToWrite(own);
+        // Claimed before LMDB opens: a second process never opens a shard another live one writes.
+        heartbeat = claimShard(own, writerId);
         shards.push(Shard.open(own, writerId, false, mapSize));
-        heartbeat = new OwnerHeartbeat(own);
       }
       for (const id of shardIds) {
         if (id === writerId) continue;
         const shardDir = join(path, WRITERS_DIR, id);
         if (!hasData(shardDir)) continue;
+        const unlocked = unlockedReadWarning(shardDir);
+        if (unlocked) warn(unlocked, 'LINEAGE_UNLOCKED_READ');
         const shard = Shard.open(shardDir, id, true);
         // A writer that is just starting has not created its sub-DBs: nothing to read yet.
         if (shard.initialized) shards.push(shard);
@@ -171,6 +174,7 @@ export class LineageStore {
       const lineage = root ?? rootLineage(sourceKey);
       return this.completed(lineage.udid, isRootLineage(lineage));
     }
+    assertCountableKey(sourceKey, this.dir);
     return this.shards.some((s) => s.sourceState.get(sourceKey)?.state === 'done');
   }
 
@@ -488,39 +492,6 @@ function timeoutOf(options: OpenOptions): number {
   return raw;
 }
 
-/**
- * Touches the checkpoint through the async fs API, which a timer can outrun:
- * a hung network mount fails here with LINEAGE_TIMEOUT instead of blocking
- * the synchronous LMDB open forever.
- */
-async function probe(dir: string, timeoutMs: number): Promise<void> {
-  const touch = async () => {
-    const st = await stat(dir).catch(() => null);
-    if (!st?.isDirectory()) return;
-    const entries = await readdir(dir);
-    if (entries.includes(MANIFEST_FILE)) await readFile(join(dir, MANIFEST_FILE));
-    if (entries.includes(WRITERS_DIR)) await readdir(join(dir, WRITERS_DIR));
-  };
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          new LineageError(
-            ErrorCodes.TIMEOUT,
-            `${dir} did not answer within ${timeoutMs} ms. Its filesystem may be a network mount that is down or overloaded; ` +
-              'check the mount, or raise the limit with timeoutMs / LINEAGE_OPEN_TIMEOUT_MS.',
-          ),
-        ),
-      timeoutMs,
-    );
-  });
-  try {
-    await Promise.race([touch(), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** @internal Throws LINEAGE_INVALID_ARGUMENT unless `id` is a usable writer id. */
 export function checkWriterId(id: string): string {
@@ -532,59 +503,6 @@ export function checkWriterId(id: string): string {
     );
   }
   return id;
-}
-
-/** Checks what `dir` holds; creates a new checkpoint there when allowed. */
-function prepareDirectory(dir: string, create: boolean, mode: Manifest['mode']): Manifest {
-  let isDir: boolean;
-  try {
-    isDir = statSync(dir).isDirectory();
-  } catch {
-    if (!create) {
-      throw new LineageError(ErrorCodes.NOT_A_CHECKPOINT, `${dir} does not exist. Check the path, or run a pipeline with --checkpoint ${dir} first.`);
-    }
-    mkdirSync(dir, { recursive: true });
-    isDir = true;
-  }
-  if (!isDir) {
-    throw new LineageError(ErrorCodes.NOT_A_CHECKPOINT, `${dir} is a file, not a checkpoint directory. Point at the directory the run wrote.`);
-  }
-  const entries = readdirSync(dir);
-  if (!entries.includes(MANIFEST_FILE)) {
-    if (!create) {
-      const what = entries.length === 0 ? 'is empty' : `holds no ${MANIFEST_FILE}`;
-      throw new LineageError(ErrorCodes.NOT_A_CHECKPOINT, `${dir} ${what}: it is not a lineage checkpoint. Point at the directory a pipeline run wrote.`);
-    }
-    // Another worker may be creating this checkpoint right now: its temp manifest and shards are fine.
-    const foreign = entries.filter((e) => e !== WRITERS_DIR && !MANIFEST_TEMP.test(e));
-    if (foreign.length > 0) {
-      throw new LineageError(
-        ErrorCodes.NOT_A_CHECKPOINT,
-        `${dir} is not empty (${foreign.slice(0, 3).join(', ')}) and holds no ${MANIFEST_FILE}; refusing to create a checkpoint among other files. Use an empty or new directory.`,
-      );
-    }
-    createManifest(dir, newManifest(mode));
-  }
-  return readManifest(dir);
-}
-
-function listShards(dir: string): string[] {
-  try {
-    return readdirSync(join(dir, WRITERS_DIR), { withFileTypes: true })
-      .filter((e) => e.isDirectory())
-      .map((e) => e.name)
-      .sort();
-  } catch {
-    return [];
-  }
-}
-
-function hasData(shardDir: string): boolean {
-  try {
-    return statSync(join(shardDir, 'data.mdb')).size > 0;
-  } catch {
-    return false;
-  }
 }
 
 /**

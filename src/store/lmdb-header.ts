@@ -4,6 +4,7 @@
  * would otherwise be mapped past its end and the first read would kill the
  * process with SIGBUS; a garbage file gives an opaque native error.
  */
+import { basename, dirname } from 'node:path';
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 
@@ -15,13 +16,22 @@ const PSIZE_AT = META_OFFSET + 24; // mm_dbs[FREE_DBI].md_pad holds the page siz
 const LAST_PG_AT = META_OFFSET + 24 + 2 * 48; // after magic, version, address, mapsize, mm_dbs[2]
 const TXNID_AT = LAST_PG_AT + 8;
 
+/**
+ * How to set a damaged shard aside without losing it: out of `writers/`
+ * (anything left there is read as a shard), beside the checkpoint.
+ */
+export function moveAsideHint(shardDir: string, why = 'damaged'): string {
+  const checkpoint = dirname(dirname(shardDir));
+  return `mv ${shardDir} ${checkpoint}.${basename(shardDir)}.${why}`;
+}
+
 export function checkLmdbFile(file: string): void {
   const size = statSync(file).size;
   const corrupt = (what: string) =>
     new LineageError(
       ErrorCodes.CORRUPT,
-      `${file} is damaged: ${what}. Nothing was changed. Restore the checkpoint from a backup, ` +
-        'or delete this writer directory to redo its work.',
+      `${file} is damaged: ${what}. Nothing was changed. Restore the checkpoint from a backup; or, to redo this writer's work, ` +
+        `move its directory out of the checkpoint, keeping it (${moveAsideHint(dirname(file))}), and run again.`,
     );
   if (size < 2 * 4096) throw corrupt(`${size} bytes is too short for an LMDB file`);
   const head = Buffer.alloc(2 * 4096);

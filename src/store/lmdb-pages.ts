@@ -19,6 +19,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
+import { moveAsideHint } from './lmdb-header.js';
 import type { Shard } from './shard.js';
 
 const MDB_MAGIC = 0xbeefc0de;
@@ -132,7 +133,7 @@ export class PageFile {
     throw new LineageError(
       ErrorCodes.CORRUPT,
       `${join(this.shard.dir, 'data.mdb')} is damaged: ${what}. Nothing was changed. Run \`lineage verify\` on the checkpoint; ` +
-        'restore it from a backup, or delete this writer directory to redo its work.',
+        `restore it from a backup, or, to redo this writer's work, move its directory out of the checkpoint, keeping it (${moveAsideHint(this.shard.dir)}), and run again.`,
     );
   }
 

@@ -71,18 +71,19 @@ export function readManifest(dir: string): Manifest {
   } catch (err) {
     throw new LineageError(
       ErrorCodes.CORRUPT,
-      `${file} is not valid JSON (${text.length} bytes). The checkpoint manifest is damaged; ` +
-        'restore it from a backup, or delete the checkpoint to start over.',
+      `${file} is not valid JSON (${text.length} bytes). The checkpoint manifest is damaged; nothing was changed, and the work ` +
+        'recorded in the writers/ directory is untouched. Restore lineage.json from a backup (or start over in a new checkpoint directory).',
       { cause: err },
     );
   }
   const m = value as Partial<Manifest> | null;
-  if (!m || typeof m !== 'object' || m.format !== FORMAT_NAME || typeof m.formatVersion !== 'number') {
+  if (!m || typeof m !== 'object' || Array.isArray(m) || m.format !== FORMAT_NAME || typeof m.formatVersion !== 'number') {
     throw new LineageError(
       ErrorCodes.CORRUPT,
       `${file} is not a lineage-dag manifest (expected "format": "${FORMAT_NAME}" and a numeric formatVersion).`,
     );
   }
+  if (!Number.isSafeInteger(m.formatVersion)) throw badField(file, 'formatVersion', m.formatVersion, 'a whole number');
   if (m.formatVersion > FORMAT_VERSION) {
     throw new LineageError(
       ErrorCodes.FORMAT_VERSION,
@@ -97,12 +98,66 @@ export function readManifest(dir: string): Manifest {
         'Finish or inspect it with the lineage-dag version that wrote it, or start the run with a new checkpoint directory.',
     );
   }
+  checkFields(file, m as Record<string, unknown>);
   return {
     ...newManifest(),
     ...m,
     fingerprint: m.fingerprint ?? null,
     acceptedChanges: m.acceptedChanges ?? [],
   } as Manifest;
+}
+
+/**
+ * The type of every field the code reads. A field may be missing (manifests
+ * written before it existed get its default), never of another type: a
+ * string fingerprint or an unknown mode would otherwise be taken at face
+ * value, or fail later as a bug.
+ */
+function checkFields(file: string, m: Record<string, unknown>): void {
+  if (m.mode !== undefined && m.mode !== 'dag' && m.mode !== 'sources') throw badField(file, 'mode', m.mode, '"dag" or "sources"');
+  for (const field of ['createdAt', 'updatedAt'] as const) {
+    const t = m[field];
+    if (t !== undefined && !isTime(t)) throw badField(file, field, t, 'an ISO time string');
+  }
+  if (m.fingerprint !== undefined && m.fingerprint !== null && !isFingerprint(m.fingerprint)) {
+    throw badField(file, 'fingerprint', m.fingerprint, 'null or a list of { "id": string, "version"?: string }');
+  }
+  const changes = m.acceptedChanges;
+  if (changes !== undefined && !(Array.isArray(changes) && changes.every(isAcceptedChange))) {
+    throw badField(file, 'acceptedChanges', changes, 'a list of { "from": fingerprint, "to": fingerprint, "at": ISO time }');
+  }
+}
+
+function isTime(v: unknown): boolean {
+  return typeof v === 'string' && !Number.isNaN(Date.parse(v));
+}
+
+function isFingerprint(v: unknown): v is StageFingerprint[] {
+  return (
+    Array.isArray(v) &&
+    v.every(
+      (s: unknown) =>
+        s !== null &&
+        typeof s === 'object' &&
+        typeof (s as StageFingerprint).id === 'string' &&
+        (s as StageFingerprint).id.length > 0 &&
+        ((s as StageFingerprint).version === undefined || typeof (s as StageFingerprint).version === 'string'),
+    )
+  );
+}
+
+function isAcceptedChange(v: unknown): boolean {
+  const c = v as Partial<AcceptedChange> | null;
+  return c !== null && typeof c === 'object' && isFingerprint(c.from) && isFingerprint(c.to) && isTime(c.at);
+}
+
+function badField(file: string, field: string, found: unknown, expected: string): LineageError {
+  const shown = JSON.stringify(found) ?? String(found);
+  return new LineageError(
+    ErrorCodes.CORRUPT,
+    `${file}: the field "${field}" is ${shown.length > 80 ? `${shown.slice(0, 80)}…` : shown}, expected ${expected}. The checkpoint manifest is damaged; ` +
+      'nothing was changed, and the work recorded in the writers/ directory is untouched. Restore lineage.json from a backup, or correct the field by hand.',
+  );
 }
 
 /** Temp files of manifest writes in progress (ours or a concurrent process's). */

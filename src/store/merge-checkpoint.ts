@@ -7,12 +7,14 @@
  * union); completion run numbers become the merge's run.
  */
 import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { completedSet, computeCompletion } from '../completion/batch-completion.js';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { LineageStore, PRE_MERGE_DIR, WRITERS_DIR, recoverInterruptedMerge } from './lineage-store.js';
 import { MANIFEST_FILE, readManifest, writeManifest } from './manifest.js';
 import { assertNoLiveWriter } from './owner-record.js';
+import { markMergeDir, mergeDirPrefix, removeDeadMergeDirs } from './merge-leftovers.js';
+import { assertWritablePaths } from './write-access.js';
 import type { TaskInfo } from './types.js';
 
 export interface MergeResult {
@@ -36,6 +38,13 @@ export async function mergeCheckpoint(dir: string, options: MergeOptions = {}): 
   const inPlace = options.into === undefined;
   // Checked before the checkpoint is opened: a refused merge touches nothing, not even a lock file.
   const intoExisted = !inPlace && assertUsableTarget(from, resolve(options.into!));
+  if (inPlace) {
+    // The merged copy is built beside the checkpoint and swapped into it.
+    assertWritablePaths([dirname(from), from, join(from, WRITERS_DIR)].filter((p) => existsSync(p)), from, `an in-place merge builds the merged copy beside ${from} and swaps it in`);
+  } else {
+    const target = resolve(options.into!);
+    assertWritablePaths([existsSync(target) ? target : dirname(target)], target, `the merge writes its copy to ${target}`);
+  }
   const source = await LineageStore.open(from, { readOnly: true });
   try {
     if (source.mode !== 'dag') {
@@ -47,7 +56,11 @@ export async function mergeCheckpoint(dir: string, options: MergeOptions = {}): 
     await source.close();
     throw err;
   }
-  const into = inPlace ? mkdtempSync(join(dirname(from), `.${basename(from)}.merge-`)) : resolve(options.into!);
+  // Killed merges of this checkpoint left their working directories: ours to remove once their process is gone.
+  removeDeadMergeDirs(from);
+  const work = inPlace ? mkdtempSync(mergeDirPrefix(from)) : null;
+  if (work !== null) markMergeDir(work, from);
+  const into = work !== null ? join(work, 'ckpt') : resolve(options.into!);
   try {
     const target = await LineageStore.open(into, { writerId: 'main', create: true, onWarning: () => {} });
     let tasks = 0;
@@ -79,14 +92,18 @@ export async function mergeCheckpoint(dir: string, options: MergeOptions = {}): 
       const result = { from, into: inPlace ? from : into, shardsMerged: source.shards.length, tasks, edges, completed: got.size };
       await target.close();
       await source.close();
-      if (inPlace) swapShards(from, into);
+      if (work !== null) {
+        swapShards(from, into);
+        rmSync(work, { recursive: true, force: true });
+      }
       return result;
     } finally {
       await target.close().catch(() => undefined);
     }
   } catch (err) {
-    // Leave nothing half-merged behind: the temp directory, or what --into did not hold before.
-    if (!intoExisted) rmSync(into, { recursive: true, force: true });
+    // Leave nothing half-merged behind: the working directory, or what --into did not hold before.
+    if (work !== null) rmSync(work, { recursive: true, force: true });
+    else if (!intoExisted) rmSync(into, { recursive: true, force: true });
     else for (const entry of readdirSync(into)) rmSync(join(into, entry), { recursive: true, force: true });
     throw err;
   } finally {

@@ -137,8 +137,11 @@ export function editRecord(db, id, edit) {
  */
 export const DOWN_TO_ZERO = /** @type {const} */ ({ reverse: true, end: 0, inclusiveEnd: true });
 
-/** The last key of a uint32-keyed sub-DB (the last block's number), or -1. @param {{ getKeys(options: object): Iterable<number> }} db */
-export function lastKey(db) {
-  for (const key of db.getKeys({ ...DOWN_TO_ZERO, limit: 1 })) return key;
+/**
+ * The last key of a uint32-keyed sub-DB (the last block's number), or -1; `transaction`: in that read snapshot.
+ * @param {{ getKeys(options: object): Iterable<number> }} db @param {object} [transaction]
+ */
+export function lastKey(db, transaction) {
+  for (const key of db.getKeys({ ...DOWN_TO_ZERO, limit: 1, ...(transaction ? { transaction } : {}) })) return key;
   return -1;
 }

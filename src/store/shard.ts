@@ -47,10 +47,11 @@
  */
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
-import { checkLmdbFile } from './lmdb-header.js';
+import { checkLmdbFile, moveAsideHint } from './lmdb-header.js';
+import { notWritable, notWritableCode } from './write-access.js';
 import { pushEdgeIds } from './edge-values.js';
 import { BLOCK_TASKS, META_SIZE, blockOf, editRecord, forEachRecord, lastKey, recordAt } from './meta-blocks.js';
 import { CHUNK_ENTRIES, entries, lookup, removeEntry } from './udid-chunks.js';
@@ -181,10 +182,20 @@ export class Shard {
       this.absorbed = this.env.openDB('absorbed', { keyEncoding: 'binary', encoding: 'binary' }) ?? undefined;
       this.stateCheckpoints = this.env.openDB('state_checkpoints', { keyEncoding: 'uint32', encoding: 'json' }) ?? undefined;
     } catch (err) {
+      // Permissions and read-only mounts are not damage: say what they are, and never advise removing the data.
+      const denied = notWritableCode(err);
+      if (denied !== null && !readOnly) throw notWritable(dirname(dirname(dir)), dir, denied, err);
+      if (denied !== null) {
+        throw new LineageError(
+          ErrorCodes.IO,
+          `${dir} could not be opened for reading (${(err as Error).message}). Nothing was changed. Check that this user may read the directory and its files.`,
+          { cause: err },
+        );
+      }
       throw new LineageError(
         ErrorCodes.CORRUPT,
         `${dir} could not be opened as an LMDB environment (${(err as Error).message}). Nothing was changed. ` +
-          'Restore the checkpoint from a backup, or delete this writer directory to redo its work.',
+          `Restore the checkpoint from a backup; or, to redo this writer's work, move the directory out of the checkpoint, keeping it (${moveAsideHint(dir)}), and run again.`,
         { cause: err },
       );
     }
@@ -324,9 +335,9 @@ export class Shard {
     return this.initialized && lastKey(this.meta as never) >= 0;
   }
 
-  /** The greatest id any task record may have (0: none). */
-  lastTaskId(): number {
-    return this.initialized ? (lastKey(this.meta as never) + 1) * BLOCK_TASKS - 1 : 0;
+  /** The greatest id any task record may have (0: none); `transaction`: in that snapshot. */
+  lastTaskId(transaction?: object): number {
+    return this.initialized ? (lastKey(this.meta as never, transaction) + 1) * BLOCK_TASKS - 1 : 0;
   }
 
   /** At least the number of tasks, from the number of `meta` blocks (no scan). */
@@ -437,8 +448,8 @@ export class Shard {
   }
 
   /** Every entry of the `udid` index in UDID order (the UDID is a view valid until the next step), from the chunk that may hold `from`. */
-  udidEntries(from?: Buffer): Generator<{ udid: Buffer; id: number }> {
-    return entries(this.udid as never, from ? { from } : {});
+  udidEntries(from?: Buffer, transaction?: object): Generator<{ udid: Buffer; id: number }> {
+    return entries(this.udid as never, { ...(from ? { from } : {}), ...(transaction ? { transaction } : {}) });
   }
 
   /** The run that completed the task, or undefined. */

@@ -13,6 +13,21 @@ import type { Shard } from './shard.js';
 import { writeFailure } from './write-failure.js';
 import type { EmissionRecord, FailureRecord, TaskRef } from './types.js';
 
+/** LMDB's key limit (lmdb-js builds with a 1978-byte maximum): source keys are the `source_state` keys of this mode. */
+export const MAX_COUNTED_KEY_BYTES = 1978;
+
+/** Throws LINEAGE_INVALID_KEY for a source key longer than this mode can store. */
+export function assertCountableKey(sourceKey: string, dir: string): void {
+  if (sourceKey.length * 3 <= MAX_COUNTED_KEY_BYTES) return; // UTF-16 units → at most 3 UTF-8 bytes each
+  const bytes = Buffer.byteLength(sourceKey, 'utf8');
+  if (bytes <= MAX_COUNTED_KEY_BYTES) return;
+  throw new LineageError(
+    ErrorCodes.INVALID_KEY,
+    `the source key ${JSON.stringify(sourceKey.slice(0, 40))}… is ${bytes} bytes of UTF-8; the source-counter checkpoint ${dir} stores source keys ` +
+      `as LMDB keys, at most ${MAX_COUNTED_KEY_BYTES} bytes. Use a shorter stable name for the input (e.g. a hash of it), or a DAG-mode checkpoint, which takes keys of any length.`,
+  );
+}
+
 export class SourceCounterSession {
   private readonly pending = new Map<string, number>();
   private lastWrite: Promise<unknown> = Promise.resolve();
@@ -37,6 +52,7 @@ export class SourceCounterSession {
     // A source is live from its first emission; its root counts as one task.
     let count = this.pending.get(source);
     if (count === undefined) {
+      assertCountableKey(source, this.shard.dir);
       count = 1;
       this.watch(this.shard.sourceState.put(source, { state: 'started', run: this.run }));
     }

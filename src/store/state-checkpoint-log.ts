@@ -75,7 +75,7 @@ export class StateCheckpointLog {
       throw new LineageError(
         ErrorCodes.CORRUPT,
         `${this.shard.dir}: stage "${this.stageId}" has a checkpoint that absorbed ${count} inputs, but its log holds ${out.length}. ` +
-          'Run `lineage verify` on the checkpoint; delete the writer directory to start the stage over.',
+          'Run `lineage verify` on the checkpoint; to start the stage over, move the writer directory aside (keeping it) and run again.',
       );
     }
     return out;

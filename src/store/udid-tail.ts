@@ -54,8 +54,8 @@ interface InfoDb {
   get(key: string): unknown;
 }
 
-export function readUnindexed(info: InfoDb): UnindexedBlock[] {
-  const v = info.get(UNINDEXED_KEY);
+export function readUnindexed(info: InfoDb, transaction?: object): UnindexedBlock[] {
+  const v = transaction === undefined ? info.get(UNINDEXED_KEY) : (info.get as (k: string, o: object) => unknown).call(info, UNINDEXED_KEY, { transaction });
   return Array.isArray(v) ? (v as UnindexedBlock[]) : [];
 }
 

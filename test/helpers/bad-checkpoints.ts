@@ -62,6 +62,27 @@ export const BAD_CHECKPOINTS: readonly BadCheckpoint[] = [
     },
   },
   {
+    name: 'a 0-byte data.mdb',
+    code: 'LINEAGE_CORRUPT',
+    make: (parent, good) => {
+      const ckpt = join(parent, 'ckpt');
+      cpSync(good, ckpt, { recursive: true });
+      truncateSync(dataFile(ckpt), 0);
+      return { arg: ckpt, named: dataFile(ckpt) };
+    },
+  },
+  {
+    name: 'a 0-byte data.mdb in a second shard no writer holds',
+    code: 'LINEAGE_CORRUPT',
+    make: (parent, good) => {
+      const ckpt = join(parent, 'ckpt');
+      cpSync(good, ckpt, { recursive: true });
+      mkdirSync(join(ckpt, 'writers', 'w2'));
+      writeFileSync(join(ckpt, 'writers', 'w2', 'data.mdb'), '');
+      return { arg: ckpt, named: join(ckpt, 'writers', 'w2', 'data.mdb') };
+    },
+  },
+  {
     name: 'a garbage-filled data.mdb',
     code: 'LINEAGE_CORRUPT',
     make: (parent, good) => {
