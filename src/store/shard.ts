@@ -51,6 +51,7 @@ import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { checkLmdbFile } from './lmdb-header.js';
+import { announceOpen } from './open-files.js';
 import { BLOCK_TASKS, META_SIZE, blockOf, editRecord, forEachRecord, lastKey, recordAt } from './meta-blocks.js';
 import { CHUNK_ENTRIES, entries, lookup, removeEntry } from './udid-chunks.js';
 import { UdidTail, claimantAlive, readUnindexed } from './udid-tail.js';
@@ -164,6 +165,7 @@ export class Shard {
   ) {
     const dataFile = join(dir, 'data.mdb');
     if (existsSync(dataFile)) checkLmdbFile(dataFile);
+    announceOpen(dataFile);
     try {
       // The map is reserved up front: address space only, the file grows with the data.
       this.env = open({ path: dir, readOnly, mapSize, ...ENV_OPTIONS });
