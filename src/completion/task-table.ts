@@ -9,7 +9,7 @@
 import { EdgeCursor, LeafCursor, LmdbPageError, PageFile, pageScanEnabled } from '../store/lmdb-pages.js';
 import { FLAG_TERMINAL, META_SIZE, OUTCOME_FAILED, type Shard } from '../store/shard.js';
 import { UdidIndex } from '../store/udid-index.js';
-import { forEachRecord } from '../store/meta-blocks.js';
+import { blockBody, forEachRecord } from '../store/meta-blocks.js';
 
 export interface TaskTable {
   readonly size: number;
@@ -235,9 +235,10 @@ function* metaRows(shard: Shard, file: PageFile | null): Generator<[number, Buff
   const tree = file.tree('meta');
   if (!tree) return;
   for (const c = new LeafCursor(file, tree); c.next(); ) {
-    const block = c.value();
+    const key = c.intKey;
+    const block = shard.checked(() => blockBody(c.value(), key));
     const found: [number, number][] = [];
-    forEachRecord(block, c.intKey, (id, at) => found.push([id, at]));
+    forEachRecord(block, key, (id, at) => found.push([id, at]));
     for (const [id, at] of found) {
       const row = block.subarray(at, at + META_SIZE);
       yield [id, row[23] === OUTCOME_FAILED ? Buffer.concat([row, Buffer.from(shard.errorOf(id) ?? '')]) : row];

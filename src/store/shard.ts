@@ -52,7 +52,8 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { checkLmdbFile } from './lmdb-header.js';
 import { announceOpen } from './open-files.js';
-import { BLOCK_TASKS, META_SIZE, blockOf, editRecord, forEachRecord, lastKey, recordAt } from './meta-blocks.js';
+import { BLOCK_TASKS, META_SIZE, blockBody, blockOf, editRecord, forEachRecord, lastKey, recordAt } from './meta-blocks.js';
+import { DamagedValueError } from './value-check.js';
 import { CHUNK_ENTRIES, entries, lookup, removeEntry } from './udid-chunks.js';
 import { UdidTail, claimantAlive, readUnindexed } from './udid-tail.js';
 import { WriteBatch, addToRanges } from './write-batch.js';
@@ -317,7 +318,31 @@ export class Shard {
 
   /** The id of the task with these 16 UDID bytes; `skipOwn`: not one of this process's writer session (see UdidTail). */
   idOf(udid: Buffer, skipOwn = false): number | undefined {
-    return lookup(this.udid as never, udid) ?? this.tail.idOf(udid, skipOwn);
+    return this.checked(() => lookup(this.udid as never, udid)) ?? this.tail.idOf(udid, skipOwn);
+  }
+
+  /** The data file, as every damage report names it. */
+  get dataFile(): string {
+    return join(this.dir, 'data.mdb');
+  }
+
+  /** LINEAGE_CORRUPT naming this shard's data file and what is wrong in it. */
+  damaged(what: string, cause?: unknown): LineageError {
+    return new LineageError(
+      ErrorCodes.CORRUPT,
+      `${this.dataFile} is damaged: ${what}. Nothing was changed. Run \`lineage verify\` on the checkpoint, and restore it from a backup.`,
+      cause === undefined ? undefined : { cause },
+    );
+  }
+
+  /** Runs a read of packed values; a checksum mismatch in them becomes LINEAGE_CORRUPT naming this shard. */
+  checked<T>(read: () => T): T {
+    try {
+      return read();
+    } catch (err) {
+      if (err instanceof DamagedValueError) throw this.damaged(err.message, err);
+      throw err;
+    }
   }
 
   /** False while the shard holds no task. */
@@ -361,7 +386,7 @@ export class Shard {
     const found: { key: number; value: Buffer }[] = [];
     for (const { key: block, value: view } of this.meta.getRange(range) as Iterable<{ key: number; value: Buffer }>) {
       // A copy: lookups between two steps (the caller's) may reuse the buffer lmdb-js read it into.
-      const value = Buffer.from(view);
+      const value = this.checked(() => blockBody(Buffer.from(view), block));
       found.length = 0;
       forEachRecord(value, block, (id, at) => {
         if (id >= start && id < end) found.push({ key: id, value: value.subarray(at, at + META_SIZE) });
@@ -379,7 +404,8 @@ export class Shard {
   recordOf(id: number, transaction?: unknown): Buffer | undefined {
     // lmdb-js takes a transaction here although its typings omit the argument.
     const get = this.meta.getBinaryFast as unknown as (key: number, options?: object) => Buffer | undefined;
-    const v = get.call(this.meta, blockOf(id), transaction === undefined ? undefined : { transaction });
+    const raw = get.call(this.meta, blockOf(id), transaction === undefined ? undefined : { transaction });
+    const v = raw && this.checked(() => blockBody(raw.subarray(0, raw.length), blockOf(id)));
     const at = v ? recordAt(v, id) : -1;
     return v && at >= 0 ? v.subarray(at, at + META_SIZE) : undefined;
   }
@@ -434,8 +460,13 @@ export class Shard {
   }
 
   /** Every entry of the `udid` index in UDID order (the UDID is a view valid until the next step), from the chunk that may hold `from`. */
-  udidEntries(from?: Buffer): Generator<{ udid: Buffer; id: number }> {
-    return entries(this.udid as never, from ? { from } : {});
+  *udidEntries(from?: Buffer): Generator<{ udid: Buffer; id: number }> {
+    const it = entries(this.udid as never, from ? { from } : {});
+    for (;;) {
+      const step = this.checked(() => it.next());
+      if (step.done) return;
+      yield step.value;
+    }
   }
 
   /** The run that completed the task, or undefined. */
