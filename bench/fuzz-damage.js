@@ -154,7 +154,8 @@ export function classify(r, { named, baseline, isVerify = false }) {
   if (r.signal) return 'signal';
   if (/^\s+at /m.test(r.stderr) || /^\s+at /m.test(r.stdout)) return 'stack';
   if (r.code === 0) return r.stdout === baseline ? 'same' : 'wrong';
-  if (r.code === 1 && /^lineage: LINEAGE_CORRUPT: /m.test(r.stderr) && r.stderr.includes(named)) return 'corrupt';
+  if (r.code === 1 && /lineage: LINEAGE_CORRUPT: /.test(r.stderr) && r.stderr.includes(named)) return 'corrupt';
+  // (LMDB itself may print a line of its own before ours, without a newline.)
   // verify's own verdict on a damaged checkpoint: exit 1 with the failed checks marked, naming the shard's file.
   if (isVerify && r.code === 1 && r.stderr === '' && /^✗ /m.test(r.stdout)) return 'corrupt';
   return 'other-error';
@@ -169,7 +170,7 @@ function classifyRun(r, home, { named, expected }) {
   if (/^\s+at /m.test(r.stderr) || /^\s+at /m.test(r.stdout)) return 'stack';
   if (wrongFile) return 'wrong';
   if (r.code === 0) return Object.keys(got).length === Object.keys(expected).length ? 'same' : 'wrong';
-  if (r.code === 1 && /^lineage: LINEAGE_CORRUPT: /m.test(r.stderr) && r.stderr.includes(named)) return 'corrupt';
+  if (r.code === 1 && /lineage: LINEAGE_CORRUPT: /.test(r.stderr) && r.stderr.includes(named)) return 'corrupt';
   return 'other-error';
 }
 

@@ -99,10 +99,10 @@ export function loadTaskTable(shards: readonly Shard[]): TaskTable {
       const stageMap = Uint16Array.from({ length: local.length }, (_, i) => local[i] ?? 0);
       stageMaps.push(stageMap);
       const maxId = shard.lastTaskId();
-      let g = new Uint32Array(maxId + 1);
+      let g = new Uint32Array(maxId + 1).fill(NO_RECORD);
       for (const [key, v] of metaRows(shard, file)) {
         // A live writer may have added rows after the last key read above.
-        if (key >= g.length) g = resized(g, Math.max(key + 1, g.length * 2));
+        if (key >= g.length) g = resized(g, Math.max(key + 1, g.length * 2), NO_RECORD);
         let idx = byUdid ? byUdid.get(v.subarray(0, 16)) - 1 : -1;
         if (idx < 0) {
           idx = size++;
@@ -131,7 +131,10 @@ export function loadTaskTable(shards: readonly Shard[]): TaskTable {
     }
 
     const root = new Uint32Array(size);
-    for (let i = 0; i < size; i++) root[i] = globalOf[shardOf[i]!]![rootLocal[i]!] ?? i;
+    for (let i = 0; i < size; i++) {
+      const r = globalOf[shardOf[i]!]![rootLocal[i]!];
+      root[i] = r === undefined || r === NO_RECORD ? i : r;
+    }
     const sourceKeys = new Map<number, string>();
     const edgeLists: Uint32Array[] = [];
     for (let k = 0; k < shards.length; k++) {
@@ -145,19 +148,24 @@ export function loadTaskTable(shards: readonly Shard[]): TaskTable {
       if (file && tree) {
         for (const c = new EdgeCursor(file, tree); c.next(); ) {
           if (n + 2 > list.length) list = resized(list, list.length * 2);
-          list[n++] = g[c.key]!;
-          list[n++] = g[c.value]!;
+          list[n++] = edgeEnd(shard, g, c.key, c.key);
+          list[n++] = edgeEnd(shard, g, c.value, c.key);
         }
       } else if (!file) {
         for (const { key, value } of shard.parents.getRange()) {
           if (n + 2 > list.length) list = resized(list, list.length * 2);
           const v = value as Buffer;
-          list[n++] = g[key]!;
-          list[n++] = g[((v[0]! << 24) | (v[1]! << 16) | (v[2]! << 8) | v[3]!) >>> 0]!;
+          list[n++] = edgeEnd(shard, g, key, key);
+          list[n++] = edgeEnd(shard, g, ((v[0]! << 24) | (v[1]! << 16) | (v[2]! << 8) | v[3]!) >>> 0, key);
         }
       }
       edgeLists.push(list.subarray(0, n));
-      for (const [key, value] of sourceRows(shard, file)) if (!sourceKeys.has(g[key]!)) sourceKeys.set(g[key]!, value);
+      for (const [key, value] of sourceRows(shard, file)) {
+        const idx = g[key];
+        if (idx === undefined || !hasRecord(g, key)) throw shard.damaged(`a source row names task ${key}, which has no record`);
+        shard.checkSource(key, value, udids.subarray(idx * 16, idx * 16 + 16));
+        if (!sourceKeys.has(idx)) sourceKeys.set(idx, value);
+      }
       file?.close();
     }
 
@@ -199,7 +207,9 @@ export function loadTaskTable(shards: readonly Shard[]): TaskTable {
       indexOf: (udid) => {
         if (byUdid) return byUdid.get(udid) - 1;
         const id = single?.idOf(udid);
-        return id === undefined ? -1 : (globalOf[0]![id] ?? -1);
+        if (id === undefined) return -1;
+        const idx = globalOf[0]![id];
+        return idx === undefined || idx === NO_RECORD ? -1 : idx;
       },
       stageNames,
       emitStage: emitStage.subarray(0, size),
@@ -256,12 +266,27 @@ function* sourceRows(shard: Shard, file: PageFile | null): Generator<[number, st
   for (const c = new LeafCursor(file, tree); c.next(); ) yield [c.intKey, c.value().toString('utf8')];
 }
 
+/** The table index of task `id` of this shard; an edge to a task with no record is damage. */
+/** `g`'s mark for an id with no record. */
+const NO_RECORD = 0xffffffff;
+
+function edgeEnd(shard: Shard, g: Uint32Array, id: number, of: number): number {
+  if (!hasRecord(g, id)) throw shard.damaged(`an edge of task ${of} names task ${id}, which has no record`);
+  return g[id]!;
+}
+
+/** True when `g` (id → table index, filled from the meta records) has an entry for `id`. */
+function hasRecord(g: Uint32Array, id: number): boolean {
+  return id < g.length && g[id] !== NO_RECORD;
+}
+
 function entryCount(db: { getStats(): unknown }): number {
   return (db.getStats() as { entryCount?: number }).entryCount ?? 0;
 }
 
-function resized<T extends Uint8Array | Uint16Array | Uint32Array>(a: T, cap: number): T {
+function resized<T extends Uint8Array | Uint16Array | Uint32Array>(a: T, cap: number, fill = 0): T {
   const b = new (a.constructor as new (n: number) => T)(cap);
+  if (fill !== 0) b.fill(fill);
   b.set(a);
   return b;
 }

@@ -50,10 +50,11 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
+import { rootLineage } from '../identity/lineage.js';
 import { checkLmdbFile } from './lmdb-header.js';
-import { announceOpen } from './open-files.js';
+import { announceOpen, isLmdbDamage } from './open-files.js';
 import { BLOCK_TASKS, META_SIZE, blockBody, blockOf, editRecord, forEachRecord, lastKey, recordAt } from './meta-blocks.js';
-import { DamagedValueError } from './value-check.js';
+import { DamagedValueError, unseal } from './value-check.js';
 import { CHUNK_ENTRIES, entries, lookup, removeEntry } from './udid-chunks.js';
 import { UdidTail, claimantAlive, readUnindexed } from './udid-tail.js';
 import { WriteBatch, addToRanges } from './write-batch.js';
@@ -142,7 +143,7 @@ export class Shard {
   readonly children: IdDb;
   readonly sources: Database<string, number>;
   /** Error texts of failed tasks (id → text); undefined in a read-only shard whose writer never opened it. */
-  readonly errors: Database<string, number>;
+  readonly errors: Database<Buffer, number>;
   readonly stages: Database<string, number>;
   readonly runs: Database<RunInfo, number>;
   readonly info: Database<unknown, string>;
@@ -192,12 +193,47 @@ export class Shard {
     }
     this.tail = new UdidTail(this);
     try {
+      this.checkSubDbs();
+      for (const [name, db] of [['runs', this.runs], ['info', this.info], ['source_state', this.sourceState], ['state_checkpoints', this.stateCheckpoints]] as const) {
+        if (db) this.guardJson(name, db as unknown as { get(key: unknown, options?: unknown): unknown });
+      }
       this.checkFormat();
     } catch (err) {
       // Environments are shared per file in a process: one left open would be reused by the next open.
       void this.env.close();
       throw err;
     }
+  }
+
+  /**
+   * A writer creates every sub-DB when it first opens its shard: a read-only
+   * shard with some of them but not others has a damaged list of sub-DBs.
+   */
+  private checkSubDbs(): void {
+    if (!this.readOnly) return;
+    const dbs = { udid: this.udid, meta: this.meta, parents: this.parents, children: this.children, sources: this.sources, errors: this.errors, stages: this.stages, runs: this.runs, info: this.info, source_state: this.sourceState };
+    const missing = Object.entries(dbs).filter(([, db]) => !db).map(([name]) => name);
+    if (missing.length === 0) return;
+    // A writer that is just starting creates them one by one: only once one holds data are they all there.
+    const holdsData = [this.meta, this.udid, this.parents, this.children, this.sources].some((db) => {
+      if (!db) return false;
+      for (const _ of (db as unknown as { getKeys(o: object): Iterable<unknown> }).getKeys({ limit: 1 })) return true;
+      return false;
+    });
+    if (holdsData) throw this.damaged(`its sub-database${missing.length === 1 ? '' : 's'} ${missing.join(', ')} cannot be found`);
+  }
+
+  /** A JSON row that no longer parses is damage in this shard, not a bug. */
+  private guardJson(name: string, db: { get(key: unknown, options?: unknown): unknown }): void {
+    const get = db.get.bind(db);
+    db.get = (key: unknown, options?: unknown) => {
+      try {
+        return get(key, options);
+      } catch (err) {
+        if (err instanceof SyntaxError) throw this.damaged(`the ${name} row ${JSON.stringify(key)} is not JSON (${err.message})`, err);
+        throw err;
+      }
+    };
   }
 
   /** Stamps a new shard with SHARD_FORMAT; refuses a shard written in another layout. */
@@ -208,6 +244,10 @@ export class Shard {
       return;
     }
     if (found.version === SHARD_FORMAT) return;
+    // Only formats 1 and 2 came before; a newer one is refused by the manifest before any shard is opened.
+    if (typeof found !== 'object' || found === null || !Number.isInteger(found.version) || found.version! < 1 || found.version! > SHARD_FORMAT) {
+      throw this.damaged(`its format record is ${JSON.stringify(found)}, not a format this or an older lineage-dag wrote`);
+    }
     const older = (found.version ?? 0) < SHARD_FORMAT;
     throw new LineageError(
       ErrorCodes.FORMAT_VERSION,
@@ -341,6 +381,7 @@ export class Shard {
       return read();
     } catch (err) {
       if (err instanceof DamagedValueError) throw this.damaged(err.message, err);
+      if (isLmdbDamage(err)) throw this.damaged(`LMDB reported ${(err as Error).message}`, err);
       throw err;
     }
   }
@@ -393,7 +434,7 @@ export class Shard {
       });
       for (const row of found) {
         if (row.value[23] === OUTCOME_FAILED) {
-          const error = (this.errors.get(row.key, txn as never) as string | undefined) ?? '';
+          const error = this.errorOf(row.key, options.transaction) ?? '';
           yield { key: row.key, value: Buffer.concat([row.value, Buffer.from(error)]) };
         } else yield row;
       }
@@ -415,12 +456,13 @@ export class Shard {
     if (!v) return undefined;
     const row = Buffer.from(v);
     if (row[23] !== OUTCOME_FAILED) return decodeMeta(row);
-    return decodeMeta(Buffer.concat([row, Buffer.from(this.errors.get(id) ?? '')]));
+    return decodeMeta(Buffer.concat([row, Buffer.from(this.errorOf(id) ?? '')]));
   }
 
   /** The error text recorded for failed task `id`, if any. */
-  errorOf(id: number): string | undefined {
-    return this.errors?.get(id);
+  errorOf(id: number, transaction?: unknown): string | undefined {
+    const v = this.errors?.get(id, (transaction === undefined ? undefined : { transaction }) as never) as Buffer | undefined;
+    return v === undefined ? undefined : this.checked(() => unseal(v, id, 1, `the error text of task ${id}`)).toString('utf8');
   }
 
   parentIds(id: number): number[] {
@@ -478,7 +520,27 @@ export class Shard {
   }
 
   sourceKeyOf(rootId: number): string | undefined {
-    return this.sources.get(rootId);
+    const key = this.sources.get(rootId);
+    if (key !== undefined) this.checkSource(rootId, key);
+    return key;
+  }
+
+  /**
+   * A source row must hold the key whose root path hashes to its task's UDID
+   * (DESIGN.md §2): a damaged key (or task record) is caught here, not shown
+   * or planned as another source. One SHA-256 per source read.
+   */
+  checkSource(rootId: number, sourceKey: string, rootUdid?: Uint8Array, transaction?: unknown): void {
+    const udid = rootUdid ?? this.recordOf(rootId, transaction)?.subarray(0, 16);
+    let expected: string | null = null;
+    try {
+      expected = rootLineage(sourceKey).udid;
+    } catch {
+      // Not a key a writer could have recorded.
+    }
+    if (udid === undefined || expected === null || Buffer.from(udid).toString('hex') !== expected) {
+      throw this.damaged(`the source row of task ${rootId} holds ${JSON.stringify(sourceKey.slice(0, 200))}, which is not that task's source key`);
+    }
   }
 
   async close(): Promise<void> {
