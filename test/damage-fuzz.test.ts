@@ -15,8 +15,8 @@ describe('a damaged data.mdb (seeded byte flips)', () => {
     const bad = results.filter((r) => Object.keys(r.bad).length > 0).map((r) => ({ trial: r.trial, flips: r.flips, bad: r.bad }));
     expect(bad).toEqual([]);
     const { total } = tally(results);
-    expect(total.same + total.corrupt).toBe(50 * 6);
+    expect(total.same! + total.corrupt!).toBe(50 * 6);
     // The flips reach data that matters: some trials are caught.
-    expect(total.corrupt).toBeGreaterThan(0);
+    expect(total.corrupt!).toBeGreaterThan(0);
   }, 240_000);
 });

@@ -87,7 +87,7 @@ export function loadTaskTable(shards: readonly Shard[]): TaskTable {
       const file = files[k]!;
       // Shard stage numbers → global stage numbers (by name).
       const local: number[] = [0];
-      for (const { key, value } of shard.stages.getRange()) {
+      for (const { key, value } of shard.stageRows()) {
         let g = stageNo.get(value);
         if (g === undefined) {
           g = stageNames.length;

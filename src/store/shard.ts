@@ -54,7 +54,7 @@ import { rootLineage } from '../identity/lineage.js';
 import { checkLmdbFile } from './lmdb-header.js';
 import { announceOpen, isLmdbDamage } from './open-files.js';
 import { BLOCK_TASKS, META_SIZE, blockBody, blockOf, editRecord, forEachRecord, lastKey, recordAt } from './meta-blocks.js';
-import { DamagedValueError, unseal } from './value-check.js';
+import { CHECK_SIZE, DamagedValueError, seal, unseal } from './value-check.js';
 import { CHUNK_ENTRIES, entries, lookup, removeEntry } from './udid-chunks.js';
 import { UdidTail, claimantAlive, readUnindexed } from './udid-tail.js';
 import { WriteBatch, addToRanges } from './write-batch.js';
@@ -144,7 +144,8 @@ export class Shard {
   readonly sources: Database<string, number>;
   /** Error texts of failed tasks (id → text); undefined in a read-only shard whose writer never opened it. */
   readonly errors: Database<Buffer, number>;
-  readonly stages: Database<string, number>;
+  /** Stage number → stage id (UTF-8, then a CRC32 seeded with the number: value-check.js). */
+  readonly stages: Database<Buffer, number>;
   readonly runs: Database<RunInfo, number>;
   readonly info: Database<unknown, string>;
   /** Source-counter mode: source key → where the source stands. */
@@ -177,7 +178,7 @@ export class Shard {
       this.children = this.env.openDB('children', WRITE_DB_OPTIONS.children);
       this.sources = this.env.openDB('sources', WRITE_DB_OPTIONS.sources);
       this.errors = this.env.openDB('errors', WRITE_DB_OPTIONS.errors);
-      this.stages = this.env.openDB('stages', { keyEncoding: 'uint32', encoding: 'string' });
+      this.stages = this.env.openDB('stages', { keyEncoding: 'uint32', encoding: 'binary' });
       this.runs = this.env.openDB('runs', { keyEncoding: 'uint32', encoding: 'json' });
       this.info = this.env.openDB('info', WRITE_DB_OPTIONS.info);
       this.sourceState = this.env.openDB('source_state', { encoding: 'json' });
@@ -313,14 +314,18 @@ export class Shard {
     for (const [n, name] of this.stageNames) if (name === stageId) return n;
     return this.env.transactionSync(() => {
       let max = 0;
-      for (const { key, value } of this.stages.getRange()) {
+      for (const { key, value } of this.stageRows()) {
         this.stageNames.set(key, value);
         if (value === stageId) return key;
         max = Math.max(max, key);
       }
       const n = max + 1;
       if (n > 0xffff) throw new LineageError(ErrorCodes.INVALID_PIPELINE, `${this.dir}: more than 65535 stage ids.`);
-      this.stages.putSync(n, stageId);
+      const text = Buffer.from(stageId);
+      const row = Buffer.alloc(text.length + CHECK_SIZE);
+      text.copy(row);
+      seal(row, text.length, n);
+      this.stages.putSync(n, row);
       this.stageNames.set(n, stageId);
       return n;
     });
@@ -330,10 +335,20 @@ export class Shard {
     if (n === 0) return null;
     let name = this.stageNames.get(n);
     if (name === undefined) {
-      name = this.stages.get(n) ?? `#${n}`;
+      const row = this.stages.get(n);
+      name = row === undefined ? `#${n}` : this.stageText(n, row);
       this.stageNames.set(n, name);
     }
     return name;
+  }
+
+  /** Every stage number with its stage id, checksums checked. */
+  *stageRows(): Generator<{ key: number; value: string }> {
+    for (const { key, value } of this.stages.getRange()) yield { key, value: this.stageText(key, value) };
+  }
+
+  private stageText(n: number, row: Buffer): string {
+    return this.checked(() => unseal(row, n, 1, `the id of stage ${n}`)).toString('utf8');
   }
 
   /** Starts a new run record and returns its number. */
