@@ -70,6 +70,10 @@ export const FLAG_TERMINAL = 1;
 export const FLAG_HAS_PARENTS = 2;
 export const FLAG_HAS_CHILDREN = 4;
 export { META_SIZE };
+/** The sub-DBs a writer creates when it first opens its shard, and every name it may add to the root DB. */
+const REQUIRED_SUB_DBS = ['udid', 'meta', 'parents', 'children', 'sources', 'errors', 'stages', 'runs', 'info', 'source_state'];
+const KNOWN_SUB_DBS = new Set([...REQUIRED_SUB_DBS, 'absorbed', 'state_checkpoints']);
+
 /** The on-disk layout this code reads and writes (info `format`, and the manifest's formatVersion). */
 export const SHARD_FORMAT = 3;
 
@@ -167,11 +171,13 @@ export class Shard {
     readonly mapSize: number,
   ) {
     const dataFile = join(dir, 'data.mdb');
-    if (existsSync(dataFile)) checkLmdbFile(dataFile);
+    const existed = existsSync(dataFile);
+    const subDbs = existed ? checkLmdbFile(dataFile).subDbs : 0;
     announceOpen(dataFile);
     try {
       // The map is reserved up front: address space only, the file grows with the data.
       this.env = open({ path: dir, readOnly, mapSize, ...ENV_OPTIONS });
+      if (existed) this.checkNames(subDbs);
       this.udid = this.env.openDB('udid', WRITE_DB_OPTIONS.udid);
       this.meta = this.env.openDB('meta', WRITE_DB_OPTIONS.meta);
       this.parents = this.env.openDB('parents', WRITE_DB_OPTIONS.parents);
@@ -185,10 +191,11 @@ export class Shard {
       this.absorbed = this.env.openDB('absorbed', { keyEncoding: 'binary', encoding: 'binary' }) ?? undefined;
       this.stateCheckpoints = this.env.openDB('state_checkpoints', { keyEncoding: 'uint32', encoding: 'json' }) ?? undefined;
     } catch (err) {
+      if (err instanceof LineageError) throw err;
       throw new LineageError(
         ErrorCodes.CORRUPT,
-        `${dir} could not be opened as an LMDB environment (${(err as Error).message}). Nothing was changed. ` +
-          'Restore the checkpoint from a backup, or delete this writer directory to redo its work.',
+        `${dataFile} could not be opened as an LMDB environment (${(err as Error).message}). Nothing was changed. ` +
+          'Run `lineage verify` on the checkpoint, and restore it from a backup.',
         { cause: err },
       );
     }
@@ -203,6 +210,36 @@ export class Shard {
       // Environments are shared per file in a process: one left open would be reused by the next open.
       void this.env.close();
       throw err;
+    }
+  }
+
+  /**
+   * Before a writer opens (and so creates) its sub-DBs: a shard that lists
+   * some of them but not all has a damaged list, and creating the missing
+   * ones would hide what the damage took.
+   */
+  private checkNames(subDbs: number): void {
+    const names = new Set<string>();
+    try {
+      for (const key of this.env.getKeys()) names.add(String(key));
+    } catch (err) {
+      void this.env.close();
+      throw this.damaged(`its list of sub-databases cannot be read (${(err as Error).message})`, err);
+    }
+    const unknown = [...names].filter((n) => !KNOWN_SUB_DBS.has(n));
+    const missing = REQUIRED_SUB_DBS.filter((n) => !names.has(n));
+    // A live writer may have added names since the header was read: fewer than it listed is damage.
+    const problem =
+      unknown.length > 0
+        ? `its list of sub-databases holds names lineage-dag never writes (${JSON.stringify(unknown.slice(0, 3))})`
+        : names.size < subDbs
+          ? `its list of sub-databases shows ${names.size} of the ${subDbs} it holds`
+          : !this.readOnly && names.size > 0 && missing.length > 0
+            ? `its list of sub-databases lacks ${missing.join(', ')}`
+            : null;
+    if (problem !== null) {
+      void this.env.close();
+      throw this.damaged(problem);
     }
   }
 
