@@ -262,8 +262,15 @@ export class LeafCursor {
       if (this.stack.length >= MAX_DEPTH) this.file.fail(`the B-tree under page ${this.tree.root} is deeper than ${MAX_DEPTH} levels (a loop of page pointers)`);
       if (count === 0 || PAGE_HEADER + 2 * count > page.length) this.file.fail(`branch page ${pgno} claims ${count} entries`);
       this.stack.push({ page, next: 1, count });
-      pgno = branchChild(page, 0);
+      pgno = this.child(page, 0);
     }
+  }
+
+  /** Child `i` of a branch page; its node must lie inside the page. */
+  private child(page: Buffer, i: number): number {
+    const at = page.readUInt16LE(PAGE_HEADER + 2 * i) + PAGE_BASE;
+    if (at + 6 > page.length) this.file.fail(`a branch entry points past the end of its page (offset ${at})`);
+    return branchChild(page, i);
   }
 
   private enterLeaf(page: Buffer): void {
@@ -281,7 +288,7 @@ export class LeafCursor {
     while (this.stack.length > 0) {
       const top = this.stack[this.stack.length - 1]!;
       if (top.next < top.count) {
-        const child = branchChild(top.page, top.next++);
+        const child = this.child(top.page, top.next++);
         this.descend(child);
         return true;
       }

@@ -115,7 +115,14 @@ function replay(source: LineageStore, target: LineageStore, task: TaskInfo): voi
   }
   // A leaf no stage consumed yet is created by its parents' emissions.
   if (task.children.length === 0) return;
-  const children = task.children.map((c) => source.get(c)!);
+  const children = task.children.map((c) => {
+    const child = source.get(c);
+    if (!child) {
+      const files = source.shards.map((s) => s.dataFile).join(', ');
+      throw new LineageError(ErrorCodes.CORRUPT, `${files}: task ${task.udid} has child ${c}, which cannot be found, so the file is damaged. Nothing was changed; run \`lineage verify\` on the checkpoint.`);
+    }
+    return child;
+  });
   const stage = outcome?.stage ?? children[0]!.stage ?? '';
   for (const terminal of [false, true]) {
     const group = children.filter((c) => c.terminal === terminal).map((c) => c.udid);

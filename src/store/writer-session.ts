@@ -19,6 +19,8 @@
  * is synchronous, so it never straddles two batches: any committed prefix is a
  * consistent checkpoint.
  */
+import { join } from 'node:path';
+import { isLmdbDamage } from './open-files.js';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { childOrigin, isRootLineage, lineageDigest, lineageNote, noteLineage } from '../identity/lineage.js';
 import { digestWords, isUdid, parseUdidWords } from '../identity/udid.js';
@@ -886,6 +888,15 @@ function writeFailure(dir: string, err: unknown): LineageError {
       ErrorCodes.MAP_FULL,
       `${dir}: the LMDB map is full; the last group of writes was not committed (a rerun redoes it). ` +
         'Reopen with a larger mapSize (option or LINEAGE_MAP_SIZE, in bytes).',
+      { cause: err },
+    );
+  }
+  // The write thread's errors arrive as plain Errors: damage is told by its words (value-check.js, lmdb-js).
+  if (/does not match its checksum|not whole records and a checksum/.test(text) || (isLmdbDamage(err) && !/MDB_MAP_FULL|ENOSPC/.test(text))) {
+    return new LineageError(
+      ErrorCodes.CORRUPT,
+      `${join(dir, 'data.mdb')} is damaged: a write to it found ${text}. The last group of writes was not committed. ` +
+        'Run `lineage verify` on the checkpoint, and restore it from a backup.',
       { cause: err },
     );
   }
