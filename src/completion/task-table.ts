@@ -7,7 +7,7 @@
  * millions of tasks fit in a few hundred MB at most.
  */
 import { EdgeCursor, LeafCursor, LmdbPageError, PageFile, pageScanEnabled } from '../store/lmdb-pages.js';
-import { FLAG_TERMINAL, META_SIZE, OUTCOME_FAILED, type Shard } from '../store/shard.js';
+import { FLAG_HAS_PARENTS, FLAG_TERMINAL, META_SIZE, OUTCOME_FAILED, type Shard } from '../store/shard.js';
 import { UdidIndex } from '../store/udid-index.js';
 import { blockBody, forEachRecord } from '../store/meta-blocks.js';
 
@@ -70,6 +70,7 @@ export function loadTaskTable(shards: readonly Shard[]): TaskTable {
     outcomeStage = resized(outcomeStage, cap);
     recorded = resized(recorded, cap);
   };
+  const parentFlags: Uint8Array[] = [];
   const globalOf: Uint32Array[] = [];
   const stageMaps: Uint16Array[] = [];
   // Each shard's rows are read from its pages in one snapshot when they can be (store/lmdb-pages.ts),
@@ -100,6 +101,7 @@ export function loadTaskTable(shards: readonly Shard[]): TaskTable {
       stageMaps.push(stageMap);
       const maxId = shard.lastTaskId();
       let g = new Uint32Array(maxId + 1).fill(NO_RECORD);
+      let parentFlag = new Uint8Array(maxId + 1);
       for (const [key, v] of metaRows(shard, file)) {
         // A live writer may have added rows after the last key read above.
         if (key >= g.length) g = resized(g, Math.max(key + 1, g.length * 2), NO_RECORD);
@@ -116,6 +118,9 @@ export function loadTaskTable(shards: readonly Shard[]): TaskTable {
           shardOf[idx] = k;
         }
         if ((v[22]! & FLAG_TERMINAL) !== 0) terminal[idx] = 1;
+        if (key >= parentFlag.length) parentFlag = resized(parentFlag, Math.max(key + 1, parentFlag.length * 2));
+        // 1: a record saying "no parents", 2: one saying "has parents"; checked against the edges below.
+        parentFlag[key] = (v[22]! & FLAG_HAS_PARENTS) !== 0 ? 2 : 1;
         // With several shards, an emitted or filtered outcome outranks a failure.
         const kind = v[23]!;
         if (kind !== 0 && (outcome[idx] === 0 || outcome[idx] === OUTCOME_FAILED)) {
@@ -128,6 +133,7 @@ export function loadTaskTable(shards: readonly Shard[]): TaskTable {
         g[key] = idx;
       }
       globalOf.push(g);
+      parentFlags.push(parentFlag);
     }
 
     const root = new Uint32Array(size);
@@ -160,6 +166,7 @@ export function loadTaskTable(shards: readonly Shard[]): TaskTable {
         }
       }
       edgeLists.push(list.subarray(0, n));
+      checkParentFlags(shard, parentFlags[k]!, file, tree);
       for (const [key, value] of sourceRows(shard, file)) {
         const idx = g[key];
         if (idx === undefined || !hasRecord(g, key)) throw shard.damaged(`a source row names task ${key}, which has no record`);
@@ -267,6 +274,26 @@ function* sourceRows(shard: Shard, file: PageFile | null): Generator<[number, st
 }
 
 /** The table index of task `id` of this shard; an edge to a task with no record is damage. */
+/**
+ * Every task whose record says it has parents has parent rows in this shard,
+ * and no other does: rows a damaged edge tree lost show here. Reads the
+ * `parents` keys once more (`flags`: 1 no parents, 2 has parents, by id).
+ */
+function checkParentFlags(shard: Shard, flags: Uint8Array, file: PageFile | null, tree: ReturnType<PageFile['tree']>): void {
+  const seen = new Uint8Array(flags.length);
+  const mark = (id: number) => {
+    if (id < seen.length) seen[id] = 1;
+  };
+  if (file && tree) for (const c = new EdgeCursor(file, tree); c.next(); ) mark(c.key);
+  else if (!file) for (const key of shard.parents.getKeys() as Iterable<number>) mark(key);
+  else return;
+  for (let id = 0; id < flags.length; id++) {
+    if (flags[id] !== 0 && (flags[id] === 2) !== (seen[id] === 1)) {
+      throw shard.damaged(`task ${id}'s record says it has ${flags[id] === 2 ? '' : 'no '}parents, but the parents rows ${flags[id] === 2 ? 'hold none' : 'hold some'}`);
+    }
+  }
+}
+
 /** `g`'s mark for an id with no record. */
 const NO_RECORD = 0xffffffff;
 
