@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { open } from 'lmdb';
 import { describe, expect, it } from 'vitest';
-import { META_SIZE, editRecord, forEachRecord, putRecords, readBlock } from '../src/store/meta-blocks.js';
-import { CHUNK_ENTRIES, ENTRY, entries, lookup, mergeEntries, removeEntry, sortEntries } from '../src/store/udid-chunks.js';
+import { META_SIZE, blockBody, editRecord, forEachRecord, putRecords, readBlock } from '../src/store/meta-blocks.js';
+import { CHUNK_ENTRIES, ENTRY, chunkBody, entries, lookup, mergeEntries, removeEntry, sortEntries } from '../src/store/udid-chunks.js';
 import { encodeEdge, pushEdgeIds, removeEdgeId } from '../src/store/edge-values.js';
 import { tempDir } from './helpers/temp-dir.js';
 
@@ -86,7 +86,11 @@ describe('the udid index in chunks', () => {
           expect(lookup(db as never, randomBytes(16))).toBeUndefined();
           const listed = [...entries(db as never)].map((e) => [e.udid.toString('hex'), e.id]);
           expect(listed).toEqual([...model.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-          for (const { value } of db.getRange() as Iterable<{ value: Buffer }>) expect(value.length / ENTRY).toBeLessThanOrEqual(CHUNK_ENTRIES);
+          // Each chunk: whole entries, then its checksum (chunkBody throws on a mismatch).
+          for (const { key, value } of db.getRange() as Iterable<{ key: Buffer; value: Buffer }>) {
+            expect(value.length - chunkBody(key, value).length).toBe(4);
+            expect(chunkBody(key, value).length / ENTRY).toBeLessThanOrEqual(CHUNK_ENTRIES);
+          }
           // A scan from any UDID starts at the chunk that may hold it.
           const from = randomBytes(16);
           const after = [...entries(db as never, { from })].map((e) => e.udid.toString('hex')).filter((h) => h >= from.toString('hex'));
@@ -139,7 +143,10 @@ describe('task records in meta blocks', () => {
             model.delete(id);
           }
           const found = new Map<number, Buffer>();
-          for (const { key, value } of db.getRange() as Iterable<{ key: number; value: Buffer }>) {
+          for (const { key, value: stored } of db.getRange() as Iterable<{ key: number; value: Buffer }>) {
+            // Whole records, then the block's checksum (blockBody throws on a mismatch).
+            const value = blockBody(stored, key);
+            expect(stored.length - value.length).toBe(4);
             expect(value.length % META_SIZE).toBe(0);
             expect(value.length).toBeGreaterThan(0);
             forEachRecord(value, key, (id, at) => found.set(id, Buffer.from(value.subarray(at, at + META_SIZE))));

@@ -1,3 +1,4 @@
+import { crc32 } from 'node:zlib';
 import { existsSync, mkdirSync, readFileSync, truncateSync, writeFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -219,9 +220,12 @@ describe('LineageStore: recording', () => {
     for (const db of ['parents', 'children', 'meta', 'udid', 'sources', 'errors', 'info']) expect(names).toContain(db);
     // Type, outcome and completion are fields of the task records.
     for (const db of ['task_type', 'completed', 'outcome']) expect(names).not.toContain(db);
-    // Every meta value is a block of 30-byte records; a consumed task has its outcome in byte 23 (1: emitted).
-    const blocks = readRaw(env, 'meta').entries.map(([, v]) => Buffer.from(v, 'hex'));
-    expect(blocks.length).toBeGreaterThan(0);
+    // Every meta value is a block of 30-byte records and a CRC32 of them seeded with the block number (u32 LE key);
+    // a consumed task has its outcome in byte 23 (1: emitted).
+    const stored = readRaw(env, 'meta').entries.map(([k, v]) => [Buffer.from(k, 'hex').readUInt32LE(0), Buffer.from(v, 'hex')] as const);
+    expect(stored.length).toBeGreaterThan(0);
+    for (const [key, v] of stored) expect(v.readUInt32LE(v.length - 4)).toBe(crc32(v.subarray(0, v.length - 4), key));
+    const blocks = stored.map(([, v]) => v.subarray(0, v.length - 4));
     const records = blocks.flatMap((b) => Array.from({ length: b.length / 30 }, (_, i) => b.subarray(i * 30, i * 30 + 30))).filter((r) => r.readUInt32LE(18) !== 0);
     for (const b of blocks) expect(b.length % 30).toBe(0);
     expect(records.filter((row) => row[23] === 1).length).toBe(3); // the root, a and b

@@ -35,12 +35,13 @@ function expected(count: number) {
 /** Entries of one sub-DB, read with the stock lmdb package: UDIDs in the chunks of `udid`, duplicates of the edge sub-DBs. */
 function entries(dir: string, db: string): number {
   const raw = readRaw(join(dir, 'writers', 'main'), db, db === 'parents' || db === 'children');
-  if (db === 'udid') return raw.entries.reduce((n, [, value]) => n + value.length / 2 / 20, 0);
+  // Index chunks: 20-byte entries, then a 4-byte checksum.
+  if (db === 'udid') return raw.entries.reduce((n, [, value]) => n + (value.length / 2 - 4) / 20, 0);
   // Task records in the meta blocks: 30 bytes each, absent when the root field is 0.
   if (db === 'meta') {
     return raw.entries.reduce((n, [, value]) => {
       const block = Buffer.from(value, 'hex');
-      for (let at = 0; at + 30 <= block.length; at += 30) if (block.readUInt32LE(at + 18) !== 0) n++;
+      for (let at = 0; at + 30 <= block.length - 4; at += 30) if (block.readUInt32LE(at + 18) !== 0) n++;
       return n;
     }, 0);
   }

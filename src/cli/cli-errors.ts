@@ -12,6 +12,8 @@
  */
 import { InterruptedError } from '../errors/interrupted-error.js';
 import { ErrorCodes, LineageError, isLineageError, type ErrorCode } from '../errors/lineage-error.js';
+import { DamagedValueError } from '../store/value-check.js';
+import { isLmdbDamage, openedFiles } from '../store/open-files.js';
 
 export const EXIT_OK = 0;
 export const EXIT_PROBLEM = 1;
@@ -59,10 +61,12 @@ export function asLineageError(err: unknown): LineageError {
   if (typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) {
     return new LineageError(ErrorCodes.IO, `${e.message}. ${ERRNO_HINTS[e.code] ?? 'Check the path named above and that you may use it.'}`, { cause: err });
   }
-  if (/MDB_|mdb_/.test(e.message)) {
+  if (isLmdbDamage(e) || e instanceof DamagedValueError) {
+    const files = openedFiles();
+    const where = files.length === 0 ? 'The checkpoint' : files.length === 1 ? files[0]! : `One of ${files.join(', ')}`;
     return new LineageError(
       ErrorCodes.CORRUPT,
-      `LMDB reported ${e.message}. The checkpoint may be damaged: run \`lineage verify\` on it, or restore it from a backup.`,
+      `LMDB reported ${e.message}. ${where} may be damaged: run \`lineage verify\` on the checkpoint, or restore it from a backup.`,
       { cause: err },
     );
   }

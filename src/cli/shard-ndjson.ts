@@ -10,8 +10,8 @@
  * `children` in id order together and writes each line into 1 MB chunks.
  */
 import { LmdbPageError, LeafCursor, EdgeCursor, PageFile } from '../store/lmdb-pages.js';
-import { FLAG_TERMINAL, META_SIZE, OUTCOME_FAILED, OUTCOME_FILTERED, OUTCOME_KINDS, typeOfFlags, type Shard } from '../store/shard.js';
-import { BLOCK_TASKS, blockStart } from '../store/meta-blocks.js';
+import { FLAG_HAS_CHILDREN, FLAG_HAS_PARENTS, FLAG_TERMINAL, META_SIZE, OUTCOME_FAILED, OUTCOME_FILTERED, OUTCOME_KINDS, typeOfFlags, type Shard } from '../store/shard.js';
+import { BLOCK_TASKS, blockBody, blockStart } from '../store/meta-blocks.js';
 import type { CommandContext } from './command-context.js';
 
 const CHUNK = 1 << 20;
@@ -62,8 +62,9 @@ export async function writeShardNdjson(ctx: CommandContext, shard: Shard, limit:
     let udids = Buffer.alloc(16 * BLOCK_TASKS * (meta.entries + 1));
     let known = new Uint8Array(BLOCK_TASKS * (meta.entries + 1));
     for (const c = new LeafCursor(file, meta); c.next(); ) {
-      const block = c.value();
-      const first = blockStart(c.intKey);
+      const key = c.intKey;
+      const block = shard.checked(() => blockBody(c.value(), key));
+      const first = blockStart(key);
       const last = first + block.length / META_SIZE - 1;
       if (last >= known.length) {
         const size = Math.max(known.length * 2, last + 1);
@@ -84,7 +85,15 @@ export async function writeShardNdjson(ctx: CommandContext, shard: Shard, limit:
     // By root id (arrays, not maps: looked up for every task).
     const sourceKeys: (Buffer | undefined)[] = [];
     const sources = file.tree('sources');
-    if (sources) for (const c = new LeafCursor(file, sources); c.next(); ) sourceKeys[c.intKey] = bytes(JSON.stringify(c.value().toString('utf8')));
+    if (sources) {
+      for (const c = new LeafCursor(file, sources); c.next(); ) {
+        const root = c.intKey;
+        const key = c.value().toString('utf8');
+        if (root >= known.length || known[root] === 0) throw shard.damaged(`a source row names task ${root}, which has no record`);
+        shard.checkSource(root, key, udids.subarray(root * 16, root * 16 + 16));
+        sourceKeys[root] = bytes(JSON.stringify(key));
+      }
+    }
     const noSource = Buffer.concat([SOURCE_KEY, NULL]);
 
     const stageJson: (Buffer | undefined)[] = [];
@@ -134,7 +143,7 @@ export async function writeShardNdjson(ctx: CommandContext, shard: Shard, limit:
       at += n;
     };
     const hex = (id: number) => {
-      if (id >= known.length || known[id] === 0) return;
+      if (id >= known.length || known[id] === 0) throw shard.damaged(`an edge names task ${id}, which has no record`);
       const o = id * 16;
       for (let i = 0; i < 16; i += 2) {
         view.setUint32(at, HEX4[(udids[o + i]! << 8) | udids[o + i + 1]!]!, true);
@@ -187,6 +196,10 @@ export async function writeShardNdjson(ctx: CommandContext, shard: Shard, limit:
         const stage = stageOf(row.readUInt16LE(o + 16));
         const source = sourceKeys[row.readUInt32LE(o + 18)];
         const flags = row[o + 22]!;
+        // The record's flags say whether the task has edges; rows lost from a damaged edge tree show here.
+        if ((np > 0) !== ((flags & FLAG_HAS_PARENTS) !== 0) || (nc > 0) !== ((flags & FLAG_HAS_CHILDREN) !== 0)) {
+          throw shard.damaged(`task ${id} has ${np} parent and ${nc} child edges, which its record's flags (${flags}) contradict`);
+        }
         const outcome = kind === 0 ? OUTCOME_NULL : outcomeOf(row, o, id);
         const completed = run === 0 ? COMPLETED_NULL : completedOf(run);
         const need = 256 + 35 * (np + nc) + stage.length + (source?.length ?? 0) + outcome.length + completed.length;

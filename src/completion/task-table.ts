@@ -6,13 +6,11 @@
  * form). The DAG is never built as objects: a task costs ~60 bytes here, so
  * millions of tasks fit in a few hundred MB at most.
  */
-import { join } from 'node:path';
-import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { edgeRange } from '../store/edge-values.js';
 import { EdgeCursor, LeafCursor, LmdbPageError, PageFile, pageScanEnabled } from '../store/lmdb-pages.js';
-import { FLAG_TERMINAL, META_SIZE, OUTCOME_FAILED, type Shard } from '../store/shard.js';
+import { FLAG_HAS_PARENTS, FLAG_TERMINAL, META_SIZE, OUTCOME_FAILED, type Shard } from '../store/shard.js';
 import { UdidIndex } from '../store/udid-index.js';
-import { forEachRecord } from '../store/meta-blocks.js';
+import { blockBody, forEachRecord } from '../store/meta-blocks.js';
 
 export interface TaskTable {
   readonly size: number;
@@ -73,6 +71,7 @@ export function loadTaskTable(shards: readonly Shard[]): TaskTable {
     outcomeStage = resized(outcomeStage, cap);
     recorded = resized(recorded, cap);
   };
+  const parentFlags: Uint8Array[] = [];
   const globalOf: Uint32Array[] = [];
   const stageMaps: Uint16Array[] = [];
   // Each shard's rows are read from its pages in one snapshot when they can be (store/lmdb-pages.ts),
@@ -90,7 +89,7 @@ export function loadTaskTable(shards: readonly Shard[]): TaskTable {
       const file = files[k]!;
       // Shard stage numbers → global stage numbers (by name).
       const local: number[] = [0];
-      for (const { key, value } of shard.stages.getRange()) {
+      for (const { key, value } of shard.stageRows()) {
         let g = stageNo.get(value);
         if (g === undefined) {
           g = stageNames.length;
@@ -102,10 +101,11 @@ export function loadTaskTable(shards: readonly Shard[]): TaskTable {
       const stageMap = Uint16Array.from({ length: local.length }, (_, i) => local[i] ?? 0);
       stageMaps.push(stageMap);
       const maxId = shard.lastTaskId();
-      let g = new Uint32Array(maxId + 1);
+      let g = new Uint32Array(maxId + 1).fill(NO_RECORD);
+      let parentFlag = new Uint8Array(maxId + 1);
       for (const [key, v] of metaRows(shard, file)) {
         // A live writer may have added rows after the last key read above.
-        if (key >= g.length) g = resized(g, Math.max(key + 1, g.length * 2));
+        if (key >= g.length) g = resized(g, Math.max(key + 1, g.length * 2), NO_RECORD);
         let idx = byUdid ? byUdid.get(v.subarray(0, 16)) - 1 : -1;
         if (idx < 0) {
           idx = size++;
@@ -119,6 +119,9 @@ export function loadTaskTable(shards: readonly Shard[]): TaskTable {
           shardOf[idx] = k;
         }
         if ((v[22]! & FLAG_TERMINAL) !== 0) terminal[idx] = 1;
+        if (key >= parentFlag.length) parentFlag = resized(parentFlag, Math.max(key + 1, parentFlag.length * 2));
+        // 1: a record saying "no parents", 2: one saying "has parents"; checked against the edges below.
+        parentFlag[key] = (v[22]! & FLAG_HAS_PARENTS) !== 0 ? 2 : 1;
         // With several shards, an emitted or filtered outcome outranks a failure.
         const kind = v[23]!;
         if (kind !== 0 && (outcome[idx] === 0 || outcome[idx] === OUTCOME_FAILED)) {
@@ -131,10 +134,14 @@ export function loadTaskTable(shards: readonly Shard[]): TaskTable {
         g[key] = idx;
       }
       globalOf.push(g);
+      parentFlags.push(parentFlag);
     }
 
     const root = new Uint32Array(size);
-    for (let i = 0; i < size; i++) root[i] = globalOf[shardOf[i]!]![rootLocal[i]!] ?? i;
+    for (let i = 0; i < size; i++) {
+      const r = globalOf[shardOf[i]!]![rootLocal[i]!];
+      root[i] = r === undefined || r === NO_RECORD ? i : r;
+    }
     const sourceKeys = new Map<number, string>();
     const edgeLists: Uint32Array[] = [];
     for (let k = 0; k < shards.length; k++) {
@@ -148,8 +155,8 @@ export function loadTaskTable(shards: readonly Shard[]): TaskTable {
       if (file && tree) {
         for (const c = new EdgeCursor(file, tree); c.next(); ) {
           if (n + 2 > list.length) list = resized(list, list.length * 2);
-          list[n++] = g[c.key]!;
-          list[n++] = g[c.value]!;
+          list[n++] = edgeEnd(shard, g, c.key, c.key);
+          list[n++] = edgeEnd(shard, g, c.value, c.key);
         }
       } else if (!file) {
         for (const { key, value } of shard.parents.getRange()) {
@@ -157,13 +164,19 @@ export function loadTaskTable(shards: readonly Shard[]): TaskTable {
           if (range === null) throw corruptEdge(shard, key, value as Buffer);
           for (let p = range[0]; p <= range[1]; p++) {
             if (n + 2 > list.length) list = resized(list, list.length * 2);
-            list[n++] = g[key]!;
-            list[n++] = g[p]!;
+            list[n++] = edgeEnd(shard, g, key, key);
+            list[n++] = edgeEnd(shard, g, p, key);
           }
         }
       }
       edgeLists.push(list.subarray(0, n));
-      for (const [key, value] of sourceRows(shard, file)) if (!sourceKeys.has(g[key]!)) sourceKeys.set(g[key]!, value);
+      checkParentFlags(shard, parentFlags[k]!, file, tree);
+      for (const [key, value] of sourceRows(shard, file)) {
+        const idx = g[key];
+        if (idx === undefined || !hasRecord(g, key)) throw shard.damaged(`a source row names task ${key}, which has no record`);
+        shard.checkSource(key, value, udids.subarray(idx * 16, idx * 16 + 16));
+        if (!sourceKeys.has(idx)) sourceKeys.set(idx, value);
+      }
       file?.close();
     }
 
@@ -205,7 +218,9 @@ export function loadTaskTable(shards: readonly Shard[]): TaskTable {
       indexOf: (udid) => {
         if (byUdid) return byUdid.get(udid) - 1;
         const id = single?.idOf(udid);
-        return id === undefined ? -1 : (globalOf[0]![id] ?? -1);
+        if (id === undefined) return -1;
+        const idx = globalOf[0]![id];
+        return idx === undefined || idx === NO_RECORD ? -1 : idx;
       },
       stageNames,
       emitStage: emitStage.subarray(0, size),
@@ -241,9 +256,10 @@ function* metaRows(shard: Shard, file: PageFile | null): Generator<[number, Buff
   const tree = file.tree('meta');
   if (!tree) return;
   for (const c = new LeafCursor(file, tree); c.next(); ) {
-    const block = c.value();
+    const key = c.intKey;
+    const block = shard.checked(() => blockBody(c.value(), key));
     const found: [number, number][] = [];
-    forEachRecord(block, c.intKey, (id, at) => found.push([id, at]));
+    forEachRecord(block, key, (id, at) => found.push([id, at]));
     for (const [id, at] of found) {
       const row = block.subarray(at, at + META_SIZE);
       yield [id, row[23] === OUTCOME_FAILED ? Buffer.concat([row, Buffer.from(shard.errorOf(id) ?? '')]) : row];
@@ -261,19 +277,51 @@ function* sourceRows(shard: Shard, file: PageFile | null): Generator<[number, st
   for (const c = new LeafCursor(file, tree); c.next(); ) yield [c.intKey, c.value().toString('utf8')];
 }
 
-function corruptEdge(shard: Shard, key: number, value: Buffer): LineageError {
-  return new LineageError(
-    ErrorCodes.CORRUPT,
-    `${join(shard.dir, 'data.mdb')}: a parents row of task ${key} holds ${value.length} bytes, not an id or a run of ids. Run \`lineage verify\` on the checkpoint.`,
-  );
+function corruptEdge(shard: Shard, key: number, value: Buffer): Error {
+  return shard.damaged(`a parents row of task ${key} holds ${value.length} bytes, not an id or a run of ids`);
+}
+
+/**
+ * Every task whose record says it has parents has parent rows in this shard,
+ * and no other does: rows a damaged edge tree lost show here. Reads the
+ * `parents` keys once more (`flags`: 1 no parents, 2 has parents, by id).
+ */
+function checkParentFlags(shard: Shard, flags: Uint8Array, file: PageFile | null, tree: ReturnType<PageFile['tree']>): void {
+  const seen = new Uint8Array(flags.length);
+  const mark = (id: number) => {
+    if (id < seen.length) seen[id] = 1;
+  };
+  if (file && tree) for (const c = new EdgeCursor(file, tree); c.next(); ) mark(c.key);
+  else if (!file) for (const key of shard.parents.getKeys() as Iterable<number>) mark(key);
+  else return;
+  for (let id = 0; id < flags.length; id++) {
+    if (flags[id] !== 0 && (flags[id] === 2) !== (seen[id] === 1)) {
+      throw shard.damaged(`task ${id}'s record says it has ${flags[id] === 2 ? '' : 'no '}parents, but the parents rows ${flags[id] === 2 ? 'hold none' : 'hold some'}`);
+    }
+  }
+}
+
+/** `g`'s mark for an id with no record. */
+const NO_RECORD = 0xffffffff;
+
+/** The table index of task `id` of this shard; an edge to a task with no record is damage. */
+function edgeEnd(shard: Shard, g: Uint32Array, id: number, of: number): number {
+  if (!hasRecord(g, id)) throw shard.damaged(`an edge of task ${of} names task ${id}, which has no record`);
+  return g[id]!;
+}
+
+/** True when `g` (id → table index, filled from the meta records) has an entry for `id`. */
+function hasRecord(g: Uint32Array, id: number): boolean {
+  return id < g.length && g[id] !== NO_RECORD;
 }
 
 function entryCount(db: { getStats(): unknown }): number {
   return (db.getStats() as { entryCount?: number }).entryCount ?? 0;
 }
 
-function resized<T extends Uint8Array | Uint16Array | Uint32Array>(a: T, cap: number): T {
+function resized<T extends Uint8Array | Uint16Array | Uint32Array>(a: T, cap: number, fill = 0): T {
   const b = new (a.constructor as new (n: number) => T)(cap);
+  if (fill !== 0) b.fill(fill);
   b.set(a);
   return b;
 }

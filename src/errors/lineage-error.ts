@@ -17,7 +17,12 @@ export const ErrorCodes = {
   NOT_A_CHECKPOINT: 'LINEAGE_NOT_A_CHECKPOINT',
   /** The checkpoint was written by a newer (or unknown) format version. */
   FORMAT_VERSION: 'LINEAGE_FORMAT_VERSION',
-  /** An LMDB file or the manifest is truncated, garbage, or inconsistent. */
+  /**
+   * An LMDB file or the manifest is truncated, garbage, or inconsistent: a value
+   * whose checksum does not match, a page pointer out of bounds, records that
+   * contradict each other, or a `lineage` command's process killed by a crash
+   * signal while it had the file open. The message names the file.
+   */
   CORRUPT: 'LINEAGE_CORRUPT',
   /** The store was closed and cannot be used any more. */
   CLOSED: 'LINEAGE_CLOSED',

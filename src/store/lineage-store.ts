@@ -355,7 +355,9 @@ export class LineageStore {
         if (seen.has(value)) continue;
         seen.add(value);
         const meta = shard.metaOf(key);
-        if (meta) yield { sourceKey: value, udid: meta.udid.toString('hex') };
+        if (!meta) continue;
+        shard.checkSource(key, value, meta.udid);
+        yield { sourceKey: value, udid: meta.udid.toString('hex') };
       }
     }
   }

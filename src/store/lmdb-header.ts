@@ -15,6 +15,8 @@ const MAGIC_AT = META_OFFSET + 0;
 const PSIZE_AT = META_OFFSET + 24; // mm_dbs[FREE_DBI].md_pad holds the page size
 const LAST_PG_AT = META_OFFSET + 24 + 2 * 48; // after magic, version, address, mapsize, mm_dbs[2]
 const TXNID_AT = LAST_PG_AT + 8;
+// mm_dbs[MAIN_DBI] after mm_dbs[FREE_DBI]; md_entries is at offset 32 of an MDB_db.
+const MAIN_ENTRIES_AT = META_OFFSET + 24 + 48 + 32;
 
 /**
  * How to set a damaged shard aside without losing it: out of `writers/`
@@ -25,7 +27,8 @@ export function moveAsideHint(shardDir: string, why = 'damaged'): string {
   return `mv ${shardDir} ${checkpoint}.${basename(shardDir)}.${why}`;
 }
 
-export function checkLmdbFile(file: string): void {
+/** Checks `file` and returns the number of entries of its main DB (the named sub-DBs) in its newest snapshot. */
+export function checkLmdbFile(file: string): { subDbs: number } {
   const size = statSync(file).size;
   const corrupt = (what: string) =>
     new LineageError(
@@ -57,7 +60,7 @@ export function checkLmdbFile(file: string): void {
   const metaAt = (i: number) => {
     const buf = i === 0 ? head : size >= psize * 2 ? readAt(file, psize, psize) : null;
     if (!buf || buf.readUInt32LE(MAGIC_AT) !== MDB_MAGIC) return null;
-    return { lastPg: Number(buf.readBigUInt64LE(LAST_PG_AT)), txnid: Number(buf.readBigUInt64LE(TXNID_AT)) };
+    return { lastPg: Number(buf.readBigUInt64LE(LAST_PG_AT)), txnid: Number(buf.readBigUInt64LE(TXNID_AT)), subDbs: Number(buf.readBigUInt64LE(MAIN_ENTRIES_AT)) };
   };
   const metas = [metaAt(0), metaAt(1)].filter((m): m is NonNullable<typeof m> => m !== null);
   if (metas.length === 0) throw corrupt('no valid meta page');
@@ -67,6 +70,7 @@ export function checkLmdbFile(file: string): void {
   // and LMDB writes a transaction's pages before its meta page.
   const sizeNow = statSync(file).size;
   if (needed > sizeNow) throw corrupt(`it is truncated: ${sizeNow} bytes, but its last transaction needs ${needed}`);
+  return { subDbs: newest.subDbs };
 }
 
 function readAt(file: string, offset: number, length: number): Buffer {

@@ -47,6 +47,8 @@ const DB_FLAGS = 4;
 const DB_ENTRIES = 32;
 const DB_ROOT = 40;
 const NO_ROOT = 0xffffffffffffffffn;
+/** Levels of a B-tree at most: far more than 2^32 entries would need. */
+const MAX_DEPTH = 32;
 
 export class LmdbPageError extends Error {}
 
@@ -112,6 +114,11 @@ export class PageFile {
       txn.done();
       throw err;
     }
+  }
+
+  /** Pages of the snapshot: no walk of one B-tree visits more. */
+  get pageCount(): number {
+    return this.lastPage + 1;
   }
 
   tree(name: string): Tree | undefined {
@@ -188,6 +195,7 @@ export class LeafCursor {
   private started = false;
   private overflow: Buffer = Buffer.alloc(0);
   private spareLeaf: Buffer | null = null;
+  private leaves = 0;
 
   constructor(
     private readonly file: PageFile,
@@ -207,11 +215,14 @@ export class LeafCursor {
     const p = this.page;
     const ptr = PAGE_HEADER + 2 * this.index++;
     const at = (p[ptr]! | (p[ptr + 1]! << 8)) + PAGE_BASE;
+    if (at + 8 > p.length) this.file.fail(`an entry of a page points past its end (offset ${at})`);
     this.dataSize = (p[at]! | (p[at + 1]! << 8)) + (p[at + 2]! | (p[at + 3]! << 8)) * 0x10000;
     this.flags = p[at + 4]! | (p[at + 5]! << 8);
     this.keySize = p[at + 6]! | (p[at + 7]! << 8);
     this.keyAt = at + 8;
     this.dataAt = this.keyAt + this.keySize;
+    // Offsets inside the page: a big value's data there is its 8-byte overflow page number.
+    if (this.dataAt + ((this.flags & F_BIGDATA) !== 0 ? 8 : this.dataSize) > p.length) this.file.fail(`an entry at offset ${at} runs past the end of its page`);
     return true;
   }
 
@@ -248,9 +259,19 @@ export class LeafCursor {
       }
       if ((flags & P_BRANCH) === 0) this.file.fail(`page ${pgno} is neither a branch nor a leaf (flags ${flags})`);
       const count = page.readUInt16LE(LOWER_AT) >> 1;
+      // A B-tree of this file is far shallower; a deeper descent follows a loop of damaged pointers.
+      if (this.stack.length >= MAX_DEPTH) this.file.fail(`the B-tree under page ${this.tree.root} is deeper than ${MAX_DEPTH} levels (a loop of page pointers)`);
+      if (count === 0 || PAGE_HEADER + 2 * count > page.length) this.file.fail(`branch page ${pgno} claims ${count} entries`);
       this.stack.push({ page, next: 1, count });
-      pgno = branchChild(page, 0);
+      pgno = this.child(page, 0);
     }
+  }
+
+  /** Child `i` of a branch page; its node must lie inside the page. */
+  private child(page: Buffer, i: number): number {
+    const at = page.readUInt16LE(PAGE_HEADER + 2 * i) + PAGE_BASE;
+    if (at + 6 > page.length) this.file.fail(`a branch entry points past the end of its page (offset ${at})`);
+    return branchChild(page, i);
   }
 
   private enterLeaf(page: Buffer): void {
@@ -259,13 +280,16 @@ export class LeafCursor {
     this.page = page;
     this.index = 0;
     this.count = page.readUInt16LE(LOWER_AT) >> 1;
+    if (PAGE_HEADER + 2 * this.count > this.file.pageSize) this.file.fail(`a leaf page claims ${this.count} entries`);
+    // Every leaf is entered once per scan: more leaves than pages in the file means a loop.
+    if (++this.leaves > this.file.pageCount) this.file.fail('its B-tree reaches more leaves than the file has pages (a loop of page pointers)');
   }
 
   private nextLeaf(): boolean {
     while (this.stack.length > 0) {
       const top = this.stack[this.stack.length - 1]!;
       if (top.next < top.count) {
-        const child = branchChild(top.page, top.next++);
+        const child = this.child(top.page, top.next++);
         this.descend(child);
         return true;
       }
@@ -315,7 +339,9 @@ export class EdgeCursor {
         const p = this.outer.page;
         const ptr = this.subAt + PAGE_HEADER + 2 * this.subNext++;
         const node = this.subAt + PAGE_BASE + (p[ptr]! | (p[ptr + 1]! << 8));
-        return this.take(p, node + 8, p[node + 6]! | (p[node + 7]! << 8));
+        const size = p[node + 6]! | (p[node + 7]! << 8);
+        if (node + 8 + size > this.outer.dataAt + this.outer.dataSize) this.file.fail(`a duplicate of key ${this.key} lies outside its sub-page`);
+        return this.take(p, node + 8, size);
       }
       if (this.inner) {
         if (this.inner.next()) return this.take(this.inner.page, this.inner.keyAt, this.inner.keySize);
@@ -333,6 +359,7 @@ export class EdgeCursor {
         this.subAt = at;
         this.subNext = 0;
         this.subCount = p.readUInt16LE(at + LOWER_AT) >> 1;
+        if (PAGE_HEADER + 2 * this.subCount > o.dataSize) this.file.fail(`the sub-page of key ${this.key} claims ${this.subCount} duplicates`);
       }
     }
   }

@@ -88,7 +88,15 @@ export async function mergeCheckpoint(dir: string, options: MergeOptions = {}): 
         else if (merged.outcome?.kind !== task.outcome?.kind) mismatch = `outcome of ${task.udid} differs`;
         else if (expected.has(task.udid) !== got.has(task.udid)) mismatch = `completion of ${task.udid} differs`;
       }
-      if (mismatch) throw new LineageError(ErrorCodes.CORRUPT, `merge of ${from} did not verify (${mismatch}); the original shards were left untouched.`);
+      if (mismatch) {
+        // The replay of a consistent checkpoint gives back what it read: a difference means the shards disagree with themselves.
+        const files = source.shards.map((s) => s.dataFile).join(', ');
+        throw new LineageError(
+          ErrorCodes.CORRUPT,
+          `merge of ${from} did not verify (${mismatch}): the records in ${files} contradict each other, so the file is damaged. ` +
+            `The original shards were left untouched; run \`lineage verify ${from}\` to see the problems.`,
+        );
+      }
       const result = { from, into: inPlace ? from : into, shardsMerged: source.shards.length, tasks, edges, completed: got.size };
       await target.close();
       await source.close();
@@ -124,7 +132,14 @@ function replay(source: LineageStore, target: LineageStore, task: TaskInfo): voi
   }
   // A leaf no stage consumed yet is created by its parents' emissions.
   if (task.children.length === 0) return;
-  const children = task.children.map((c) => source.get(c)!);
+  const children = task.children.map((c) => {
+    const child = source.get(c);
+    if (!child) {
+      const files = source.shards.map((s) => s.dataFile).join(', ');
+      throw new LineageError(ErrorCodes.CORRUPT, `${files}: task ${task.udid} has child ${c}, which cannot be found, so the file is damaged. Nothing was changed; run \`lineage verify\` on the checkpoint.`);
+    }
+    return child;
+  });
   const stage = outcome?.stage ?? children[0]!.stage ?? '';
   for (const terminal of [false, true]) {
     const group = children.filter((c) => c.terminal === terminal).map((c) => c.udid);

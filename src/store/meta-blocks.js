@@ -12,11 +12,15 @@
  * 32 puts, and a scan steps through 32 tasks a cursor step.
  *
  * A record whose root field (bytes 18-21) is 0 is absent: every task has a
- * root, and ids start at 1. A block is as long as its last present record.
+ * root, and ids start at 1. A block is as long as its last present record,
+ * then a CRC32 of its records seeded with the block number (value-check.js):
+ * every read checks it, so a flipped bit is reported, not read as a task.
  *
  * Plain JavaScript: the write thread (write-worker.js) loads it without a
  * TypeScript step.
  */
+
+import { CHECK_SIZE, seal, unseal } from './value-check.js';
 
 /** Bytes of a task's record. */
 export const META_SIZE = 30;
@@ -36,7 +40,16 @@ export function blockStart(block) {
   return block * BLOCK_TASKS;
 }
 
-/** Offset of `id`'s record in its block's value, or -1 when the value holds none. @param {Buffer} value @param {number} id */
+/**
+ * The records of block `block`'s stored value (a view), after checking its
+ * checksum; throws DamagedValueError when it does not match.
+ * @param {Buffer} value @param {number} block
+ */
+export function blockBody(value, block) {
+  return unseal(value, block, META_SIZE, `meta block ${block} (tasks ${blockStart(block)}-${blockStart(block) + BLOCK_TASKS - 1})`);
+}
+
+/** Offset of `id`'s record in its block's records (blockBody), or -1 when they hold none. @param {Buffer} value @param {number} id */
 export function recordAt(value, id) {
   const at = (id & (BLOCK_TASKS - 1)) * META_SIZE;
   if (at + META_SIZE > value.length) return -1;
@@ -44,8 +57,8 @@ export function recordAt(value, id) {
 }
 
 /**
- * Calls `each(id, at)` for every present record of a block value, in id
- * order; `at` is the record's offset in `value`.
+ * Calls `each(id, at)` for every present record of a block's records
+ * (blockBody), in id order; `at` is the record's offset in `value`.
  * @param {Buffer} value @param {number} block @param {(id: number, at: number) => void} each
  */
 export function forEachRecord(value, block, each) {
@@ -62,15 +75,15 @@ export function forEachRecord(value, block, each) {
 const APPEND = { append: true };
 
 /**
- * Block `block`'s value (a view valid until the next read), or undefined.
- * getBinaryFast answers with a view of lmdb-js's whole read buffer whose
- * `length` property alone is the value's: Buffer#copy and Buffer.from
- * would read past it, so the view is cut to it.
+ * Block `block`'s records (a view valid until the next read, checksum
+ * checked), or undefined. getBinaryFast answers with a view of lmdb-js's
+ * whole read buffer whose `length` property alone is the value's:
+ * Buffer#copy and Buffer.from would read past it, so the view is cut to it.
  * @param {BlockDb} db @param {number} block
  */
 export function readBlock(db, block) {
   const v = db.getBinaryFast(block);
-  return v && v.subarray(0, v.length);
+  return v && blockBody(v.subarray(0, v.length), block);
 }
 
 /**
@@ -90,7 +103,8 @@ export function putRecords(db, ids, recs, count) {
     const end = ((ids.readUInt32LE(4 * (j - 1)) & (BLOCK_TASKS - 1)) + 1) * META_SIZE;
     const old = block <= last ? readBlock(db, block) : undefined;
     // A fresh buffer: lmdb-js stores a value that views a SharedArrayBuffer (the batch) as garbage.
-    const out = Buffer.alloc(Math.max(end, old ? old.length : 0));
+    const size = Math.max(end, old ? old.length : 0);
+    const out = Buffer.alloc(size + CHECK_SIZE);
     if (old) old.copy(out);
     for (let k = i; k < j; ) {
       const first = ids.readUInt32LE(4 * k);
@@ -99,6 +113,7 @@ export function putRecords(db, ids, recs, count) {
       recs.copy(out, (first & (BLOCK_TASKS - 1)) * META_SIZE, k * META_SIZE, (k + run) * META_SIZE);
       k += run;
     }
+    seal(out, size, block);
     if (block > last) {
       db.putSync(block, out, APPEND);
       last = block;
@@ -117,16 +132,17 @@ export function editRecord(db, id, edit) {
   const block = id >>> BLOCK_SHIFT;
   const old = readBlock(db, block);
   if (!old || recordAt(old, id) < 0) return false;
-  let out = Buffer.from(old);
-  const at = recordAt(out, id);
+  const out = Buffer.alloc(old.length + CHECK_SIZE);
+  old.copy(out);
+  const at = recordAt(out.subarray(0, old.length), id);
   if (edit === null) out.fill(0, at, at + META_SIZE);
   else if (edit(out.subarray(at, at + META_SIZE)) === false) return true;
-  let end = out.length;
-  while (end > 0 && recordAt(out, blockStart(block) + end / META_SIZE - 1) < 0) end -= META_SIZE;
+  let end = old.length;
+  while (end > 0 && recordAt(out.subarray(0, end), blockStart(block) + end / META_SIZE - 1) < 0) end -= META_SIZE;
   if (end === 0) db.removeSync(block);
   else {
-    out = out.subarray(0, end);
-    db.putSync(block, Buffer.from(out));
+    seal(out, end, block);
+    db.putSync(block, Buffer.from(out.subarray(0, end + CHECK_SIZE)));
   }
   return true;
 }

@@ -51,9 +51,11 @@ import { dirname, join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { checkLmdbFile, moveAsideHint } from './lmdb-header.js';
+import { announceOpen, isLmdbDamage } from './open-files.js';
 import { notWritable, notWritableCode } from './write-access.js';
 import { pushEdgeIds } from './edge-values.js';
-import { BLOCK_TASKS, META_SIZE, blockOf, editRecord, forEachRecord, lastKey, recordAt } from './meta-blocks.js';
+import { BLOCK_TASKS, META_SIZE, blockBody, blockOf, editRecord, forEachRecord, lastKey, recordAt } from './meta-blocks.js';
+import { CHECK_SIZE, DamagedValueError, seal, unseal } from './value-check.js';
 import { CHUNK_ENTRIES, entries, lookup, removeEntry } from './udid-chunks.js';
 import { UdidTail, claimantAlive, readUnindexed } from './udid-tail.js';
 import { WriteBatch, addToRanges } from './write-batch.js';
@@ -69,6 +71,10 @@ export const FLAG_TERMINAL = 1;
 export const FLAG_HAS_PARENTS = 2;
 export const FLAG_HAS_CHILDREN = 4;
 export { META_SIZE };
+/** The sub-DBs a writer creates when it first opens its shard, and every name it may add to the root DB. */
+const REQUIRED_SUB_DBS = ['udid', 'meta', 'parents', 'children', 'sources', 'errors', 'stages', 'runs', 'info', 'source_state'];
+const KNOWN_SUB_DBS = new Set([...REQUIRED_SUB_DBS, 'absorbed', 'state_checkpoints']);
+
 /** The on-disk layout this code reads and writes (info `format`, and the manifest's formatVersion). */
 export const SHARD_FORMAT = 3;
 
@@ -142,8 +148,9 @@ export class Shard {
   readonly children: IdDb;
   readonly sources: Database<string, number>;
   /** Error texts of failed tasks (id → text); undefined in a read-only shard whose writer never opened it. */
-  readonly errors: Database<string, number>;
-  readonly stages: Database<string, number>;
+  readonly errors: Database<Buffer, number>;
+  /** Stage number → stage id (UTF-8, then a CRC32 seeded with the number: value-check.js). */
+  readonly stages: Database<Buffer, number>;
   readonly runs: Database<RunInfo, number>;
   readonly info: Database<unknown, string>;
   /** Source-counter mode: source key → where the source stands. */
@@ -165,17 +172,20 @@ export class Shard {
     readonly mapSize: number,
   ) {
     const dataFile = join(dir, 'data.mdb');
-    if (existsSync(dataFile)) checkLmdbFile(dataFile);
+    const existed = existsSync(dataFile);
+    const subDbs = existed ? checkLmdbFile(dataFile).subDbs : 0;
+    announceOpen(dataFile);
     try {
       // The map is reserved up front: address space only, the file grows with the data.
       this.env = open({ path: dir, readOnly, mapSize, ...ENV_OPTIONS });
+      if (existed) this.checkNames(subDbs);
       this.udid = this.env.openDB('udid', WRITE_DB_OPTIONS.udid);
       this.meta = this.env.openDB('meta', WRITE_DB_OPTIONS.meta);
       this.parents = this.env.openDB('parents', WRITE_DB_OPTIONS.parents);
       this.children = this.env.openDB('children', WRITE_DB_OPTIONS.children);
       this.sources = this.env.openDB('sources', WRITE_DB_OPTIONS.sources);
       this.errors = this.env.openDB('errors', WRITE_DB_OPTIONS.errors);
-      this.stages = this.env.openDB('stages', { keyEncoding: 'uint32', encoding: 'string' });
+      this.stages = this.env.openDB('stages', { keyEncoding: 'uint32', encoding: 'binary' });
       this.runs = this.env.openDB('runs', { keyEncoding: 'uint32', encoding: 'json' });
       this.info = this.env.openDB('info', WRITE_DB_OPTIONS.info);
       this.sourceState = this.env.openDB('source_state', { encoding: 'json' });
@@ -192,21 +202,87 @@ export class Shard {
           { cause: err },
         );
       }
+      if (err instanceof LineageError) throw err;
       throw new LineageError(
         ErrorCodes.CORRUPT,
-        `${dir} could not be opened as an LMDB environment (${(err as Error).message}). Nothing was changed. ` +
-          `Restore the checkpoint from a backup; or, to redo this writer's work, move the directory out of the checkpoint, keeping it (${moveAsideHint(dir)}), and run again.`,
+        `${dataFile} could not be opened as an LMDB environment (${(err as Error).message}). Nothing was changed. ` +
+          `Run \`lineage verify\` on the checkpoint; restore it from a backup, or, to redo this writer's work, move the directory out of the checkpoint, keeping it (${moveAsideHint(dir)}), and run again.`,
         { cause: err },
       );
     }
     this.tail = new UdidTail(this);
     try {
+      this.checkSubDbs();
+      for (const [name, db] of [['runs', this.runs], ['info', this.info], ['source_state', this.sourceState], ['state_checkpoints', this.stateCheckpoints]] as const) {
+        if (db) this.guardJson(name, db as unknown as { get(key: unknown, options?: unknown): unknown });
+      }
       this.checkFormat();
     } catch (err) {
       // Environments are shared per file in a process: one left open would be reused by the next open.
       void this.env.close();
       throw err;
     }
+  }
+
+  /**
+   * Before a writer opens (and so creates) its sub-DBs: a shard that lists
+   * some of them but not all has a damaged list, and creating the missing
+   * ones would hide what the damage took.
+   */
+  private checkNames(subDbs: number): void {
+    const names = new Set<string>();
+    try {
+      for (const key of this.env.getKeys()) names.add(String(key));
+    } catch (err) {
+      void this.env.close();
+      throw this.damaged(`its list of sub-databases cannot be read (${(err as Error).message})`, err);
+    }
+    const unknown = [...names].filter((n) => !KNOWN_SUB_DBS.has(n));
+    const missing = REQUIRED_SUB_DBS.filter((n) => !names.has(n));
+    // A live writer may have added names since the header was read: fewer than it listed is damage.
+    const problem =
+      unknown.length > 0
+        ? `its list of sub-databases holds names lineage-dag never writes (${JSON.stringify(unknown.slice(0, 3))})`
+        : names.size < subDbs
+          ? `its list of sub-databases shows ${names.size} of the ${subDbs} it holds`
+          : !this.readOnly && names.size > 0 && missing.length > 0
+            ? `its list of sub-databases lacks ${missing.join(', ')}`
+            : null;
+    if (problem !== null) {
+      void this.env.close();
+      throw this.damaged(problem);
+    }
+  }
+
+  /**
+   * A writer creates every sub-DB when it first opens its shard: a read-only
+   * shard with some of them but not others has a damaged list of sub-DBs.
+   */
+  private checkSubDbs(): void {
+    if (!this.readOnly) return;
+    const dbs = { udid: this.udid, meta: this.meta, parents: this.parents, children: this.children, sources: this.sources, errors: this.errors, stages: this.stages, runs: this.runs, info: this.info, source_state: this.sourceState };
+    const missing = Object.entries(dbs).filter(([, db]) => !db).map(([name]) => name);
+    if (missing.length === 0) return;
+    // A writer that is just starting creates them one by one: only once one holds data are they all there.
+    const holdsData = [this.meta, this.udid, this.parents, this.children, this.sources].some((db) => {
+      if (!db) return false;
+      for (const _ of (db as unknown as { getKeys(o: object): Iterable<unknown> }).getKeys({ limit: 1 })) return true;
+      return false;
+    });
+    if (holdsData) throw this.damaged(`its sub-database${missing.length === 1 ? '' : 's'} ${missing.join(', ')} cannot be found`);
+  }
+
+  /** A JSON row that no longer parses is damage in this shard, not a bug. */
+  private guardJson(name: string, db: { get(key: unknown, options?: unknown): unknown }): void {
+    const get = db.get.bind(db);
+    db.get = (key: unknown, options?: unknown) => {
+      try {
+        return get(key, options);
+      } catch (err) {
+        if (err instanceof SyntaxError) throw this.damaged(`the ${name} row ${JSON.stringify(key)} is not JSON (${err.message})`, err);
+        throw err;
+      }
+    };
   }
 
   /** Stamps a new shard with SHARD_FORMAT; refuses a shard written in another layout. */
@@ -217,6 +293,10 @@ export class Shard {
       return;
     }
     if (found.version === SHARD_FORMAT) return;
+    // Only formats 1 and 2 came before; a newer one is refused by the manifest before any shard is opened.
+    if (typeof found !== 'object' || found === null || !Number.isInteger(found.version) || found.version! < 1 || found.version! > SHARD_FORMAT) {
+      throw this.damaged(`its format record is ${JSON.stringify(found)}, not a format this or an older lineage-dag wrote`);
+    }
     const older = (found.version ?? 0) < SHARD_FORMAT;
     throw new LineageError(
       ErrorCodes.FORMAT_VERSION,
@@ -282,14 +362,18 @@ export class Shard {
     for (const [n, name] of this.stageNames) if (name === stageId) return n;
     return this.env.transactionSync(() => {
       let max = 0;
-      for (const { key, value } of this.stages.getRange()) {
+      for (const { key, value } of this.stageRows()) {
         this.stageNames.set(key, value);
         if (value === stageId) return key;
         max = Math.max(max, key);
       }
       const n = max + 1;
       if (n > 0xffff) throw new LineageError(ErrorCodes.INVALID_PIPELINE, `${this.dir}: more than 65535 stage ids.`);
-      this.stages.putSync(n, stageId);
+      const text = Buffer.from(stageId);
+      const row = Buffer.alloc(text.length + CHECK_SIZE);
+      text.copy(row);
+      seal(row, text.length, n);
+      this.stages.putSync(n, row);
       this.stageNames.set(n, stageId);
       return n;
     });
@@ -299,10 +383,20 @@ export class Shard {
     if (n === 0) return null;
     let name = this.stageNames.get(n);
     if (name === undefined) {
-      name = this.stages.get(n) ?? `#${n}`;
+      const row = this.stages.get(n);
+      name = row === undefined ? `#${n}` : this.stageText(n, row);
       this.stageNames.set(n, name);
     }
     return name;
+  }
+
+  /** Every stage number with its stage id, checksums checked. */
+  *stageRows(): Generator<{ key: number; value: string }> {
+    for (const { key, value } of this.stages.getRange()) yield { key, value: this.stageText(key, value) };
+  }
+
+  private stageText(n: number, row: Buffer): string {
+    return this.checked(() => unseal(row, n, 1, `the id of stage ${n}`)).toString('utf8');
   }
 
   /** Starts a new run record and returns its number. */
@@ -327,7 +421,32 @@ export class Shard {
 
   /** The id of the task with these 16 UDID bytes; `skipOwn`: not one of this process's writer session (see UdidTail). */
   idOf(udid: Buffer, skipOwn = false): number | undefined {
-    return lookup(this.udid as never, udid) ?? this.tail.idOf(udid, skipOwn);
+    return this.checked(() => lookup(this.udid as never, udid)) ?? this.tail.idOf(udid, skipOwn);
+  }
+
+  /** The data file, as every damage report names it. */
+  get dataFile(): string {
+    return join(this.dir, 'data.mdb');
+  }
+
+  /** LINEAGE_CORRUPT naming this shard's data file and what is wrong in it. */
+  damaged(what: string, cause?: unknown): LineageError {
+    return new LineageError(
+      ErrorCodes.CORRUPT,
+      `${this.dataFile} is damaged: ${what}. Nothing was changed. Run \`lineage verify\` on the checkpoint, and restore it from a backup.`,
+      cause === undefined ? undefined : { cause },
+    );
+  }
+
+  /** Runs a read of packed values; a checksum mismatch in them becomes LINEAGE_CORRUPT naming this shard. */
+  checked<T>(read: () => T): T {
+    try {
+      return read();
+    } catch (err) {
+      if (err instanceof DamagedValueError) throw this.damaged(err.message, err);
+      if (isLmdbDamage(err)) throw this.damaged(`LMDB reported ${(err as Error).message}`, err);
+      throw err;
+    }
   }
 
   /** False while the shard holds no task. */
@@ -371,14 +490,14 @@ export class Shard {
     const found: { key: number; value: Buffer }[] = [];
     for (const { key: block, value: view } of this.meta.getRange(range) as Iterable<{ key: number; value: Buffer }>) {
       // A copy: lookups between two steps (the caller's) may reuse the buffer lmdb-js read it into.
-      const value = Buffer.from(view);
+      const value = this.checked(() => blockBody(Buffer.from(view), block));
       found.length = 0;
       forEachRecord(value, block, (id, at) => {
         if (id >= start && id < end) found.push({ key: id, value: value.subarray(at, at + META_SIZE) });
       });
       for (const row of found) {
         if (row.value[23] === OUTCOME_FAILED) {
-          const error = (this.errors.get(row.key, txn as never) as string | undefined) ?? '';
+          const error = this.errorOf(row.key, options.transaction) ?? '';
           yield { key: row.key, value: Buffer.concat([row.value, Buffer.from(error)]) };
         } else yield row;
       }
@@ -389,7 +508,8 @@ export class Shard {
   recordOf(id: number, transaction?: unknown): Buffer | undefined {
     // lmdb-js takes a transaction here although its typings omit the argument.
     const get = this.meta.getBinaryFast as unknown as (key: number, options?: object) => Buffer | undefined;
-    const v = get.call(this.meta, blockOf(id), transaction === undefined ? undefined : { transaction });
+    const raw = get.call(this.meta, blockOf(id), transaction === undefined ? undefined : { transaction });
+    const v = raw && this.checked(() => blockBody(raw.subarray(0, raw.length), blockOf(id)));
     const at = v ? recordAt(v, id) : -1;
     return v && at >= 0 ? v.subarray(at, at + META_SIZE) : undefined;
   }
@@ -399,12 +519,13 @@ export class Shard {
     if (!v) return undefined;
     const row = Buffer.from(v);
     if (row[23] !== OUTCOME_FAILED) return decodeMeta(row);
-    return decodeMeta(Buffer.concat([row, Buffer.from(this.errors.get(id) ?? '')]));
+    return decodeMeta(Buffer.concat([row, Buffer.from(this.errorOf(id) ?? '')]));
   }
 
   /** The error text recorded for failed task `id`, if any. */
-  errorOf(id: number): string | undefined {
-    return this.errors?.get(id);
+  errorOf(id: number, transaction?: unknown): string | undefined {
+    const v = this.errors?.get(id, (transaction === undefined ? undefined : { transaction }) as never) as Buffer | undefined;
+    return v === undefined ? undefined : this.checked(() => unseal(v, id, 1, `the error text of task ${id}`)).toString('utf8');
   }
 
   parentIds(id: number): number[] {
@@ -448,8 +569,13 @@ export class Shard {
   }
 
   /** Every entry of the `udid` index in UDID order (the UDID is a view valid until the next step), from the chunk that may hold `from`. */
-  udidEntries(from?: Buffer, transaction?: object): Generator<{ udid: Buffer; id: number }> {
-    return entries(this.udid as never, { ...(from ? { from } : {}), ...(transaction ? { transaction } : {}) });
+  *udidEntries(from?: Buffer, transaction?: object): Generator<{ udid: Buffer; id: number }> {
+    const it = entries(this.udid as never, { ...(from ? { from } : {}), ...(transaction ? { transaction } : {}) });
+    for (;;) {
+      const step = this.checked(() => it.next());
+      if (step.done) return;
+      yield step.value;
+    }
   }
 
   /** The run that completed the task, or undefined. */
@@ -461,8 +587,23 @@ export class Shard {
   }
 
   sourceKeyOf(rootId: number): string | undefined {
-    return this.sources.get(rootId);
+    const key = this.sources.get(rootId);
+    if (key !== undefined) this.checkSource(rootId, key);
+    return key;
   }
+
+  /**
+   * A source row must name a task that has a record and hold a non-empty key
+   * (a writer refuses an empty one). Roots may be plain references whose UDID
+   * is not the hash of their key, so the key itself cannot be checked here.
+   */
+  checkSource(rootId: number, sourceKey: string, rootUdid?: Uint8Array, transaction?: unknown): void {
+    const udid = rootUdid ?? this.recordOf(rootId, transaction)?.subarray(0, 16);
+    if (udid === undefined || sourceKey.length === 0) {
+      throw this.damaged(`the source row of task ${rootId} holds ${JSON.stringify(sourceKey.slice(0, 200))}, which cannot be that task's source key`);
+    }
+  }
+
 
   async close(): Promise<void> {
     await this.env.close();

@@ -37,7 +37,11 @@ export function* scanShard(shard: Shard, unionCompleted?: (udid: Buffer) => bool
         c.head = n.done ? null : n.value;
       }
     };
-    const udidOf = (id: number) => shard.recordOf(id, txn)?.toString('hex', 0, 16) ?? '';
+    const udidOf = (id: number) => {
+      const rec = shard.recordOf(id, txn);
+      if (!rec) throw shard.damaged(`an edge names task ${id}, which has no record`);
+      return rec.toString('hex', 0, 16);
+    };
     const parents = open(shard.parents as never);
     const children = open(shard.children as never);
     const sourceCache = new Map<number, string | null>();
@@ -70,6 +74,7 @@ export function* scanShard(shard: Shard, unionCompleted?: (udid: Buffer) => bool
       if (sourceKey === undefined) {
         if (sourceCache.size > 10_000) sourceCache.clear();
         sourceKey = shard.sources.get(root, { transaction: txn } as never) ?? null;
+        if (sourceKey !== null) shard.checkSource(root, sourceKey, undefined, txn);
         sourceCache.set(root, sourceKey);
       }
       yield {

@@ -12,9 +12,14 @@
  * lmdb-js put per entry (~1 µs) was the largest part of a merge; a chunk
  * of 48 entries costs one.
  *
+ * Each value ends with a CRC32 of its entries seeded with the CRC of its key
+ * (value-check.js); every read checks it.
+ *
  * Plain JavaScript: the write thread (write-worker.js) loads it without a
  * TypeScript step.
  */
+
+import { CHECK_SIZE, seal, seedOf, unseal } from './value-check.js';
 
 export const ENTRY = 20;
 /** Entries a chunk holds at most: 960 bytes, four values to a 4 KB page. */
@@ -45,9 +50,28 @@ export function findInChunk(chunk, udid) {
  */
 export function chunkOf(db, udid, txn) {
   for (const { key, value } of db.getRange({ start: udid, reverse: true, limit: 1, ...(txn ? { transaction: txn } : {}) })) {
-    return { key: Buffer.from(key), value: Buffer.from(value) };
+    return { key: Buffer.from(key), value: Buffer.from(chunkBody(key, value)) };
   }
   return null;
+}
+
+/**
+ * A stored chunk's entries (a view), after checking its checksum; throws DamagedValueError when it does not match.
+ * @param {Buffer} key @param {Buffer} value
+ */
+export function chunkBody(key, value) {
+  return unseal(value, seedOf(key), ENTRY, `udid index chunk ${key.toString('hex')}`);
+}
+
+/**
+ * `entries` sealed for storage under `key`: a copy with its checksum.
+ * @param {Buffer} key @param {Buffer} entries
+ */
+function sealed(key, entries) {
+  const out = Buffer.alloc(entries.length + CHECK_SIZE);
+  entries.copy(out);
+  seal(out, entries.length, seedOf(key));
+  return out;
 }
 
 /** The id `db` maps `udid` to, or undefined. @param {ChunkDb} db @param {Buffer} udid @param {object} [txn] */
@@ -67,7 +91,8 @@ export function* entries(db, options = {}) {
   const txn = options.transaction ? { transaction: options.transaction } : {};
   let start = null;
   if (options.from) start = chunkOf(db, options.from, options.transaction)?.key ?? null;
-  for (const { value } of db.getRange(start ? { start, ...txn } : txn)) {
+  for (const { key, value: stored } of db.getRange(start ? { start, ...txn } : txn)) {
+    const value = chunkBody(key, stored);
     for (let at = 0; at + ENTRY <= value.length; at += ENTRY) yield { udid: value.subarray(at, at + 16), id: value.readUInt32LE(at + 16) };
   }
 }
@@ -188,7 +213,7 @@ export function mergeEntries(db, rows, from, to) {
   const oldValues = [];
   for (const { key, value } of db.getRange(first ? { start: first.key, end: hi, inclusiveEnd: true } : { end: hi, inclusiveEnd: true })) {
     oldKeys.push(Buffer.from(key));
-    oldValues.push(Buffer.from(value));
+    oldValues.push(Buffer.from(chunkBody(key, value)));
   }
   const old = Buffer.concat(oldValues);
   const nOld = old.length / ENTRY;
@@ -231,8 +256,8 @@ export function mergeEntries(db, rows, from, to) {
   for (let c = 0; c < chunks; c++) {
     const start = Math.floor((c * n) / chunks);
     const end = Math.floor(((c + 1) * n) / chunks);
-    const value = Buffer.from(merged.subarray(start * ENTRY, end * ENTRY));
     const key = /** @type {Buffer} */ (newKeys[c]);
+    const value = sealed(key, merged.subarray(start * ENTRY, end * ENTRY));
     if (last === null || key.compare(last) > 0) {
       db.putSync(key, value, APPEND);
       last = key;
@@ -263,7 +288,7 @@ export function removeEntry(db, udid) {
     if (udid.compare(value, at, at + 16, 0, 16) !== 0) continue;
     const rest = Buffer.concat([value.subarray(0, at), value.subarray(at + ENTRY)]);
     if (rest.length === 0) db.removeSync(key);
-    else db.putSync(key, rest);
+    else db.putSync(key, sealed(key, rest));
     return true;
   }
   return false;

@@ -7,7 +7,9 @@
  * failure is intact, and a rerun resumes from it.
  */
 import { statfsSync } from 'node:fs';
+import { join } from 'node:path';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
+import { isLmdbDamage } from './open-files.js';
 
 /** Errno numbers as Linux numbers them (lmdb-js passes LMDB's return code through as `code`). */
 const ERRNO: Readonly<Record<number, string>> = { 1: 'EPERM', 5: 'EIO', 13: 'EACCES', 28: 'ENOSPC', 30: 'EROFS', 122: 'EDQUOT' };
@@ -103,6 +105,15 @@ function classify(dir: string, err: unknown, what: string): LineageError {
       ErrorCodes.PERMISSION_DENIED,
       `${dir}: ${what} failed: permission denied (${errno}); ${kept}. ` +
         'Run as a user who may write the checkpoint directory and its files (or fix their permissions), then rerun.',
+      { cause: err },
+    );
+  }
+  // The write thread's errors arrive as plain Errors: damage is told by its words (value-check.js, lmdb-js).
+  if (/does not match its checksum|not whole records and a checksum/.test(text) || (isLmdbDamage(err) && !/MDB_(MAP_FULL|READERS_FULL|TXN_FULL|DBS_FULL|MAP_RESIZED|BAD_RSLOT)/.test(text))) {
+    return new LineageError(
+      ErrorCodes.CORRUPT,
+      `${join(dir, 'data.mdb')} is damaged: ${what} found ${text}. The last group of writes was not committed. ` +
+        'Run `lineage verify` on the checkpoint, and restore it from a backup.',
       { cause: err },
     );
   }

@@ -22,6 +22,7 @@ import { open } from 'lmdb';
 import { BLOCK_TASKS, blockOf, lastKey, putRecords, readBlock, recordAt } from './meta-blocks.js';
 import { ONE_ID, RUN_IDS, encodeEdge } from './edge-values.js';
 import { ENTRY, mergeEntries, sortEntries } from './udid-chunks.js';
+import { CHECK_SIZE, seal } from './value-check.js';
 
 /**
  * @typedef {'metaIds' | 'meta' | 'errors' | 'parents' | 'children' | 'sources'} Section
@@ -41,7 +42,8 @@ export const WRITE_DB_OPTIONS = /** @type {const} */ ({
   parents: { keyEncoding: 'uint32', encoding: 'binary', dupSort: true },
   children: { keyEncoding: 'uint32', encoding: 'binary', dupSort: true },
   sources: { keyEncoding: 'uint32', encoding: 'string' },
-  errors: { keyEncoding: 'uint32', encoding: 'string' },
+  // UTF-8 text, then a CRC32 of it seeded with the id (value-check.js).
+  errors: { keyEncoding: 'uint32', encoding: 'binary' },
   info: { encoding: 'json' },
 });
 
@@ -124,7 +126,10 @@ function putErrors(db, rows) {
       db.removeSync(id);
       at += 8;
     } else {
-      db.putSync(id, rows.toString('utf8', at + 8, at + 8 + size));
+      const text = Buffer.alloc(size + CHECK_SIZE);
+      rows.copy(text, 0, at + 8, at + 8 + size);
+      seal(text, size, id);
+      db.putSync(id, text);
       at += 8 + size;
     }
   }

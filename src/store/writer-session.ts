@@ -485,8 +485,21 @@ export class WriterSession {
     this.sendScheduled = true;
     setImmediate(() => {
       this.sendScheduled = false;
-      if (this.thread.canPost) this.send();
+      if (this.thread.canPost) this.sendLater();
     });
+  }
+
+  /**
+   * A send from a timer: nobody is there to catch what it throws (a damaged
+   * shard, a store closed meanwhile), so it is kept for the next call to
+   * report, as a write thread's failure is, instead of ending the process.
+   */
+  private sendLater(): void {
+    try {
+      this.send();
+    } catch (err) {
+      this.writeError ??= err instanceof LineageError ? err : new LineageError(ErrorCodes.WRITE_FAILED, `${this.shard.dir}: ${(err as Error).message}`, { cause: err });
+    }
   }
 
   /** Writes the dirty tasks' meta rows into the open batch and hands it to the write thread (`now`: without waiting for MIN_BATCH_MS). */
@@ -497,7 +510,7 @@ export class WriterSession {
     if (!now && !this.closing && wait > 0 && this.batch.rows + this.dirtyCount < SEND_ROWS) {
       this.sendTimer ??= setTimeout(() => {
         this.sendTimer = null;
-        if (this.thread.canPost) this.send();
+        if (this.thread.canPost) this.sendLater();
       }, wait);
       return;
     }
