@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { childLineage, rootLineage } from '../src/index.js';
 import { Shard } from '../src/store/shard.js';
 import { buildSmall, ensureBuilt, lineage } from './helpers/cli.js';
+import { removeEdgeId } from '../src/store/edge-values.js';
 import { tempDir } from './helpers/temp-dir.js';
 import { removeEntry } from '../src/store/udid-chunks.js';
 
@@ -16,12 +17,6 @@ const s1 = rootLineage('part-0001.jsonl');
 const chunk0 = childLineage('split', [s0.udid], 0);
 const cleaned0 = childLineage('clean', [chunk0.udid], 0);
 const pendingChunk = childLineage('split', [s1.udid], 0); // part-0001: cleaned, never merged
-
-function u32be(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n);
-  return b;
-}
 
 /** Changes rows of the small checkpoint's shard directly, as a bug or a bad disk would. */
 async function damage(dir: string, change: (shard: Shard, id: (udid: string) => number) => void): Promise<void> {
@@ -41,7 +36,7 @@ describe('lineage verify on a damaged checkpoint', () => {
     const ckpt = buildSmall(join(tempDir(), 'ckpt'));
     expect(lineage(['verify', ckpt]).code).toBe(0);
     await damage(ckpt, (shard, id) => {
-      shard.children.removeSync(id(chunk0.udid), u32be(id(cleaned0.udid)) as never); // one direction of an edge lost
+      expect(removeEdgeId(shard.children as never, id(chunk0.udid), id(cleaned0.udid))).toBe(true); // one direction of an edge lost
       shard.editMeta(id(s1.udid), (row) => void (row[22] = 0)); // a source with children typed source_leaf
       shard.editMeta(id(pendingChunk.udid), (row) => void row.writeUInt32LE(1, 26)); // complete, but its subtree is not
     });

@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { LineageStore, Pipeline, planResume, rootLineage, type Stage } from '../src/index.js';
+import { ErrorCodes, LineageError, LineageStore, Pipeline, adaptStage, planResume, rootLineage, type Stage } from '../src/index.js';
 import { ROOT, ensureBuilt, lineage } from './helpers/cli.js';
 import { tempDir } from './helpers/temp-dir.js';
 
@@ -229,4 +229,25 @@ export const sources = ['a', 'bad', 'c'].map((key) => ({ key, data: key }));
     expect(report.failed).toBe(1);
     expect(report.failures[0]!.error).toContain('"same"');
   });
+});
+
+describe('an error of the recorder is not a failure of the task', () => {
+  for (const kind of ['sync', 'async'] as const) {
+    it(`a ${kind} stage whose emission the recorder cannot record: the call rejects, nothing is recorded failed`, async () => {
+      const failures: string[] = [];
+      const recorder = {
+        recordEmission(): boolean {
+          throw new LineageError(ErrorCodes.CORRUPT, 'ckpt/writers/main/data.mdb is damaged');
+        },
+        recordFailure(rec: { error: string | Error }): boolean {
+          failures.push(String(rec.error));
+          return true;
+        },
+      };
+      const stage: Stage = { id: 'double', process: kind === 'sync' ? (x: unknown) => [x, x] : async (x: unknown) => [x, x] };
+      const adapter = adaptStage(stage, { recorder });
+      await expect(adapter.call([{ data: 1, lineage: rootLineage('part-0') }])).rejects.toMatchObject({ code: 'LINEAGE_CORRUPT' });
+      expect(failures).toEqual([]);
+    });
+  }
 });

@@ -11,7 +11,7 @@ import { open } from 'lmdb';
 import { describe, expect, it } from 'vitest';
 import { META_SIZE, blockBody, editRecord, forEachRecord, putRecords, readBlock } from '../src/store/meta-blocks.js';
 import { CHUNK_ENTRIES, ENTRY, chunkBody, entries, lookup, mergeEntries, removeEntry, sortEntries } from '../src/store/udid-chunks.js';
-import { encodeEdge, pushEdgeIds, removeEdgeId } from '../src/store/edge-values.js';
+import { edgeRange, edgeValue, encodeEdge, pushEdgeIds, removeEdgeId } from '../src/store/edge-values.js';
 import { tempDir } from './helpers/temp-dir.js';
 
 function rowsOf(list: [Buffer, number][]): Buffer {
@@ -174,26 +174,39 @@ describe('edge values: one id or a run of ids', () => {
             const first = sorted[i]!;
             let last = first;
             for (i++; i < sorted.length && sorted[i] === last + 1; i++) last = sorted[i]!;
-            db.putSync(7, encodeEdge(first, last, Buffer.alloc(4), Buffer.alloc(8)));
+            db.putSync(7, encodeEdge(7, first, last, Buffer.alloc(5), Buffer.alloc(9)));
           }
         });
         const model = new Set(ids);
         for (const id of removals) {
           expect(env.transactionSync(() => removeEdgeId(db as never, 7, id))).toBe(model.delete(id));
-          expect(pushEdgeIds(db.getValues(7) as Iterable<Uint8Array>, [], 'test')).toEqual([...model].sort((a, b) => a - b));
+          expect(pushEdgeIds(db.getValues(7) as Iterable<Uint8Array>, 7, [], 'test')).toEqual([...model].sort((a, b) => a - b));
         }
-        expect(pushEdgeIds(db.getValues(7) as Iterable<Uint8Array>, [], 'test').length).toBe(model.size);
+        expect(pushEdgeIds(db.getValues(7) as Iterable<Uint8Array>, 7, [], 'test').length).toBe(model.size);
         env.close();
       }),
       { numRuns: 150 },
     );
   });
 
-  it('refuses a value of another shape, naming where it is', () => {
-    expect(() => pushEdgeIds([Buffer.alloc(5)], [], 'the parents rows of task 3')).toThrow(/parents rows of task 3.*5 bytes/);
-    const backwards = Buffer.alloc(8);
-    backwards.writeUInt32BE(9, 0);
-    backwards.writeUInt32BE(4, 4);
-    expect(() => pushEdgeIds([backwards], [], 'x')).toThrow(/last > first/);
+  it('refuses a value of another shape, and a value or key with any byte changed', () => {
+    expect(() => pushEdgeIds([Buffer.alloc(6)], 3, [], 'the parents rows of task 3')).toThrow(/parents rows of task 3.*6 bytes/);
+    expect(() => pushEdgeIds([edgeValue(3, 9).subarray(0, 4)], 3, [], 'x')).toThrow(/4 bytes/);
+    fc.assert(
+      fc.property(fc.nat(), fc.nat(), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 8 }), fc.integer({ min: 1, max: 255 }), (key, first, span, at, mask) => {
+        const last = Math.min(0xffffffff, first + span);
+        const v = edgeValue(key, first, last);
+        expect(edgeRange(v, key)).toEqual([first, last]);
+        if (at < v.length) {
+          const changed = Buffer.from(v);
+          changed[at]! ^= mask;
+          expect(edgeRange(changed, key)).toBeNull();
+        }
+        // A flipped byte of the key the value is stored under.
+        const otherKey = (key ^ (mask << (8 * (at % 4)))) >>> 0;
+        expect(edgeRange(v, otherKey)).toBeNull();
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

@@ -14,7 +14,8 @@
 import { join } from 'node:path';
 import { LineageStore, WRITERS_DIR } from '../store/lineage-store.js';
 import { assertNoLiveWriter, claimShard, type OwnerHeartbeat } from '../store/owner-record.js';
-import { FLAG_HAS_CHILDREN, FLAG_HAS_PARENTS, Shard, u32be } from '../store/shard.js';
+import { edgeValue } from '../store/edge-values.js';
+import { FLAG_HAS_CHILDREN, FLAG_HAS_PARENTS, Shard } from '../store/shard.js';
 import { UdidIndex } from '../store/udid-index.js';
 import { computeCompletion } from './batch-completion.js';
 import { edgeKeys } from './verify.js';
@@ -65,8 +66,8 @@ export async function repairCheckpoint(dir: string): Promise<RepairSummary> {
 }
 
 function repairEdgesAndTypes(shard: Shard): { edges: number; types: number } {
-  const fromParents = edgeKeys(shard.parents, false);
-  const fromChildren = edgeKeys(shard.children, true);
+  const fromParents = edgeKeys(shard, false);
+  const fromChildren = edgeKeys(shard, true);
   const hasParent = new Set<number>();
   const hasChild = new Set<number>();
   let edges = 0;
@@ -82,11 +83,11 @@ function repairEdgesAndTypes(shard: Shard): { edges: number; types: number } {
     hasParent.add(c);
     hasChild.add(p);
     if (a !== k) {
-      shard.parents.putSync(c, u32be(p) as never);
+      shard.parents.putSync(c, edgeValue(c, p) as never);
       edges++;
     } else i++;
     if (b !== k) {
-      shard.children.putSync(p, u32be(c) as never);
+      shard.children.putSync(p, edgeValue(p, c) as never);
       edges++;
     } else j++;
   }

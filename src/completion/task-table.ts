@@ -6,7 +6,7 @@
  * form). The DAG is never built as objects: a task costs ~60 bytes here, so
  * millions of tasks fit in a few hundred MB at most.
  */
-import { edgeRange } from '../store/edge-values.js';
+import { edgeProblem, edgeRange } from '../store/edge-values.js';
 import { EdgeCursor, LeafCursor, LmdbPageError, PageFile, pageScanEnabled } from '../store/lmdb-pages.js';
 import { FLAG_HAS_PARENTS, FLAG_TERMINAL, META_SIZE, OUTCOME_FAILED, type Shard } from '../store/shard.js';
 import { UdidIndex } from '../store/udid-index.js';
@@ -147,8 +147,9 @@ export function loadTaskTable(shards: readonly Shard[]): TaskTable {
     for (let k = 0; k < shards.length; k++) {
       const shard = shards[k]!;
       const g = globalOf[k]!;
-      // (child, parent) pairs in a typed array sized from the entry count; grown if a writer added more meanwhile.
-      let list = new Uint32Array(2 * entryCount(shard.parents) + 64);
+      // (child, parent) pairs in a typed array sized from the entry count, grown if a writer added more meanwhile
+      // (or runs hold more edges). The count is LMDB's own field: a damaged file may say anything, so it only sizes the start.
+      let list = new Uint32Array(2 * Math.min(entryCount(shard.parents), 1 << 22) + 64);
       let n = 0;
       const file = files[k]!;
       const tree = file?.tree('parents');
@@ -160,7 +161,7 @@ export function loadTaskTable(shards: readonly Shard[]): TaskTable {
         }
       } else if (!file) {
         for (const { key, value } of shard.parents.getRange()) {
-          const range = edgeRange(value as Buffer);
+          const range = edgeRange(value as Buffer, key);
           if (range === null) throw corruptEdge(shard, key, value as Buffer);
           for (let p = range[0]; p <= range[1]; p++) {
             if (n + 2 > list.length) list = resized(list, list.length * 2);
@@ -278,7 +279,7 @@ function* sourceRows(shard: Shard, file: PageFile | null): Generator<[number, st
 }
 
 function corruptEdge(shard: Shard, key: number, value: Buffer): Error {
-  return shard.damaged(`a parents row of task ${key} holds ${value.length} bytes, not an id or a run of ids`);
+  return shard.damaged(`the parents rows of task ${key} hold ${edgeProblem(value)}`);
 }
 
 /**

@@ -29,8 +29,7 @@
  * of another shard; only the union's completion joins them, and it only
  * grows as writers go on.
  */
-import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
-import { edgeRange } from '../store/edge-values.js';
+import { edgeProblem, edgeRange } from '../store/edge-values.js';
 import { inBlocks, readUnindexed } from '../store/udid-tail.js';
 import { UdidIndex } from '../store/udid-index.js';
 import type { Shard } from '../store/shard.js';
@@ -281,8 +280,8 @@ function checkShard(shard: Shard, txn: object | undefined, graph: UnionGraph, re
   }
 
   // Edges in both sub-DBs, as sorted child·2^32+parent keys.
-  const fromParents = edgeKeys(shard.parents, false, txn);
-  const fromChildren = edgeKeys(shard.children, true, txn);
+  const fromParents = edgeKeys(shard, false, txn);
+  const fromChildren = edgeKeys(shard, true, txn);
   progress(`edges of shard ${who}`, fromParents.length + fromChildren.length);
   const hasParent = new Uint8Array(maxId + 1);
   const hasChild = new Uint8Array(maxId + 1);
@@ -350,12 +349,13 @@ function checkShard(shard: Shard, txn: object | undefined, graph: UnionGraph, re
 }
 
 /** @internal Sorted child·2^32+parent keys of one edge sub-DB (`children` stores them the other way round). */
-export function edgeKeys(db: Shard['parents'], swapped: boolean, transaction?: object): BigUint64Array {
+export function edgeKeys(shard: Shard, swapped: boolean, transaction?: object): BigUint64Array {
+  const db = swapped ? shard.children : shard.parents;
   let out = new BigUint64Array(1024);
   let n = 0;
   for (const { key, value } of db.getRange((transaction === undefined ? {} : { transaction }) as never)) {
-    const range = edgeRange(value as unknown as Buffer);
-    if (range === null) throw new LineageError(ErrorCodes.CORRUPT, `an edge row of task ${key} holds ${(value as unknown as Buffer).length} bytes, not an id or a run of ids.`);
+    const range = edgeRange(value as unknown as Buffer, key);
+    if (range === null) throw shard.damaged(`the ${swapped ? 'children' : 'parents'} rows of task ${key} hold ${edgeProblem(value as unknown as Buffer)}`);
     for (let other = range[0]; other <= range[1]; other++) {
       const c = swapped ? other : key;
       const p = swapped ? key : other;

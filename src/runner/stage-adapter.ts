@@ -153,12 +153,15 @@ export function adaptStage<In, Out>(stage: Stage<In, Out>, options: AdapterOptio
   const finishAsync = async (tasks: readonly StageTask<In>[], groupKey: string | null, first: Promise<StageResult<Out>>, n0: number): Promise<StageCall<Out>> => {
     let pending: StageResult<Out> | Promise<StageResult<Out>> = first;
     for (let n = n0; ; n++) {
+      // Only the stage's own work is inside the try: an error of the recorder (settle) is the store's, never the task's.
+      let result: StageResult<Out>;
       try {
-        const result = timeoutMs > 0 && isThenable<StageResult<Out>>(pending) ? await withTimeout(pending, timeoutMs) : await pending;
-        if (!isFailed(result) || n + 1 >= tries) return settle(tasks, result, null, n + 1);
+        result = timeoutMs > 0 && isThenable<StageResult<Out>>(pending) ? await withTimeout(pending, timeoutMs) : await pending;
       } catch (err) {
         if (n + 1 >= tries) return settle(tasks, undefined, errorText(err), n + 1);
+        result = RETRY as StageResult<Out>;
       }
+      if (result !== RETRY && (!isFailed(result) || n + 1 >= tries)) return settle(tasks, result, null, n + 1);
       try {
         pending = attempt(tasks, groupKey, n + 1);
       } catch (err) {
@@ -176,6 +179,9 @@ export function adaptStage<In, Out>(stage: Stage<In, Out>, options: AdapterOptio
     },
   };
 }
+
+/** Marks an attempt that threw and will be tried again. */
+const RETRY: unique symbol = Symbol('retry');
 
 function isThenable<T>(value: unknown): value is Promise<T> {
   return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';

@@ -19,6 +19,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
+import { edgeProblem, edgeRangeAt } from './edge-values.js';
 import { moveAsideHint } from './lmdb-header.js';
 import type { Shard } from './shard.js';
 
@@ -366,11 +367,12 @@ export class EdgeCursor {
 
   /** Reads the value of `size` bytes at `at` of `page`: its first id now, the rest of a run on the next steps. */
   private take(page: Buffer, at: number, size: number): boolean {
-    if ((size !== 4 && size !== 8) || at + size > page.length) this.file.fail(`an edge value of task ${this.key} has ${size} bytes, not 4 or 8`);
-    this.value = page[at]! * 0x1000000 + ((page[at + 1]! << 16) | (page[at + 2]! << 8) | page[at + 3]!);
-    if (size === 8) {
-      this.runLast = page[at + 4]! * 0x1000000 + ((page[at + 5]! << 16) | (page[at + 6]! << 8) | page[at + 7]!);
-      if (this.runLast <= this.value) this.file.fail(`an edge run of task ${this.key} ends at ${this.runLast}, not after its first id ${this.value}`);
+    if (at + size > page.length) this.file.fail(`an edge value of task ${this.key} runs past its page`);
+    const range = edgeRangeAt(page, at, size, this.key);
+    if (range === null) this.file.fail(`the edge rows of task ${this.key} hold ${edgeProblem(size)}`);
+    this.value = range[0];
+    if (range[1] > range[0]) {
+      this.runLast = range[1];
       this.runNext = this.value + 1;
     }
     return true;

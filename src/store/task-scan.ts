@@ -7,9 +7,7 @@
  * constant: only the edge targets are looked up (id → UDID). All cursors
  * share one read transaction, so a live writer cannot tear the view.
  */
-import { join } from 'node:path';
-import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
-import { edgeRange } from './edge-values.js';
+import { edgeProblem, edgeRange } from './edge-values.js';
 import { FLAG_TERMINAL, META_SIZE, OUTCOME_KINDS, typeOfFlags, type Shard } from './shard.js';
 import type { Completion, Outcome, TaskInfo } from './types.js';
 
@@ -29,8 +27,8 @@ export function* scanShard(shard: Shard, unionCompleted?: (udid: Buffer) => bool
     const all = (c: Cursor, id: number, out: string[]) => {
       while (c.head && c.head.key <= id) {
         if (c.head.key === id) {
-          const range = edgeRange(c.head.value);
-          if (range === null) throw new LineageError(ErrorCodes.CORRUPT, `${join(shard.dir, 'data.mdb')}: an edge row of task ${id} holds ${c.head.value.length} bytes, not an id or a run of ids. Run \`lineage verify\` on the checkpoint.`);
+          const range = edgeRange(c.head.value, id);
+          if (range === null) throw shard.damaged(`the edge rows of task ${id} hold ${edgeProblem(c.head.value)}`);
           for (let other = range[0]; other <= range[1]; other++) out.push(udidOf(other));
         }
         const n = c.it.next();

@@ -102,7 +102,7 @@ function putEdges(db, name, buffer, count) {
     let end = first;
     // The run: same key, each value the one before + 1 (or the same: a repeat).
     for (i++; i < count && w(2 * i + 1) === key && w(2 * i) - end <= 1; i++) end = w(2 * i);
-    const value = encodeEdge(first, end, ONE, RUN);
+    const value = encodeEdge(key, first, end, ONE, RUN);
     const ok = key > last ? db.putSync(key, value, APPEND) : db.putSync(key, value);
     if (ok === false) throw new Error(`the ${name} sub-DB refused the row ${key} → ${first}..${end}`);
     if (key > last) last = key;

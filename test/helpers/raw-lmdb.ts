@@ -46,15 +46,16 @@ export function rawEntries(dir: string, name: string, dupSort = false): number {
 }
 
 /**
- * Edges in an edge sub-DB (`parents` or `children`): a 4-byte value is one
- * id, an 8-byte value the run of ids from its first u32 BE to its second.
+ * Edges in an edge sub-DB (`parents` or `children`): a 5-byte value is one
+ * id, a 9-byte value the run of ids from its first u32 BE to its second (the
+ * last byte of each is a check byte).
  */
 export function rawEdges(dir: string, name: 'parents' | 'children'): number {
   let edges = 0;
   for (const [, hex] of readRaw(dir, name, true).entries) {
     const v = Buffer.from(hex, 'hex');
-    if (v.length === 4) edges++;
-    else if (v.length === 8 && v.readUInt32BE(4) > v.readUInt32BE(0)) edges += v.readUInt32BE(4) - v.readUInt32BE(0) + 1;
+    if (v.length === 5) edges++;
+    else if (v.length === 9 && v.readUInt32BE(4) > v.readUInt32BE(0)) edges += v.readUInt32BE(4) - v.readUInt32BE(0) + 1;
     else throw new Error(`${name} in ${dir}: a value of ${v.length} bytes (${hex})`);
   }
   return edges;
