@@ -24,6 +24,7 @@ import { join, resolve } from 'node:path';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { errorLine } from './cli-errors.js';
 import { setOpenFileListener } from '../store/open-files.js';
+import { COMMAND_PID_ENV } from '../store/owner-record.js';
 
 /** The environment variable that marks the child (removed from its environment as it starts). */
 export const CHILD_MARKER = 'LINEAGE_CLI_CHILD';
@@ -67,7 +68,8 @@ export function startChild(): void {
 export function runIsolated(bin: string, argv: readonly string[]): Promise<number> {
   const ttyIn = process.stdin.isTTY === true;
   const child = fork(bin, argv.slice(2), {
-    env: { ...process.env, [CHILD_MARKER]: '1' },
+    // The command's pid, for the owner claim of a shard the child writes (store/owner-record.ts): the pid a user sees.
+    env: { ...process.env, [CHILD_MARKER]: '1', [COMMAND_PID_ENV]: String(process.pid) },
     // A child in a background process group must not read the terminal itself (SIGTTIN): the parent passes it on.
     stdio: [ttyIn ? 'pipe' : 'inherit', 'inherit', 'inherit', 'ipc'],
     detached: true,

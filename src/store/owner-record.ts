@@ -43,7 +43,17 @@ export interface OwnerRecord {
   readonly bootId?: string;
   /** The pid namespace the pid belongs to (/proc/self/ns/pid): a container sharing the directory has its own. */
   readonly pidNs?: string;
+  /**
+   * The process that writes, when it is not `pid`: the `lineage` command runs
+   * its LMDB work in a child process (cli/isolate.ts), and `pid` is the
+   * command's, the one a user sees. Either alive holds the claim.
+   */
+  readonly writerPid?: number;
+  readonly writerPidStart?: number;
 }
+
+/** Set by the `lineage` command in its child's environment: the command's own pid. */
+export const COMMAND_PID_ENV = 'LINEAGE_COMMAND_PID';
 
 export function readOwner(shardDir: string): OwnerRecord | null {
   const text = readOwnerText(shardDir);
@@ -65,7 +75,8 @@ export function ownerLive(owner: OwnerRecord, now = Date.now()): boolean {
   // Another pid namespace (a container with the same host name): its pid cannot be checked from here, its heartbeat can.
   const ns = currentPidNamespace();
   if (owner.pidNs !== undefined && ns !== null && owner.pidNs !== ns) return fresh;
-  return sameHostProcessAlive(owner.pid, owner.pidStart, owner.bootId);
+  if (sameHostProcessAlive(owner.pid, owner.pidStart, owner.bootId)) return true;
+  return owner.writerPid !== undefined && sameHostProcessAlive(owner.writerPid, owner.writerPidStart, owner.bootId);
 }
 
 function lockedError(shardDir: string, writerId: string, owner: OwnerRecord, what: string, now: number): LineageError {
@@ -212,7 +223,7 @@ export class OwnerHeartbeat {
   private readonly record: Omit<OwnerRecord, 'heartbeatAt'>;
 
   constructor(private readonly shardDir: string) {
-    this.record = { host: hostname(), pid: process.pid, startedAt: new Date().toISOString(), ...processIdentity() };
+    this.record = { host: hostname(), startedAt: new Date().toISOString(), ...processIdentity() };
   }
 
   /** @internal A fully written claim file beside owner.json, to link or rename into place. */
@@ -251,9 +262,16 @@ export class OwnerHeartbeat {
   }
 }
 
-function processIdentity(): { pidStart?: number; bootId?: string; pidNs?: string } {
-  const pidStart = processStartTime(process.pid);
+function processIdentity(): { pid: number; pidStart?: number; bootId?: string; pidNs?: string; writerPid?: number; writerPidStart?: number } {
   const bootId = currentBootId();
   const pidNs = currentPidNamespace();
-  return { ...(pidStart !== undefined ? { pidStart } : {}), ...(bootId !== null ? { bootId } : {}), ...(pidNs !== null ? { pidNs } : {}) };
+  const common = { ...(bootId !== null ? { bootId } : {}), ...(pidNs !== null ? { pidNs } : {}) };
+  const own = processStartTime(process.pid);
+  // Trusted only from the command's own child: a process further down inherits the variable, but not that parent.
+  const command = Number(process.env[COMMAND_PID_ENV]);
+  if (Number.isInteger(command) && command > 0 && command === process.ppid) {
+    const start = processStartTime(command);
+    return { pid: command, ...(start !== undefined ? { pidStart: start } : {}), writerPid: process.pid, ...(own !== undefined ? { writerPidStart: own } : {}), ...common };
+  }
+  return { pid: process.pid, ...(own !== undefined ? { pidStart: own } : {}), ...common };
 }
