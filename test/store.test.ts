@@ -366,3 +366,24 @@ describe('LineageStore: a full map', () => {
     await reader.close();
   });
 });
+
+describe('LineageStore: a run record with a changed byte', () => {
+  it('is LINEAGE_CORRUPT naming the data file, not a completion with another start time', async () => {
+    const dir = tempDir();
+    const store = await LineageStore.open(dir);
+    store.recordEmission({ stage: 'write', parents: [root], children: [a], terminal: true });
+    await store.close();
+    const shard = Shard.open(join(dir, 'writers', 'main'), 'main', false);
+    const row = shard.runs.get(1) as unknown as Record<string, unknown>;
+    // One digit of the start time changed, as a flipped byte that still parses would.
+    const startedAt = String(row.startedAt);
+    const digit = startedAt.search(/\d(?=Z)/);
+    const changed = startedAt.slice(0, digit) + String((Number(startedAt[digit]) + 1) % 10) + startedAt.slice(digit + 1);
+    shard.runs.putSync(1, { ...row, startedAt: changed } as never);
+    await shard.env.flushed;
+    await shard.close();
+    const reader = await LineageStore.open(dir, { readOnly: true });
+    expect(() => reader.get(a.udid)).toThrow(expect.objectContaining({ code: ErrorCodes.CORRUPT, message: expect.stringContaining(join(dir, 'writers', 'main', 'data.mdb')) }));
+    await reader.close();
+  });
+});

@@ -48,6 +48,7 @@
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { checkLmdbFile, moveAsideHint } from './lmdb-header.js';
@@ -88,6 +89,11 @@ export interface RunInfo {
   readonly writerId: string;
   readonly host: string;
   readonly pid: number;
+}
+
+/** The CRC32 of a run record's fields, seeded with its number. */
+function runCheck(n: number, info: RunInfo): number {
+  return crc32(JSON.stringify([info.startedAt, info.writerId, info.host, info.pid]), n);
 }
 
 /** Where a source stands in source-counter mode. */
@@ -405,7 +411,7 @@ export class Shard {
       let last = 0;
       for (const key of this.runs.getKeys({ reverse: true, limit: 1 })) last = key;
       const info: RunInfo = { startedAt: new Date().toISOString(), writerId: this.writerId, host: hostname(), pid: process.pid };
-      this.runs.putSync(last + 1, info);
+      this.runs.putSync(last + 1, { ...info, check: runCheck(last + 1, info) } as never);
       return last + 1;
     });
   }
@@ -413,8 +419,12 @@ export class Shard {
   run(n: number): RunInfo | undefined {
     let info = this.runCache.get(n);
     if (info === undefined) {
-      info = this.runs.get(n);
-      if (info) this.runCache.set(n, info);
+      const row = this.runs.get(n) as (RunInfo & { check?: unknown }) | undefined;
+      if (row === undefined) return undefined;
+      // A JSON row LMDB returns may hold flipped bytes that still parse: the check says.
+      if (row === null || typeof row !== 'object' || row.check !== runCheck(n, row)) throw this.damaged(`the record of run ${n} does not match its checksum`);
+      info = { startedAt: row.startedAt, writerId: row.writerId, host: row.host, pid: row.pid };
+      this.runCache.set(n, info);
     }
     return info;
   }
