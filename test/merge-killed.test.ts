@@ -3,7 +3,7 @@
 // writer to open the checkpoint, removes it when it is provably a merge of
 // this checkpoint whose process is gone, and leaves anything else alone.
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -34,6 +34,19 @@ async function killedMerge(ckpt: string): Promise<void> {
     } else await new Promise((r) => setTimeout(r, 2));
   }
   expect(await exited).toBe('SIGKILL');
+  // The command runs its LMDB work in a child that ends when it sees its parent gone: a merge
+  // directory whose process still lives is rightly left alone, so wait until it has ended.
+  const work = leftovers(ckpt)[0];
+  const marker = work === undefined ? null : join(dirname(ckpt), work, 'merge.json');
+  for (let i = 0; i < 1000 && marker !== null && existsSync(marker); i++) {
+    const pid = (JSON.parse(readFileSync(marker, 'utf8')) as { pid: number }).pid;
+    try {
+      process.kill(pid, 0);
+    } catch {
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 describe('a killed merge', () => {
