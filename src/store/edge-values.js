@@ -18,6 +18,7 @@
  * Plain JavaScript: the write thread (write-worker.js) loads it without a
  * TypeScript step.
  */
+import { DamagedValueError } from './value-check.js';
 
 /** Bytes of a value naming one id. */
 export const ONE_ID = 5;
@@ -86,7 +87,7 @@ export function edgeProblem(v) {
 export function pushEdgeIds(values, key, out, where) {
   for (const v of values) {
     const range = edgeRange(v, key);
-    if (range === null) throw new Error(`${where}: ${edgeProblem(v)}`);
+    if (range === null) throw new DamagedValueError(`${where} hold ${edgeProblem(v)}`);
     for (let id = range[0]; id <= range[1]; id++) out.push(id);
   }
   return out;

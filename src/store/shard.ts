@@ -547,11 +547,7 @@ export class Shard {
   }
 
   private edgeIds(db: IdDb, name: string, id: number): number[] {
-    try {
-      return pushEdgeIds(db.getValues(id) as unknown as Iterable<Uint8Array>, id, [], `the ${name} rows of task ${id}`);
-    } catch (err) {
-      throw new LineageError(ErrorCodes.CORRUPT, `${join(this.dir, 'data.mdb')}: ${(err as Error).message}. Run \`lineage verify\` on the checkpoint.`);
-    }
+    return this.checked(() => pushEdgeIds(db.getValues(id) as unknown as Iterable<Uint8Array>, id, [], `the ${name} rows of task ${id}`));
   }
 
   /**

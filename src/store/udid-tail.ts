@@ -19,6 +19,7 @@
  * indexed by the next writer of the shard when it opens.
  */
 import { hostname } from 'node:os';
+import { sameHostProcessAlive } from './process-identity.js';
 import type { Shard } from './shard.js';
 import { UdidIndex } from './udid-index.js';
 import { UNINDEXED_KEY } from './write-worker.js';
@@ -62,14 +63,7 @@ export function readUnindexed(info: InfoDb, transaction?: object): UnindexedBloc
 /** True when the process that claimed the block may still be writing it (same host, pid alive). */
 export function claimantAlive(block: UnindexedBlock): boolean {
   // Writers on another host are refused while their heartbeat is fresh (owner-record.ts): one still listed is gone.
-  if (block.host !== hostname()) return false;
-  if (block.pid === process.pid) return true;
-  try {
-    process.kill(block.pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return block.host === hostname() && sameHostProcessAlive(block.pid, undefined, undefined);
 }
 
 /** True when `id` lies in one of the blocks. */
