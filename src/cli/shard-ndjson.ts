@@ -10,7 +10,24 @@
  * `children` in id order together and writes each line into 1 MB chunks.
  */
 import { LmdbPageError, LeafCursor, EdgeCursor, PageFile } from '../store/lmdb-pages.js';
-import { FLAG_HAS_CHILDREN, FLAG_HAS_PARENTS, FLAG_TERMINAL, META_SIZE, OUTCOME_FAILED, OUTCOME_FILTERED, OUTCOME_KINDS, typeOfFlags, type Shard } from '../store/shard.js';
+import { META_SIZE, type Shard } from '../store/shard.js';
+import {
+  FLAG_HAS_CHILDREN,
+  FLAG_HAS_PARENTS,
+  FLAG_TERMINAL,
+  OUTCOME_FAILED,
+  OUTCOME_FILTERED,
+  OUTCOME_KINDS,
+  UDID_SIZE,
+  completedRunOf,
+  flagsOf,
+  isPresent,
+  outcomeOf,
+  outcomeStageOf,
+  rootOf,
+  stageOf,
+  typeOfFlags,
+} from '../store/task-record.js';
 import { BLOCK_TASKS, blockBody, blockStart } from '../store/meta-blocks.js';
 import type { CommandContext } from './command-context.js';
 
@@ -76,9 +93,9 @@ export async function writeShardNdjson(ctx: CommandContext, shard: Shard, limit:
         known = moreKnown;
       }
       for (let f = 0; f + META_SIZE <= block.length; f += META_SIZE) {
-        if (block.readUInt32LE(f + 18) === 0) continue;
+        if (!isPresent(block, f)) continue;
         const id = first + f / META_SIZE;
-        for (let i = 0; i < 16; i++) udids[id * 16 + i] = block[f + i]!;
+        for (let i = 0; i < UDID_SIZE; i++) udids[id * UDID_SIZE + i] = block[f + i]!;
         known[id] = 1;
       }
     }
@@ -97,7 +114,7 @@ export async function writeShardNdjson(ctx: CommandContext, shard: Shard, limit:
     const noSource = Buffer.concat([SOURCE_KEY, NULL]);
 
     const stageJson: (Buffer | undefined)[] = [];
-    const stageOf = (n: number): Buffer => {
+    const stageJsonOf = (n: number): Buffer => {
       let b = stageJson[n];
       if (!b) {
         const name = shard.stageName(n);
@@ -118,11 +135,12 @@ export async function writeShardNdjson(ctx: CommandContext, shard: Shard, limit:
     };
     const outcomeJson = new Map<number, Buffer>();
     /** The outcome of task `id`, whose record is at `row[o..]`. */
-    const outcomeOf = (row: Buffer, o: number, id: number): Buffer => {
-      const kind = OUTCOME_KINDS[row[o + 23]!] ?? 'failed';
-      const stage = shard.stageName(row.readUInt16LE(o + 24)) ?? '';
-      if (row[o + 23] === OUTCOME_FAILED) return bytes(`,"outcome":${JSON.stringify({ kind, stage, error: shard.errorOf(id) ?? '' })}`);
-      const key = row[o + 23]! * 0x10000 + row.readUInt16LE(o + 24);
+    const outcomeJsonOf = (row: Buffer, o: number, id: number): Buffer => {
+      const outcome = outcomeOf(row, o);
+      const kind = OUTCOME_KINDS[outcome] ?? 'failed';
+      const stage = shard.stageName(outcomeStageOf(row, o)) ?? '';
+      if (outcome === OUTCOME_FAILED) return bytes(`,"outcome":${JSON.stringify({ kind, stage, error: shard.errorOf(id) ?? '' })}`);
+      const key = outcome * 0x10000 + outcomeStageOf(row, o);
       let b = outcomeJson.get(key);
       if (!b) {
         b = bytes(`,"outcome":${JSON.stringify({ kind, stage })}`);
@@ -177,7 +195,7 @@ export async function writeShardNdjson(ctx: CommandContext, shard: Shard, limit:
       const row = c.value();
       const first = blockStart(c.intKey);
       for (let o = 0; o + META_SIZE <= row.length && n < limit; o += META_SIZE) {
-        if (row.readUInt32LE(o + 18) === 0) continue;
+        if (!isPresent(row, o)) continue;
         const id = first + o / META_SIZE;
         let np = 0;
         while (pMore && pc.key <= id) {
@@ -189,18 +207,18 @@ export async function writeShardNdjson(ctx: CommandContext, shard: Shard, limit:
           if (cc.key === id) cs[nc++] = cc.value;
           cMore = cc.next();
         }
-        const run = row.readUInt32LE(o + 26);
-        const kind = row[o + 23]!;
+        const run = completedRunOf(row, o);
+        const kind = outcomeOf(row, o);
         // As statusOf: an outcome byte this version does not know reads as failed (OUTCOME_KINDS).
         const status = kind === OUTCOME_FILTERED ? STATUS.filtered : run !== 0 ? STATUS.completed : kind > OUTCOME_FILTERED ? STATUS.failed : STATUS.pending;
-        const stage = stageOf(row.readUInt16LE(o + 16));
-        const source = sourceKeys[row.readUInt32LE(o + 18)];
-        const flags = row[o + 22]!;
+        const stage = stageJsonOf(stageOf(row, o));
+        const source = sourceKeys[rootOf(row, o)];
+        const flags = flagsOf(row, o);
         // The record's flags say whether the task has edges; rows lost from a damaged edge tree show here.
         if ((np > 0) !== ((flags & FLAG_HAS_PARENTS) !== 0) || (nc > 0) !== ((flags & FLAG_HAS_CHILDREN) !== 0)) {
           throw shard.damaged(`task ${id} has ${np} parent and ${nc} child edges, which its record's flags (${flags}) contradict`);
         }
-        const outcome = kind === 0 ? OUTCOME_NULL : outcomeOf(row, o, id);
+        const outcome = kind === 0 ? OUTCOME_NULL : outcomeJsonOf(row, o, id);
         const completed = run === 0 ? COMPLETED_NULL : completedOf(run);
         const need = 256 + 35 * (np + nc) + stage.length + (source?.length ?? 0) + outcome.length + completed.length;
         if (at + need > out.length) {

@@ -18,6 +18,7 @@ import { removeEdgeId } from '../store/edge-values.js';
 import { assertNoLiveWriter, claimShard } from '../store/owner-record.js';
 import { Shard } from '../store/shard.js';
 import { dropStageCheckpointsSync } from '../store/state-checkpoint-log.js';
+import { OUTCOME_NONE, clearOutcome, outcomeOf, outcomeStageOf, stageOf, udidOf } from '../store/task-record.js';
 import { repairCheckpoint } from './repair.js';
 
 export interface InvalidationSummary {
@@ -72,7 +73,7 @@ function removeStale(shard: Shard, kept: ReadonlySet<string>): { tasks: number; 
   const stale = (n: number) => n !== 0 && !kept.has(shard.stageName(n) ?? '');
   const remove: { id: number; udid: Buffer }[] = [];
   for (const { key, value } of shard.metaRows()) {
-    if (stale((value as Buffer).readUInt16LE(16))) remove.push({ id: key, udid: Buffer.from((value as Buffer).subarray(0, 16)) });
+    if (stale(stageOf(value, 0))) remove.push({ id: key, udid: Buffer.from(udidOf(value, 0)) });
   }
   for (const { id, udid } of remove) {
     for (const p of shard.parentIds(id)) removeEdgeId(shard.children as never, p, id);
@@ -84,13 +85,10 @@ function removeStale(shard: Shard, kept: ReadonlySet<string>): { tasks: number; 
   // A kept task consumed by a stale stage loses that outcome (and an error text with it).
   const staleOutcomes: number[] = [];
   for (const { key, value: v } of shard.metaRows()) {
-    if (v[23] !== 0 && stale(v.readUInt16LE(24))) staleOutcomes.push(key);
+    if (outcomeOf(v, 0) !== OUTCOME_NONE && stale(outcomeStageOf(v, 0))) staleOutcomes.push(key);
   }
   for (const id of staleOutcomes) {
-    shard.editMeta(id, (row) => {
-      row[23] = 0;
-      row.writeUInt16LE(0, 24);
-    });
+    shard.editMeta(id, (row) => clearOutcome(row, 0));
   }
   const outcomes = staleOutcomes.length;
   return { tasks: remove.length, outcomes, sources: 0, checkpoints: dropStageCheckpointsSync(shard, stale) };

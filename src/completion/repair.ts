@@ -15,7 +15,8 @@ import { join } from 'node:path';
 import { LineageStore, WRITERS_DIR } from '../store/lineage-store.js';
 import { assertNoLiveWriter, claimShard, type OwnerHeartbeat } from '../store/owner-record.js';
 import { edgeValue } from '../store/edge-values.js';
-import { FLAG_HAS_CHILDREN, FLAG_HAS_PARENTS, Shard } from '../store/shard.js';
+import { Shard } from '../store/shard.js';
+import { FLAG_HAS_CHILDREN, FLAG_HAS_PARENTS, flagsOf, setCompletedRun, setFlags, udidOf } from '../store/task-record.js';
 import { UdidIndex } from '../store/udid-index.js';
 import { computeCompletion } from './batch-completion.js';
 import { edgeKeys } from './verify.js';
@@ -96,12 +97,10 @@ function repairEdgesAndTypes(shard: Shard): { edges: number; types: number } {
   const fix: { id: number; flags: number }[] = [];
   for (const { key: id, value } of shard.metaRows()) {
     const expected = (hasParent.has(id) ? FLAG_HAS_PARENTS : 0) | (hasChild.has(id) ? FLAG_HAS_CHILDREN : 0);
-    if (((value as unknown as Buffer)[22]! & bits) !== expected) fix.push({ id, flags: expected });
+    if ((flagsOf(value, 0) & bits) !== expected) fix.push({ id, flags: expected });
   }
   for (const { id, flags } of fix) {
-    shard.editMeta(id, (row) => {
-      row[22] = (row[22]! & ~bits) | flags;
-    });
+    shard.editMeta(id, (row) => setFlags(row, 0, (flagsOf(row, 0) & ~bits) | flags));
     types++;
   }
   return { edges, types };
@@ -117,7 +116,7 @@ function repairCompleted(shards: readonly Shard[]): { completedMarked: number; c
     const mark: number[] = [];
     const clear: number[] = [];
     for (const { key, value } of shard.metaRows()) {
-      const done = derived.get((value as unknown as Buffer).subarray(0, 16)) !== 0;
+      const done = derived.get(udidOf(value, 0)) !== 0;
       const recorded = shard.completedRun(key) !== undefined;
       if (done && !recorded) mark.push(key);
       else if (!done && recorded) clear.push(key);
@@ -125,8 +124,8 @@ function repairCompleted(shards: readonly Shard[]): { completedMarked: number; c
     if (mark.length === 0 && clear.length === 0) continue;
     const run = mark.length > 0 ? shard.startRun() : 0;
     shard.env.transactionSync(() => {
-      for (const id of mark) shard.editMeta(id, (row) => void row.writeUInt32LE(run, 26));
-      for (const id of clear) shard.editMeta(id, (row) => void row.writeUInt32LE(0, 26));
+      for (const id of mark) shard.editMeta(id, (row) => setCompletedRun(row, 0, run));
+      for (const id of clear) shard.editMeta(id, (row) => setCompletedRun(row, 0, 0));
     });
     completedMarked += mark.length;
     completedCleared += clear.length;

@@ -8,7 +8,8 @@
  */
 import { edgeProblem, edgeRange } from '../store/edge-values.js';
 import { EdgeCursor, LeafCursor, LmdbPageError, PageFile, pageScanEnabled } from '../store/lmdb-pages.js';
-import { FLAG_HAS_PARENTS, FLAG_TERMINAL, META_SIZE, OUTCOME_FAILED, type Shard } from '../store/shard.js';
+import { META_SIZE, type Shard } from '../store/shard.js';
+import { FLAG_HAS_PARENTS, FLAG_TERMINAL, OUTCOME_FAILED, UDID_SIZE, completedRunOf, flagsOf, outcomeOf, outcomeStageOf, rootOf, stageOf, udidOf } from '../store/task-record.js';
 import { UdidIndex } from '../store/udid-index.js';
 import { blockBody, forEachRecord } from '../store/meta-blocks.js';
 
@@ -106,31 +107,32 @@ export function loadTaskTable(shards: readonly Shard[]): TaskTable {
       for (const [key, v] of metaRows(shard, file)) {
         // A live writer may have added rows after the last key read above.
         if (key >= g.length) g = resized(g, Math.max(key + 1, g.length * 2), NO_RECORD);
-        let idx = byUdid ? byUdid.get(v.subarray(0, 16)) - 1 : -1;
+        let idx = byUdid ? byUdid.get(udidOf(v, 0)) - 1 : -1;
         if (idx < 0) {
           idx = size++;
           if (idx >= cap) grow();
           // A byte loop: Buffer#copy costs ~1 µs a call here (it builds a view per call).
-          const at = idx * 16;
-          for (let b = 0; b < 16; b++) udids[at + b] = v[b]!;
-          byUdid?.add(v.subarray(0, 16), idx + 1);
-          emitStage[idx] = stageMap[v.readUInt16LE(16)] ?? 0;
-          rootLocal[idx] = v.readUInt32LE(18);
+          const at = idx * UDID_SIZE;
+          for (let b = 0; b < UDID_SIZE; b++) udids[at + b] = v[b]!;
+          byUdid?.add(udidOf(v, 0), idx + 1);
+          emitStage[idx] = stageMap[stageOf(v, 0)] ?? 0;
+          rootLocal[idx] = rootOf(v, 0);
           shardOf[idx] = k;
         }
-        if ((v[22]! & FLAG_TERMINAL) !== 0) terminal[idx] = 1;
+        const flags = flagsOf(v, 0);
+        if ((flags & FLAG_TERMINAL) !== 0) terminal[idx] = 1;
         if (key >= parentFlag.length) parentFlag = resized(parentFlag, Math.max(key + 1, parentFlag.length * 2));
         // 1: a record saying "no parents", 2: one saying "has parents"; checked against the edges below.
-        parentFlag[key] = (v[22]! & FLAG_HAS_PARENTS) !== 0 ? 2 : 1;
+        parentFlag[key] = (flags & FLAG_HAS_PARENTS) !== 0 ? 2 : 1;
         // With several shards, an emitted or filtered outcome outranks a failure.
-        const kind = v[23]!;
+        const kind = outcomeOf(v, 0);
         if (kind !== 0 && (outcome[idx] === 0 || outcome[idx] === OUTCOME_FAILED)) {
           outcome[idx] = kind;
-          outcomeStage[idx] = stageMap[v.readUInt16LE(24)] ?? 0;
+          outcomeStage[idx] = stageMap[outcomeStageOf(v, 0)] ?? 0;
           if (kind === OUTCOME_FAILED) errors.set(idx, v.length > META_SIZE ? v.toString('utf8', META_SIZE) : '');
           else errors.delete(idx);
         }
-        if (v.readUInt32LE(26) !== 0) recorded[idx] = 1;
+        if (completedRunOf(v, 0) !== 0) recorded[idx] = 1;
         g[key] = idx;
       }
       globalOf.push(g);
@@ -263,7 +265,7 @@ function* metaRows(shard: Shard, file: PageFile | null): Generator<[number, Buff
     forEachRecord(block, key, (id, at) => found.push([id, at]));
     for (const [id, at] of found) {
       const row = block.subarray(at, at + META_SIZE);
-      yield [id, row[23] === OUTCOME_FAILED ? Buffer.concat([row, Buffer.from(shard.errorOf(id) ?? '')]) : row];
+      yield [id, outcomeOf(row, 0) === OUTCOME_FAILED ? Buffer.concat([row, Buffer.from(shard.errorOf(id) ?? '')]) : row];
     }
   }
 }

@@ -33,7 +33,8 @@ import { edgeProblem, edgeRange } from '../store/edge-values.js';
 import { inBlocks, readUnindexed } from '../store/udid-tail.js';
 import { UdidIndex } from '../store/udid-index.js';
 import type { Shard } from '../store/shard.js';
-import { FLAG_HAS_CHILDREN, FLAG_HAS_PARENTS, FLAG_TERMINAL, META_SIZE, TASK_TYPES } from '../store/shard.js';
+import { META_SIZE } from '../store/shard.js';
+import { FLAG_HAS_CHILDREN, FLAG_HAS_PARENTS, FLAG_TERMINAL, OUTCOME_EMITTED as EMITTED, OUTCOME_FAILED as FAILED, OUTCOME_FILTERED as FILTERED, TASK_TYPES, completedRunOf, flagsOf, outcomeOf, outcomeStageOf, stageOf, udidOf } from '../store/task-record.js';
 import { completeTable } from './batch-completion.js';
 
 export const VERIFY_CHECKS = [
@@ -75,10 +76,6 @@ export interface VerifyOptions {
   /** Called now and then with the phase and how many rows were read. */
   readonly onProgress?: (phase: string, rows: number) => void;
 }
-
-const EMITTED = 1;
-const FILTERED = 2;
-const FAILED = 3;
 
 /** Verifies every shard of an open store (read-only is enough). */
 export function verifyCheckpoint(store: { readonly shards: readonly Shard[] }, options: VerifyOptions = {}): VerifyReport {
@@ -245,19 +242,20 @@ function checkShard(shard: Shard, txn: object | undefined, graph: UnionGraph, re
   const udidHex = (id: number) => (id <= maxId && hasMeta[id] ? graph.udid(global[id]!) : `(id ${id})`);
   let rows = 0;
   for (const { key, value: v } of shard.metaRows({ transaction: txn })) {
-    const udid = v.subarray(0, 16);
+    const udid = udidOf(v, 0);
     hasMeta[key] = 1;
-    metaStage[key] = v.readUInt16LE(16);
+    metaStage[key] = stageOf(v, 0);
     global[key] = graph.add(udid);
     if (v.length < META_SIZE) {
       report('index', udid.toString('hex'), who, `meta record ${key} is ${v.length} bytes, shorter than the ${META_SIZE} of format 3`);
       continue;
     }
-    typeBits[key] = ((v[22]! & FLAG_HAS_PARENTS) !== 0 ? 2 : 0) | ((v[22]! & FLAG_HAS_CHILDREN) !== 0 ? 1 : 0);
-    graph.noteRecord(global[key]!, v[22]!, v[23]!);
-    outcomeKind[key] = v[23]!;
-    outcomeStage[key] = v.readUInt16LE(24);
-    if (v.readUInt32LE(26) !== 0) {
+    const flags = flagsOf(v, 0);
+    typeBits[key] = ((flags & FLAG_HAS_PARENTS) !== 0 ? 2 : 0) | ((flags & FLAG_HAS_CHILDREN) !== 0 ? 1 : 0);
+    graph.noteRecord(global[key]!, flags, outcomeOf(v, 0));
+    outcomeKind[key] = outcomeOf(v, 0);
+    outcomeStage[key] = outcomeStageOf(v, 0);
+    if (completedRunOf(v, 0) !== 0) {
       completedRow[key] = 1;
       graph.markRecorded(global[key]!);
     }

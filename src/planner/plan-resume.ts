@@ -22,7 +22,7 @@ import { rootLineage } from '../identity/lineage.js';
 import { LineageStore } from '../store/lineage-store.js';
 import type { StageFingerprint } from '../store/manifest.js';
 import type { StateCheckpoint } from '../store/state-checkpoint-log.js';
-import { OUTCOME_FAILED } from '../store/shard.js';
+import { OUTCOME_FAILED } from '../store/task-record.js';
 import { stageFingerprint, type Stage } from '../runner/stage.js';
 import { compareFingerprints } from './fingerprint.js';
 

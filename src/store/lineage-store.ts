@@ -22,7 +22,8 @@ import { assertWritable } from './write-access.js';
 import { removeDeadMergeDirs } from './merge-leftovers.js';
 import { claimShard, type OwnerHeartbeat } from './owner-record.js';
 import { UdidIndex } from './udid-index.js';
-import { FLAG_TERMINAL, OUTCOME_KINDS, Shard, TASK_TYPES, type SourceState } from './shard.js';
+import { Shard, type SourceState } from './shard.js';
+import { FLAG_TERMINAL, OUTCOME_KINDS, TASK_TYPES, udidOf } from './task-record.js';
 import { SourceCounterSession, assertCountableKey } from './source-counters.js';
 import { StateCheckpointLog, readStateCheckpoints, type StageCheckpoints } from './state-checkpoint-log.js';
 import { scanShard } from './task-scan.js';
@@ -333,7 +334,7 @@ export class LineageStore {
     for (let i = 0; i < this.shards.length; i++) {
       const shard = this.shards[i]!;
       for (const { value } of shard.metaRows()) {
-        const bytes = value.subarray(0, 16);
+        const bytes = udidOf(value, 0);
         // A task several shards hold is reported by the first that has it.
         if (this.shards.slice(0, i).some((s) => s.idOf(bytes) !== undefined)) continue;
         const info = this.get(bytes.toString('hex'));

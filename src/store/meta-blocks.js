@@ -1,8 +1,8 @@
 // @ts-check
 /**
  * @internal
- * The `meta` sub-DB: every task's fixed record (META_SIZE bytes, layout in
- * shard.ts), BLOCK_TASKS consecutive ids to a value, keyed by the block
+ * The `meta` sub-DB: every task's fixed record (META_SIZE bytes, the codec
+ * in task-record.js), BLOCK_TASKS consecutive ids to a value, keyed by the block
  * number (id >>> 5). A failed task's error text is in `errors` (id → text).
  *
  * Why blocks: through the stock lmdb-js, a put costs ~1 µs whatever its
@@ -11,8 +11,8 @@
  * and those it consumed), so one get and one put of a block replace up to
  * 32 puts, and a scan steps through 32 tasks a cursor step.
  *
- * A record whose root field (bytes 18-21) is 0 is absent: every task has a
- * root, and ids start at 1. A block is as long as its last present record,
+ * A record whose root field is 0 is absent (task-record.js isPresent): every
+ * task has a root, and ids start at 1. A block is as long as its last present record,
  * then a CRC32 of its records seeded with the block number (value-check.js):
  * every read checks it, so a flipped bit is reported, not read as a task.
  *
@@ -20,15 +20,14 @@
  * TypeScript step.
  */
 
+import { TASK_RECORD_SIZE, isPresent } from './task-record.js';
 import { CHECK_SIZE, seal, unseal } from './value-check.js';
 
 /** Bytes of a task's record. */
-export const META_SIZE = 30;
+export const META_SIZE = TASK_RECORD_SIZE;
 /** Tasks a block holds; a power of two. */
 export const BLOCK_TASKS = 32;
 const BLOCK_SHIFT = 5;
-/** Offset of the root field, whose 0 marks an absent record. */
-const ROOT_AT = 18;
 
 /** @param {number} id */
 export function blockOf(id) {
@@ -53,7 +52,7 @@ export function blockBody(value, block) {
 export function recordAt(value, id) {
   const at = (id & (BLOCK_TASKS - 1)) * META_SIZE;
   if (at + META_SIZE > value.length) return -1;
-  return value.readUInt32LE(at + ROOT_AT) !== 0 ? at : -1;
+  return isPresent(value, at) ? at : -1;
 }
 
 /**
@@ -64,7 +63,7 @@ export function recordAt(value, id) {
 export function forEachRecord(value, block, each) {
   const first = blockStart(block);
   for (let at = 0, i = 0; at + META_SIZE <= value.length; at += META_SIZE, i++) {
-    if (value.readUInt32LE(at + ROOT_AT) !== 0) each(first + i, at);
+    if (isPresent(value, at)) each(first + i, at);
   }
 }
 

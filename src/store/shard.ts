@@ -28,18 +28,7 @@
  * | absorbed    | stage no. (u16 BE) + seq (u32 BE) | input UDID (16 bytes): what a stateful stage absorbed, in order |
  * | state_checkpoints | stage no. | JSON { nextId, checkpoints: [{ id, at, absorbed }] }, oldest first |
  *
- * A task's record in its `meta` block (META_SIZE bytes; a root of 0 marks
- * an absent record):
- *
- * | bytes | field                                                             |
- * |-------|-------------------------------------------------------------------|
- * | 0-15  | UDID                                                              |
- * | 16-17 | stage that emitted the task (u16 LE; 0 for a root)                |
- * | 18-21 | root (source) task id (u32 LE)                                    |
- * | 22    | flags: 1 terminal, 2 has parents, 4 has children (the task type)  |
- * | 23    | outcome: 0 none, 1 emitted, 2 filtered, 3 failed                  |
- * | 24-25 | stage that consumed the task (u16 LE; 0 with no outcome)          |
- * | 26-29 | run that completed the task (u32 LE; 0: not complete)             |
+ * A task's record in its `meta` block is task-record.js's codec.
  *
  * `absorbed` and `state_checkpoints` hold the frontiers of stateful stages
  * (DESIGN.md §8, see state-checkpoint-log.ts): a checkpoint that absorbed n
@@ -61,16 +50,8 @@ import { CHUNK_ENTRIES, entries, lookup, removeEntry } from './udid-chunks.js';
 import { UdidTail, claimantAlive, readUnindexed } from './udid-tail.js';
 import { WriteBatch, addToRanges } from './write-batch.js';
 import { ENV_OPTIONS, WRITE_DB_OPTIONS, claimIdBlock, commitBatch } from './write-worker.js';
-import type { OutcomeKind, TaskType } from './types.js';
+import { OUTCOME_FAILED, completedRunOf, flagsOf, outcomeOf, outcomeStageOf, rootOf, stageOf, udidOf } from './task-record.js';
 
-export const TASK_TYPES: readonly TaskType[] = ['source_leaf', 'source', 'leaf', 'middle'];
-export const OUTCOME_KINDS: readonly (OutcomeKind | null)[] = [null, 'emitted', 'filtered', 'failed'];
-export const OUTCOME_EMITTED = 1;
-export const OUTCOME_FILTERED = 2;
-export const OUTCOME_FAILED = 3;
-export const FLAG_TERMINAL = 1;
-export const FLAG_HAS_PARENTS = 2;
-export const FLAG_HAS_CHILDREN = 4;
 export { META_SIZE };
 /** The sub-DBs a writer creates when it first opens its shard, and every name it may add to the root DB. */
 const REQUIRED_SUB_DBS = ['udid', 'meta', 'parents', 'children', 'sources', 'errors', 'stages', 'runs', 'info', 'source_state'];
@@ -123,20 +104,15 @@ export interface MetaRow {
 export function decodeMeta(v: Buffer): MetaRow {
   const error = v.length > META_SIZE ? v.toString('utf8', META_SIZE) : undefined;
   return {
-    udid: v.subarray(0, 16),
-    stage: v.readUInt16LE(16),
-    root: v.readUInt32LE(18),
-    flags: v[22]!,
-    outcome: v[23]!,
-    outcomeStage: v.readUInt16LE(24),
-    completedRun: v.readUInt32LE(26),
+    udid: udidOf(v, 0),
+    stage: stageOf(v, 0),
+    root: rootOf(v, 0),
+    flags: flagsOf(v, 0),
+    outcome: outcomeOf(v, 0),
+    outcomeStage: outcomeStageOf(v, 0),
+    completedRun: completedRunOf(v, 0),
     ...(error !== undefined ? { error } : {}),
   };
-}
-
-/** The structural type from the edge-presence flags of a `meta` row. */
-export function typeOfFlags(flags: number): TaskType {
-  return TASK_TYPES[((flags & FLAG_HAS_PARENTS) !== 0 ? 2 : 0) | ((flags & FLAG_HAS_CHILDREN) !== 0 ? 1 : 0)]!;
 }
 
 /** A 4-byte big-endian id: the value encoding of the `parents` and `children` dupSort rows. */
@@ -506,7 +482,7 @@ export class Shard {
         if (id >= start && id < end) found.push({ key: id, value: value.subarray(at, at + META_SIZE) });
       });
       for (const row of found) {
-        if (row.value[23] === OUTCOME_FAILED) {
+        if (outcomeOf(row.value, 0) === OUTCOME_FAILED) {
           const error = this.errorOf(row.key, options.transaction) ?? '';
           yield { key: row.key, value: Buffer.concat([row.value, Buffer.from(error)]) };
         } else yield row;
@@ -528,7 +504,7 @@ export class Shard {
     const v = this.recordOf(id);
     if (!v) return undefined;
     const row = Buffer.from(v);
-    if (row[23] !== OUTCOME_FAILED) return decodeMeta(row);
+    if (outcomeOf(row, 0) !== OUTCOME_FAILED) return decodeMeta(row);
     return decodeMeta(Buffer.concat([row, Buffer.from(this.errorOf(id) ?? '')]));
   }
 
@@ -561,7 +537,7 @@ export class Shard {
     let failed = true;
     const found = editRecord(this.meta as never, id, (row) => {
       edit(row);
-      failed = row[23] === OUTCOME_FAILED;
+      failed = outcomeOf(row, 0) === OUTCOME_FAILED;
     });
     if (found && !failed && this.errors.get(id) !== undefined) this.errors.removeSync(id);
     return found;
@@ -588,7 +564,7 @@ export class Shard {
   completedRun(id: number): number | undefined {
     const v = this.recordOf(id);
     if (!v) return undefined;
-    const run = v.readUInt32LE(26);
+    const run = completedRunOf(v, 0);
     return run === 0 ? undefined : run;
   }
 
@@ -604,7 +580,8 @@ export class Shard {
    * is not the hash of their key, so the key itself cannot be checked here.
    */
   checkSource(rootId: number, sourceKey: string, rootUdid?: Uint8Array, transaction?: unknown): void {
-    const udid = rootUdid ?? this.recordOf(rootId, transaction)?.subarray(0, 16);
+    const record = rootUdid === undefined ? this.recordOf(rootId, transaction) : undefined;
+    const udid = rootUdid ?? (record && udidOf(record, 0));
     if (udid === undefined || sourceKey.length === 0) {
       throw this.damaged(`the source row of task ${rootId} holds ${JSON.stringify(sourceKey.slice(0, 200))}, which cannot be that task's source key`);
     }

@@ -8,7 +8,8 @@
  * share one read transaction, so a live writer cannot tear the view.
  */
 import { edgeProblem, edgeRange } from './edge-values.js';
-import { FLAG_TERMINAL, META_SIZE, OUTCOME_KINDS, typeOfFlags, type Shard } from './shard.js';
+import { META_SIZE, type Shard } from './shard.js';
+import { FLAG_TERMINAL, OUTCOME_KINDS, completedRunOf, flagsOf, outcomeOf, outcomeStageOf, rootOf, stageOf, typeOfFlags, udidHexOf, udidOf } from './task-record.js';
 import type { Completion, Outcome, TaskInfo } from './types.js';
 
 interface Cursor {
@@ -29,16 +30,16 @@ export function* scanShard(shard: Shard, unionCompleted?: (udid: Buffer) => bool
         if (c.head.key === id) {
           const range = edgeRange(c.head.value, id);
           if (range === null) throw shard.damaged(`the edge rows of task ${id} hold ${edgeProblem(c.head.value)}`);
-          for (let other = range[0]; other <= range[1]; other++) out.push(udidOf(other));
+          for (let other = range[0]; other <= range[1]; other++) out.push(udidHexOfTask(other));
         }
         const n = c.it.next();
         c.head = n.done ? null : n.value;
       }
     };
-    const udidOf = (id: number) => {
+    const udidHexOfTask = (id: number) => {
       const rec = shard.recordOf(id, txn);
       if (!rec) throw shard.damaged(`an edge names task ${id}, which has no record`);
-      return rec.toString('hex', 0, 16);
+      return udidHexOf(rec, 0);
     };
     const parents = open(shard.parents as never);
     const children = open(shard.children as never);
@@ -46,16 +47,17 @@ export function* scanShard(shard: Shard, unionCompleted?: (udid: Buffer) => bool
     const completions = new Map<number, Completion>();
 
     for (const { key: id, value } of shard.metaRows({ transaction: txn })) {
-      const udid = value.toString('hex', 0, 16);
+      const udid = udidHexOf(value, 0);
       const ps: string[] = [];
       const cs: string[] = [];
       all(parents, id, ps);
       all(children, id, cs);
-      const run = value.readUInt32LE(26);
+      const run = completedRunOf(value, 0);
+      const kind = outcomeOf(value, 0);
       let outcome: Outcome | null = null;
-      if (value[23] !== 0) {
+      if (kind !== 0) {
         const error = value.length > META_SIZE ? value.toString('utf8', META_SIZE) : undefined;
-        outcome = { kind: OUTCOME_KINDS[value[23]!] ?? 'failed', stage: shard.stageName(value.readUInt16LE(24)) ?? '', ...(error !== undefined ? { error } : {}) };
+        outcome = { kind: OUTCOME_KINDS[kind] ?? 'failed', stage: shard.stageName(outcomeStageOf(value, 0)) ?? '', ...(error !== undefined ? { error } : {}) };
       }
       let completion: Completion | null = null;
       if (run !== 0) {
@@ -64,10 +66,10 @@ export function* scanShard(shard: Shard, unionCompleted?: (udid: Buffer) => bool
           completion = { run, runStartedAt: shard.run(run)?.startedAt ?? '', writerId: shard.writerId };
           completions.set(run, completion);
         }
-      } else if (unionCompleted?.(value.subarray(0, 16))) {
+      } else if (unionCompleted?.(udidOf(value, 0))) {
         completion = { run: 0, runStartedAt: '', writerId: '(union of shards)' };
       }
-      const root = value.readUInt32LE(18);
+      const root = rootOf(value, 0);
       let sourceKey = sourceCache.get(root);
       if (sourceKey === undefined) {
         if (sourceCache.size > 10_000) sourceCache.clear();
@@ -79,12 +81,12 @@ export function* scanShard(shard: Shard, unionCompleted?: (udid: Buffer) => bool
         udid,
         parents: ps,
         children: cs,
-        taskType: typeOfFlags(value[22]!),
+        taskType: typeOfFlags(flagsOf(value, 0)),
         completed: completion,
         outcome,
-        stage: shard.stageName(value.readUInt16LE(16)),
+        stage: shard.stageName(stageOf(value, 0)),
         sourceKey,
-        terminal: (value[22]! & FLAG_TERMINAL) !== 0,
+        terminal: (flagsOf(value, 0) & FLAG_TERMINAL) !== 0,
       };
     }
   } finally {

@@ -47,7 +47,7 @@ export function addToRanges(ranges: number[], id: number): void {
 }
 
 /** The low 32 bits of `v` (signed or not), little-endian, at `b[at]`. */
-export function le32(b: Buffer, at: number, v: number): void {
+function le32(b: Buffer, at: number, v: number): void {
   b[at] = v;
   b[at + 1] = v >>> 8;
   b[at + 2] = v >>> 16;

@@ -23,20 +23,13 @@ import { boundErrorText, errorText } from '../errors/error-text.js';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { childOrigin, isRootLineage, lineageDigest, lineageNote, noteLineage } from '../identity/lineage.js';
 import { digestWords, isUdid, parseUdidWords } from '../identity/udid.js';
-import {
-  FLAG_HAS_CHILDREN,
-  FLAG_HAS_PARENTS,
-  FLAG_TERMINAL,
-  OUTCOME_EMITTED,
-  OUTCOME_FAILED,
-  OUTCOME_FILTERED,
-  type Shard,
-} from './shard.js';
+import type { Shard } from './shard.js';
+import { FLAG_HAS_CHILDREN, FLAG_HAS_PARENTS, FLAG_TERMINAL, OUTCOME_EMITTED, OUTCOME_FAILED, OUTCOME_FILTERED, writeTaskRecord } from './task-record.js';
 import type { EmissionRecord, FailureRecord, TaskRef } from './types.js';
 import { ParentLists } from './parent-lists.js';
 import { SessionIndex } from './session-index.js';
 import { tailLimit } from './udid-tail.js';
-import { WriteBatch, addToRanges, le32 } from './write-batch.js';
+import { WriteBatch, addToRanges } from './write-batch.js';
 import { WriteThread, type IdBlock } from './write-thread.js';
 import { writeFailure } from './write-failure.js';
 
@@ -588,20 +581,22 @@ export class WriterSession {
   private writeMeta(id: number): void {
     const s = this.state[id]!;
     const o = this.batch.meta(id);
-    const b = this.batch.metaBuffer;
     const u = this.udids;
-    // Byte stores: Buffer#write*LE checks its arguments, and this runs for every row.
-    le32(b, o, u[id * 4]!);
-    le32(b, o + 4, u[id * 4 + 1]!);
-    le32(b, o + 8, u[id * 4 + 2]!);
-    le32(b, o + 12, u[id * 4 + 3]!);
-    put16(b, o + 16, this.shardStage(this.stage[id]!));
-    le32(b, o + 18, this.root[id]!);
-    b[o + 22] =
-      ((s & TERMINAL) !== 0 ? FLAG_TERMINAL : 0) | ((s & HAS_PARENTS) !== 0 ? FLAG_HAS_PARENTS : 0) | ((s & HAS_CHILDREN) !== 0 ? FLAG_HAS_CHILDREN : 0);
-    b[o + 23] = s & OUTCOME_MASK;
-    put16(b, o + 24, (s & OUTCOME_MASK) === 0 ? 0 : this.shardStage(this.outcomeStage[id]!));
-    le32(b, o + 26, (s & COMPLETED) !== 0 ? this.completedRun[id]! : 0);
+    const outcome = s & OUTCOME_MASK;
+    writeTaskRecord(
+      this.batch.metaBuffer,
+      o,
+      u[id * 4]!,
+      u[id * 4 + 1]!,
+      u[id * 4 + 2]!,
+      u[id * 4 + 3]!,
+      this.shardStage(this.stage[id]!),
+      this.root[id]!,
+      ((s & TERMINAL) !== 0 ? FLAG_TERMINAL : 0) | ((s & HAS_PARENTS) !== 0 ? FLAG_HAS_PARENTS : 0) | ((s & HAS_CHILDREN) !== 0 ? FLAG_HAS_CHILDREN : 0),
+      outcome,
+      outcome === 0 ? 0 : this.shardStage(this.outcomeStage[id]!),
+      (s & COMPLETED) !== 0 ? this.completedRun[id]! : 0,
+    );
     const error = (s & OUTCOME_MASK) === OUTCOME_FAILED ? this.errors.get(id) : undefined;
     if (error !== undefined) {
       this.batch.error(id, error);
@@ -861,12 +856,6 @@ export class WriterSession {
     this.udids = grow(this.udids, (n) => new Int32Array(n * 4));
     this.index.words = this.udids;
   }
-}
-
-/** Little-endian store of the low 16 bits of `v` at `b[o]`. */
-function put16(b: Buffer, o: number, v: number): void {
-  b[o] = v;
-  b[o + 1] = v >>> 8;
 }
 
 function includes(ids: Uint32Array, count: number, id: number): boolean {
