@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { SessionIndex } from '../src/store/session-index.js';
+import { SessionIndex } from '../src/store/session/session-index.js';
 
 describe("the writer session's UDID → id table", () => {
   it('finds every UDID it was given, and no other, through growth and shared first words', () => {

@@ -1,10 +1,10 @@
 // The in-memory UDID → id tables against a Map, under any interleaving of
 // lookups, misses and inserts, through growth: UdidIndex (src/store/udid-index.ts,
-// words in its slots) and SessionIndex (src/store/session-index.ts, the writer's:
+// words in its slots) and SessionIndex (src/store/session/session-index.ts, the writer's:
 // words in the session's table by id).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { SessionIndex } from '../src/store/session-index.js';
+import { SessionIndex } from '../src/store/session/session-index.js';
 import { UdidIndex } from '../src/store/udid-index.js';
 
 // Few distinct values per word, so keys collide on their slot (first word) and probe chains
