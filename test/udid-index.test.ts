@@ -174,7 +174,7 @@ describe('the udid index, merged in bulk', () => {
     const dir = tempDir();
     const store = await LineageStore.open(dir);
     // The acknowledgements the session's write thread receives, in order.
-    const thread = (store as unknown as { session: { thread: { receive(ack: object): void } } }).session.thread;
+    const thread = (store as unknown as { session: { scheduler: { thread: { receive(ack: object): void } } } }).session.scheduler.thread;
     const acks: { seq?: number; merging?: boolean; merged?: number; error?: string }[] = [];
     const receive = thread.receive.bind(thread);
     thread.receive = (ack: object) => {
