@@ -7,6 +7,10 @@
  * same load that is 2.5× less memory than UdidIndex's 20-byte slots (16 MB
  * instead of 40 for W1's 1.38M tasks), and a probe chain is denser in cache.
  * The first word is SHA-256 output, so it is its own hash.
+ *
+ * Why a second UDID table beside UdidIndex: its slots depend on the
+ * session's `words` by id, which no reader of a shard has; UdidIndex's
+ * self-contained 20-byte slots would cost the writer 24 MB more at W1's size.
  */
 export class SessionIndex {
   /** Per slot: the UDID's first word, then the id (0: empty). */
@@ -21,7 +25,7 @@ export class SessionIndex {
    */
   constructor(
     public words: Int32Array,
-    // Small, so that it first grows (replacing `slots`) before the lookups are optimised (see writer-session.ts INITIAL_TASKS).
+    // Why: small, so that it first grows (replacing `slots`) before the lookups are optimised (see task-state.ts INITIAL_TASKS).
     capacity = 1 << 10,
   ) {
     this.slots = new Int32Array(capacity * 2);
