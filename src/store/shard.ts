@@ -49,7 +49,8 @@ import { CHECK_SIZE, DamagedValueError, seal, unseal } from './value-check.js';
 import { CHUNK_ENTRIES, entries, lookup, removeEntry } from './udid-chunks.js';
 import { UdidTail, claimantAlive, readUnindexed } from './udid-tail.js';
 import { WriteBatch, addToRanges } from './write-batch.js';
-import { ENV_OPTIONS, WRITE_DB_OPTIONS, claimIdBlock, commitBatch } from './write-worker.js';
+import { claimIdBlock, commitBatch } from './batch-commit.js';
+import { ENV_OPTIONS, WRITE_DB_OPTIONS } from './shard-layout.js';
 import { OUTCOME_FAILED, completedRunOf, flagsOf, outcomeOf, outcomeStageOf, rootOf, stageOf, udidOf } from './task-record.js';
 
 export { META_SIZE };

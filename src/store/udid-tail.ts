@@ -22,7 +22,7 @@ import { hostname } from 'node:os';
 import { sameHostProcessAlive } from './process-identity.js';
 import type { Shard } from './shard.js';
 import { UdidIndex } from './udid-index.js';
-import { UNINDEXED_KEY } from './write-worker.js';
+import { UNINDEXED_KEY } from './shard-layout.js';
 
 export { UNINDEXED_KEY };
 
