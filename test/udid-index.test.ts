@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { LineageStore, childLineage, rootLineage } from '../src/index.js';
 import { MIN_TAIL, inBlocks, readUnindexed } from '../src/store/udid-tail.js';
 import { WriteBatch } from '../src/store/write-batch.js';
-import { MERGE_ROWS_PER_TXN, commitBatch } from '../src/store/write-worker.js';
+import { MERGE_ROWS_PER_TXN, commitBatch } from '../src/store/batch-commit.js';
 import { ensureBuilt, lineage } from './helpers/cli.js';
 import { tempDir } from './helpers/temp-dir.js';
 

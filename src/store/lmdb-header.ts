@@ -7,16 +7,7 @@
 import { basename, dirname } from 'node:path';
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
-
-const MDB_MAGIC = 0xbeefc0de;
-// Offsets inside a meta page (data format 2, 64-bit build): page header 24 bytes, then MDB_meta.
-const META_OFFSET = 24;
-const MAGIC_AT = META_OFFSET + 0;
-const PSIZE_AT = META_OFFSET + 24; // mm_dbs[FREE_DBI].md_pad holds the page size
-const LAST_PG_AT = META_OFFSET + 24 + 2 * 48; // after magic, version, address, mapsize, mm_dbs[2]
-const TXNID_AT = LAST_PG_AT + 8;
-// mm_dbs[MAIN_DBI] after mm_dbs[FREE_DBI]; md_entries is at offset 32 of an MDB_db.
-const MAIN_ENTRIES_AT = META_OFFSET + 24 + 48 + 32;
+import { MDB_MAGIC, META_PAGE_BYTES, newestMeta, parseMetaPage } from './lmdb-meta-page.js';
 
 /**
  * How to set a damaged shard aside without losing it: out of `writers/`
@@ -44,7 +35,8 @@ export function checkLmdbFile(file: string): { subDbs: number } {
   } finally {
     closeSync(fd);
   }
-  if (head.readUInt32LE(MAGIC_AT) !== MDB_MAGIC) {
+  const first = parseMetaPage(head);
+  if (first === null) {
     // Data format 1 (LMDB 0.9's 16-byte page header): what lineage-dag wrote before it used the stock lmdb package.
     if (head.readUInt32LE(16) === MDB_MAGIC && head.readUInt32LE(20) === 1) {
       throw new LineageError(
@@ -55,22 +47,17 @@ export function checkLmdbFile(file: string): { subDbs: number } {
     }
     throw corrupt('it does not start with an LMDB header');
   }
-  const psize = head.readUInt32LE(PSIZE_AT);
+  const psize = first.pageSize;
   if (psize < 512 || psize > 65536 || (psize & (psize - 1)) !== 0) throw corrupt(`page size ${psize} is invalid`);
-  const metaAt = (i: number) => {
-    const buf = i === 0 ? head : size >= psize * 2 ? readAt(file, psize, psize) : null;
-    if (!buf || buf.readUInt32LE(MAGIC_AT) !== MDB_MAGIC) return null;
-    return { lastPg: Number(buf.readBigUInt64LE(LAST_PG_AT)), txnid: Number(buf.readBigUInt64LE(TXNID_AT)), subDbs: Number(buf.readBigUInt64LE(MAIN_ENTRIES_AT)) };
-  };
-  const metas = [metaAt(0), metaAt(1)].filter((m): m is NonNullable<typeof m> => m !== null);
-  if (metas.length === 0) throw corrupt('no valid meta page');
-  const newest = metas.reduce((a, b) => (b.txnid > a.txnid ? b : a));
-  const needed = (newest.lastPg + 1) * psize;
+  const second = size >= psize * 2 ? parseMetaPage(readAt(file, psize, META_PAGE_BYTES)) : null;
+  const newest = newestMeta([first, second].filter((m) => m !== null).map((meta) => ({ meta })))?.meta;
+  if (!newest) throw corrupt('no valid meta page');
+  const needed = (newest.lastPage + 1) * psize;
   // Sized again after the meta pages were read: a live writer may have committed (and grown the file) since the first stat,
   // and LMDB writes a transaction's pages before its meta page.
   const sizeNow = statSync(file).size;
   if (needed > sizeNow) throw corrupt(`it is truncated: ${sizeNow} bytes, but its last transaction needs ${needed}`);
-  return { subDbs: newest.subDbs };
+  return { subDbs: newest.main.entries };
 }
 
 function readAt(file: string, offset: number, length: number): Buffer {

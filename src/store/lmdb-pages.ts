@@ -21,11 +21,10 @@ import { join } from 'node:path';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { edgeProblem, edgeRangeAt } from './edge-values.js';
 import { moveAsideHint } from './lmdb-header.js';
+import { META_PAGE_BYTES, PAGE_HEADER, newestMeta, parseMetaPage, treeAt, type MetaPage, type Tree } from './lmdb-meta-page.js';
 import type { Shard } from './shard.js';
 
-const MDB_MAGIC = 0xbeefc0de;
-/** The page header of data format 2: page number, txnid, pad, flags, lower, upper. */
-const PAGE_HEADER = 24;
+/** In a page header (lmdb-meta-page.ts): flags and lower. */
 const FLAGS_AT = 18;
 const LOWER_AT = 20;
 /**
@@ -40,14 +39,6 @@ const P_LEAF2 = 0x20;
 const F_BIGDATA = 0x01;
 const F_SUBDATA = 0x02;
 const F_DUPDATA = 0x04;
-/** Offset of the main DB's MDB_db record in a meta page: header, magic, version, address, mapsize, then the free DB. */
-const MAIN_DB_AT = PAGE_HEADER + 24 + 48;
-const TXNID_AT = PAGE_HEADER + 24 + 2 * 48 + 8;
-/** In an MDB_db record: md_flags, md_depth, md_entries, md_root. */
-const DB_FLAGS = 4;
-const DB_ENTRIES = 32;
-const DB_ROOT = 40;
-const NO_ROOT = 0xffffffffffffffffn;
 /** Levels of a B-tree at most: far more than 2^32 entries would need. */
 const MAX_DEPTH = 32;
 
@@ -56,22 +47,6 @@ export class LmdbPageError extends Error {}
 /** LINEAGE_PAGE_SCAN=0 makes every scan go through lmdb-js instead (to compare the two, or to rule this reader out). */
 export function pageScanEnabled(): boolean {
   return process.env.LINEAGE_PAGE_SCAN !== '0';
-}
-
-/** A B-tree: its root page (-1: empty) and entry count. */
-export interface Tree {
-  readonly root: number;
-  readonly entries: number;
-  readonly dupSort: boolean;
-}
-
-function treeAt(buf: Buffer, at: number): Tree {
-  const root = buf.readBigUInt64LE(at + DB_ROOT);
-  return {
-    root: root === NO_ROOT ? -1 : Number(root),
-    entries: Number(buf.readBigUInt64LE(at + DB_ENTRIES)),
-    dupSort: (buf.readUInt16LE(at + DB_FLAGS) & 0x04) !== 0,
-  };
 }
 
 export class PageFile {
@@ -155,22 +130,24 @@ export class PageFile {
 
   private readMeta(): { pageSize: number; lastPage: number; main: Tree } {
     for (let attempt = 0; attempt < 5; attempt++) {
-      const head = Buffer.alloc(PAGE_HEADER + 256);
-      const metas: Buffer[] = [];
+      const head = Buffer.alloc(META_PAGE_BYTES);
+      const metas: { raw: Buffer; meta: MetaPage }[] = [];
       readSync(this.fd, head, 0, head.length, 0);
-      if (head.readUInt32LE(PAGE_HEADER) !== MDB_MAGIC || head.readUInt32LE(PAGE_HEADER + 4) !== 2) throw new LmdbPageError('not an LMDB data format 2 file');
-      const pageSize = head.readUInt32LE(PAGE_HEADER + 24);
+      const first = parseMetaPage(head);
+      if (first === null || first.version !== 2) throw new LmdbPageError('not an LMDB data format 2 file');
+      const pageSize = first.pageSize;
       for (const n of [0, 1]) {
-        const m = Buffer.alloc(PAGE_HEADER + 256);
+        const m = Buffer.alloc(META_PAGE_BYTES);
         readSync(this.fd, m, 0, m.length, n * pageSize);
-        if (m.readUInt32LE(PAGE_HEADER) === MDB_MAGIC) metas.push(m);
+        const meta = parseMetaPage(m);
+        if (meta !== null) metas.push({ raw: m, meta });
       }
-      const newest = metas.reduce((a, b) => (b.readBigUInt64LE(TXNID_AT) > a.readBigUInt64LE(TXNID_AT) ? b : a));
-      const which = newest.readBigUInt64LE(0);
-      const again = Buffer.alloc(newest.length);
+      const newest = newestMeta(metas)!;
+      const which = newest.raw.readBigUInt64LE(0);
+      const again = Buffer.alloc(newest.raw.length);
       readSync(this.fd, again, 0, again.length, Number(which) * pageSize);
-      if (!again.equals(newest)) continue; // a commit wrote this meta page meanwhile
-      return { pageSize, lastPage: Number(newest.readBigUInt64LE(TXNID_AT - 8)), main: treeAt(newest, MAIN_DB_AT) };
+      if (!again.equals(newest.raw)) continue; // a commit wrote this meta page meanwhile
+      return { pageSize, lastPage: newest.meta.lastPage, main: newest.meta.main };
     }
     throw new LmdbPageError('the meta pages kept changing while read');
   }

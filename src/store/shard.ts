@@ -1,126 +1,36 @@
 /**
  * @internal
- * One writer's LMDB environment and its named sub-databases (DESIGN.md §3).
- *
- * Key layout (format 3), chosen for the write path: every task gets a compact
- * uint32 id in write order, so all sub-DBs but `udid` are keyed by ids that
- * mostly append to the right edge of their B-trees. Only the `udid` index (16
- * raw UDID bytes → id) takes random inserts; it is written in sorted bulk
- * merges and may lag behind `meta` (udid-tail.ts).
- *
- * A task's type, outcome and completion are fields of its `meta` row rather
- * than three sub-DBs of their own (format 1 had `task_type`, `completed`,
- * `outcome`): one B-tree write instead of up to four per change of state,
- * and ~70 bytes less per task (README, "Design notes").
- *
- * | sub-DB      | key        | value                                              |
- * |-------------|------------|----------------------------------------------------|
- * | udid        | 16 bytes   | up to 48 × (UDID, id u32 LE), sorted (udid-chunks.js) |
- * | meta        | id >>> 5   | 32 task records of 30 bytes (meta-blocks.js)       |
- * | errors      | id         | error text of a failed task (UTF-8)                |
- * | parents     | id         | parent id, or a run of them (edge-values.js), dupSort |
- * | children    | id         | child id, or a run of them (edge-values.js), dupSort  |
- * | sources     | root id    | source key (UTF-8)                                 |
- * | stages      | stage no.  | stage id (UTF-8)                                   |
- * | runs        | run no.    | JSON { startedAt, writerId, host, pid }            |
- * | info        | string     | JSON (next id, format version, `unindexed` blocks) |
- * | source_state | source key | JSON SourceState: source-counter mode only        |
- * | absorbed    | stage no. (u16 BE) + seq (u32 BE) | input UDID (16 bytes): what a stateful stage absorbed, in order |
- * | state_checkpoints | stage no. | JSON { nextId, checkpoints: [{ id, at, absorbed }] }, oldest first |
- *
- * A task's record in its `meta` block is task-record.js's codec.
- *
- * `absorbed` and `state_checkpoints` hold the frontiers of stateful stages
- * (DESIGN.md §8, see state-checkpoint-log.ts): a checkpoint that absorbed n
- * inputs covers the first n `absorbed` entries of its stage.
+ * One writer's LMDB environment and its named sub-databases (DESIGN.md §3):
+ * shard-layout.js describes their keys and values, task-record.js a task's
+ * record in its `meta` block.
  */
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { dirname, join } from 'node:path';
-import { crc32 } from 'node:zlib';
+import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
-import { checkLmdbFile, moveAsideHint } from './lmdb-header.js';
+import { checkLmdbFile } from './lmdb-header.js';
 import { announceOpen, isLmdbDamage } from './open-files.js';
-import { notWritable, notWritableCode } from './write-access.js';
 import { pushEdgeIds } from './edge-values.js';
-import { BLOCK_TASKS, META_SIZE, blockBody, blockOf, editRecord, forEachRecord, lastKey, recordAt } from './meta-blocks.js';
+import { BLOCK_TASKS, META_SIZE, blockBody, blockOf, forEachRecord, lastKey, recordAt } from './meta-blocks.js';
+import { decodeMeta, type MetaRow } from './meta-row.js';
+import { editTaskRecord, removeTaskRecord } from './record-edits.js';
+import { runCheck, type RunInfo } from './run-record.js';
+import { checkShardFormat, checkSubDbNames, checkSubDbsFound, guardJsonRows, openFailure } from './shard-open-checks.js';
+import type { SourceState } from './source-state.js';
 import { CHECK_SIZE, DamagedValueError, seal, unseal } from './value-check.js';
-import { CHUNK_ENTRIES, entries, lookup, removeEntry } from './udid-chunks.js';
+import { CHUNK_ENTRIES, entries, lookup } from './udid-chunks.js';
 import { UdidTail, claimantAlive, readUnindexed } from './udid-tail.js';
 import { WriteBatch, addToRanges } from './write-batch.js';
-import { ENV_OPTIONS, WRITE_DB_OPTIONS, claimIdBlock, commitBatch } from './write-worker.js';
-import { OUTCOME_FAILED, completedRunOf, flagsOf, outcomeOf, outcomeStageOf, rootOf, stageOf, udidOf } from './task-record.js';
+import { claimIdBlock, commitBatch } from './batch-commit.js';
+import { ENV_OPTIONS, WRITE_DB_OPTIONS } from './shard-layout.js';
+import { OUTCOME_FAILED, completedRunOf, outcomeOf, udidOf } from './task-record.js';
 
 export { META_SIZE };
-/** The sub-DBs a writer creates when it first opens its shard, and every name it may add to the root DB. */
-const REQUIRED_SUB_DBS = ['udid', 'meta', 'parents', 'children', 'sources', 'errors', 'stages', 'runs', 'info', 'source_state'];
-const KNOWN_SUB_DBS = new Set([...REQUIRED_SUB_DBS, 'absorbed', 'state_checkpoints']);
-
-/** The on-disk layout this code reads and writes (info `format`, and the manifest's formatVersion). */
-export const SHARD_FORMAT = 3;
-
 /** 32 GiB of address space: ~100M tasks per shard at ~250 bytes a task. */
 export const DEFAULT_MAP_SIZE = 2 ** 35;
 
 export type IdDb = Database<Buffer, number>;
-
-export interface RunInfo {
-  readonly startedAt: string;
-  readonly writerId: string;
-  readonly host: string;
-  readonly pid: number;
-}
-
-/** The CRC32 of a run record's fields, seeded with its number. */
-function runCheck(n: number, info: RunInfo): number {
-  return crc32(JSON.stringify([info.startedAt, info.writerId, info.host, info.pid]), n);
-}
-
-/** Where a source stands in source-counter mode. */
-export interface SourceState {
-  readonly state: 'started' | 'done' | 'failed';
-  readonly run: number;
-  readonly stage?: string;
-  readonly error?: string;
-}
-
-/** A decoded `meta` row. */
-export interface MetaRow {
-  readonly udid: Buffer;
-  /** Stage number that emitted the task (0: a root). */
-  readonly stage: number;
-  readonly root: number;
-  readonly flags: number;
-  /** 0 none, else OUTCOME_EMITTED / _FILTERED / _FAILED. */
-  readonly outcome: number;
-  readonly outcomeStage: number;
-  /** Run that completed the task; 0 when it is not complete. */
-  readonly completedRun: number;
-  readonly error?: string;
-}
-
-/** Decodes a task's record (META_SIZE bytes, then the error text of a failed task, as metaRows yields them). */
-export function decodeMeta(v: Buffer): MetaRow {
-  const error = v.length > META_SIZE ? v.toString('utf8', META_SIZE) : undefined;
-  return {
-    udid: udidOf(v, 0),
-    stage: stageOf(v, 0),
-    root: rootOf(v, 0),
-    flags: flagsOf(v, 0),
-    outcome: outcomeOf(v, 0),
-    outcomeStage: outcomeStageOf(v, 0),
-    completedRun: completedRunOf(v, 0),
-    ...(error !== undefined ? { error } : {}),
-  };
-}
-
-/** A 4-byte big-endian id: the value encoding of the `parents` and `children` dupSort rows. */
-export function u32be(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n);
-  return b;
-}
 
 export class Shard {
   readonly env: RootDatabase;
@@ -160,7 +70,7 @@ export class Shard {
     try {
       // The map is reserved up front: address space only, the file grows with the data.
       this.env = open({ path: dir, readOnly, mapSize, ...ENV_OPTIONS });
-      if (existed) this.checkNames(subDbs);
+      if (existed) checkSubDbNames(this, subDbs);
       this.udid = this.env.openDB('udid', WRITE_DB_OPTIONS.udid);
       this.meta = this.env.openDB('meta', WRITE_DB_OPTIONS.meta);
       this.parents = this.env.openDB('parents', WRITE_DB_OPTIONS.parents);
@@ -174,119 +84,20 @@ export class Shard {
       this.absorbed = this.env.openDB('absorbed', { keyEncoding: 'binary', encoding: 'binary' }) ?? undefined;
       this.stateCheckpoints = this.env.openDB('state_checkpoints', { keyEncoding: 'uint32', encoding: 'json' }) ?? undefined;
     } catch (err) {
-      // Permissions and read-only mounts are not damage: say what they are, and never advise removing the data.
-      const denied = notWritableCode(err);
-      if (denied !== null && !readOnly) throw notWritable(dirname(dirname(dir)), dir, denied, err);
-      if (denied !== null) {
-        throw new LineageError(
-          ErrorCodes.IO,
-          `${dir} could not be opened for reading (${(err as Error).message}). Nothing was changed. Check that this user may read the directory and its files.`,
-          { cause: err },
-        );
-      }
-      if (err instanceof LineageError) throw err;
-      throw new LineageError(
-        ErrorCodes.CORRUPT,
-        `${dataFile} could not be opened as an LMDB environment (${(err as Error).message}). Nothing was changed. ` +
-          `Run \`lineage verify\` on the checkpoint; restore it from a backup, or, to redo this writer's work, move the directory out of the checkpoint, keeping it (${moveAsideHint(dir)}), and run again.`,
-        { cause: err },
-      );
+      throw openFailure(err, dir, dataFile, readOnly);
     }
     this.tail = new UdidTail(this);
     try {
-      this.checkSubDbs();
+      checkSubDbsFound(this);
       for (const [name, db] of [['runs', this.runs], ['info', this.info], ['source_state', this.sourceState], ['state_checkpoints', this.stateCheckpoints]] as const) {
-        if (db) this.guardJson(name, db as unknown as { get(key: unknown, options?: unknown): unknown });
+        if (db) guardJsonRows(this, name, db as unknown as { get(key: unknown, options?: unknown): unknown });
       }
-      this.checkFormat();
+      checkShardFormat(this);
     } catch (err) {
       // Environments are shared per file in a process: one left open would be reused by the next open.
       void this.env.close();
       throw err;
     }
-  }
-
-  /**
-   * Before a writer opens (and so creates) its sub-DBs: a shard that lists
-   * some of them but not all has a damaged list, and creating the missing
-   * ones would hide what the damage took.
-   */
-  private checkNames(subDbs: number): void {
-    const names = new Set<string>();
-    try {
-      for (const key of this.env.getKeys()) names.add(String(key));
-    } catch (err) {
-      void this.env.close();
-      throw this.damaged(`its list of sub-databases cannot be read (${(err as Error).message})`, err);
-    }
-    const unknown = [...names].filter((n) => !KNOWN_SUB_DBS.has(n));
-    const missing = REQUIRED_SUB_DBS.filter((n) => !names.has(n));
-    // A live writer may have added names since the header was read: fewer than it listed is damage.
-    const problem =
-      unknown.length > 0
-        ? `its list of sub-databases holds names lineage-dag never writes (${JSON.stringify(unknown.slice(0, 3))})`
-        : names.size < subDbs
-          ? `its list of sub-databases shows ${names.size} of the ${subDbs} it holds`
-          : !this.readOnly && names.size > 0 && missing.length > 0
-            ? `its list of sub-databases lacks ${missing.join(', ')}`
-            : null;
-    if (problem !== null) {
-      void this.env.close();
-      throw this.damaged(problem);
-    }
-  }
-
-  /**
-   * A writer creates every sub-DB when it first opens its shard: a read-only
-   * shard with some of them but not others has a damaged list of sub-DBs.
-   */
-  private checkSubDbs(): void {
-    if (!this.readOnly) return;
-    const dbs = { udid: this.udid, meta: this.meta, parents: this.parents, children: this.children, sources: this.sources, errors: this.errors, stages: this.stages, runs: this.runs, info: this.info, source_state: this.sourceState };
-    const missing = Object.entries(dbs).filter(([, db]) => !db).map(([name]) => name);
-    if (missing.length === 0) return;
-    // A writer that is just starting creates them one by one: only once one holds data are they all there.
-    const holdsData = [this.meta, this.udid, this.parents, this.children, this.sources].some((db) => {
-      if (!db) return false;
-      for (const _ of (db as unknown as { getKeys(o: object): Iterable<unknown> }).getKeys({ limit: 1 })) return true;
-      return false;
-    });
-    if (holdsData) throw this.damaged(`its sub-database${missing.length === 1 ? '' : 's'} ${missing.join(', ')} cannot be found`);
-  }
-
-  /** A JSON row that no longer parses is damage in this shard, not a bug. */
-  private guardJson(name: string, db: { get(key: unknown, options?: unknown): unknown }): void {
-    const get = db.get.bind(db);
-    db.get = (key: unknown, options?: unknown) => {
-      try {
-        return get(key, options);
-      } catch (err) {
-        if (err instanceof SyntaxError) throw this.damaged(`the ${name} row ${JSON.stringify(key)} is not JSON (${err.message})`, err);
-        throw err;
-      }
-    };
-  }
-
-  /** Stamps a new shard with SHARD_FORMAT; refuses a shard written in another layout. */
-  private checkFormat(): void {
-    const found = this.info?.get('format') as { version?: number } | undefined;
-    if (found === undefined) {
-      if (!this.readOnly) this.info.putSync('format', { version: SHARD_FORMAT });
-      return;
-    }
-    if (found.version === SHARD_FORMAT) return;
-    // Only formats 1 and 2 came before; a newer one is refused by the manifest before any shard is opened.
-    if (typeof found !== 'object' || found === null || !Number.isInteger(found.version) || found.version! < 1 || found.version! > SHARD_FORMAT) {
-      throw this.damaged(`its format record is ${JSON.stringify(found)}, not a format this or an older lineage-dag wrote`);
-    }
-    const older = (found.version ?? 0) < SHARD_FORMAT;
-    throw new LineageError(
-      ErrorCodes.FORMAT_VERSION,
-      `${this.dir} holds checkpoint format ${found.version}; this lineage-dag reads format ${SHARD_FORMAT}. Nothing was changed. ` +
-        (older
-          ? 'Finish or inspect it with the lineage-dag version that wrote it, or start the run with a new checkpoint directory.'
-          : 'Upgrade lineage-dag to read it.'),
-    );
   }
 
   /**
@@ -528,26 +339,17 @@ export class Shard {
 
   /**
    * Rewrites a task's record through `edit`, which changes the copy it is
-   * given in place; returns false when the task has no record. A record
-   * whose outcome is no longer `failed` loses its error text. Synchronous:
-   * call inside `env.transactionSync` to group edits. For repair and
-   * invalidation, not for recording.
+   * given in place; returns false when the task has no record (record-edits.ts).
+   * Synchronous: call inside `env.transactionSync` to group edits. For repair
+   * and invalidation, not for recording.
    */
   editMeta(id: number, edit: (row: Buffer) => void): boolean {
-    let failed = true;
-    const found = editRecord(this.meta as never, id, (row) => {
-      edit(row);
-      failed = outcomeOf(row, 0) === OUTCOME_FAILED;
-    });
-    if (found && !failed && this.errors.get(id) !== undefined) this.errors.removeSync(id);
-    return found;
+    return editTaskRecord(this.meta, this.errors, id, edit);
   }
 
   /** Takes a task's record, error text and index entry out (its edges are the caller's). */
   removeTask(id: number, udid: Buffer): void {
-    editRecord(this.meta as never, id, null);
-    if (this.errors.get(id) !== undefined) this.errors.removeSync(id);
-    removeEntry(this.udid as never, udid);
+    removeTaskRecord(this.meta, this.errors, this.udid, id, udid);
   }
 
   /** Every entry of the `udid` index in UDID order (the UDID is a view valid until the next step), from the chunk that may hold `from`. */

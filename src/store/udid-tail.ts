@@ -20,9 +20,8 @@
  */
 import { hostname } from 'node:os';
 import { sameHostProcessAlive } from './process-identity.js';
-import type { Shard } from './shard.js';
 import { UdidIndex } from './udid-index.js';
-import { UNINDEXED_KEY } from './write-worker.js';
+import { UNINDEXED_KEY } from './shard-layout.js';
 
 export { UNINDEXED_KEY };
 
@@ -55,6 +54,13 @@ interface InfoDb {
   get(key: string): unknown;
 }
 
+/** What the tail reads of its shard (Shard implements it): an interface, so that this module needs not import shard.ts. */
+export interface TailShard {
+  readonly initialized: boolean;
+  readonly info: InfoDb;
+  metaRows(options: { start: number; end: number }): Iterable<{ key: number; value: Buffer }>;
+}
+
 export function readUnindexed(info: InfoDb, transaction?: object): UnindexedBlock[] {
   const v = transaction === undefined ? info.get(UNINDEXED_KEY) : (info.get as (k: string, o: object) => unknown).call(info, UNINDEXED_KEY, { transaction });
   return Array.isArray(v) ? (v as UnindexedBlock[]) : [];
@@ -84,7 +90,7 @@ export class UdidTail {
   private listed: UnindexedBlock[] = [];
   private listedAt = -Infinity;
 
-  constructor(private readonly shard: Shard) {}
+  constructor(private readonly shard: TailShard) {}
 
   /**
    * This process's writer claimed the block starting at `start`: it is its

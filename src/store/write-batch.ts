@@ -21,7 +21,7 @@
 
 import { BufferPool } from './buffer-pool.js';
 import { META_SIZE } from './meta-blocks.js';
-import { REMOVE_ERROR } from './write-worker.js';
+import { REMOVE_ERROR } from './batch-commit.js';
 
 export const SECTIONS = ['metaIds', 'meta', 'errors', 'parents', 'children', 'sources'] as const;
 export type SectionName = (typeof SECTIONS)[number];
@@ -32,11 +32,11 @@ export interface BatchMessage {
   readonly seq: number;
   readonly buffers: Record<SectionName, ArrayBufferLike>;
   readonly lengths: Record<SectionName, number>;
-  /** Id ranges [start, end) as pairs whose tasks this batch adds to the `udid` index, from their `meta` rows (write-worker.js). */
+  /** Id ranges [start, end) as pairs whose tasks this batch adds to the `udid` index, from their `meta` rows (batch-commit.js). */
   readonly merge: readonly number[];
   /** Starts of the id blocks this batch finishes indexing: unlisted from info `unindexed` (udid-tail.ts). */
   readonly indexed: readonly number[];
-  /** When > 0: claim the shard's next block of this many ids in the same transaction (write-worker.js claimIdBlock). */
+  /** When > 0: claim the shard's next block of this many ids in the same transaction (batch-commit.js claimIdBlock). */
   readonly claim: number;
 }
 
@@ -171,7 +171,7 @@ export class WriteBatch {
     this.rows++;
   }
 
-  /** The batch as a message for commitBatch (write-worker.js), which reads the buffers in place: none may change until `release`. */
+  /** The batch as a message for commitBatch (batch-commit.js), which reads the buffers in place: none may change until `release`. */
   toMessage(seq: number): BatchMessage {
     const buffers = {} as Record<SectionName, ArrayBufferLike>;
     const lengths = {} as Record<SectionName, number>;

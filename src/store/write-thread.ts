@@ -20,7 +20,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Shard } from './shard.js';
 import type { WriteBatch } from './write-batch.js';
-import { commitBatch } from './write-worker.js';
+import { commitBatch } from './batch-commit.js';
 
 /** Rows committed on the main thread before the write thread is started. */
 const THREAD_AFTER_ROWS = 50_000;
