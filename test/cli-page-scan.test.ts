@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LineageStore, childLineage, rootLineage } from '../src/index.js';
 import { TaskLineWriter } from '../src/cli/task-status.js';
-import { loadTaskTable } from '../src/completion/task-table.js';
+import { loadTaskTable } from '../src/store/task-table.js';
 import { PageFile } from '../src/store/lmdb-pages.js';
 import { ensureBuilt, lineage } from './helpers/cli.js';
 import { tempDir } from './helpers/temp-dir.js';

@@ -35,7 +35,7 @@ import { UdidIndex } from '../store/udid-index.js';
 import type { Shard } from '../store/shard.js';
 import { META_SIZE } from '../store/shard.js';
 import { FLAG_HAS_CHILDREN, FLAG_HAS_PARENTS, FLAG_TERMINAL, OUTCOME_EMITTED as EMITTED, OUTCOME_FAILED as FAILED, OUTCOME_FILTERED as FILTERED, TASK_TYPES, completedRunOf, flagsOf, outcomeOf, outcomeStageOf, stageOf, udidOf } from '../store/task-record.js';
-import { completeTable } from './batch-completion.js';
+import { completeTable } from '../store/batch-completion.js';
 
 export const VERIFY_CHECKS = [
   { id: 'index', title: 'every task has one meta row and one UDID index entry', repairable: false },

@@ -9,7 +9,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { invalidateStages } from '../completion/invalidate.js';
+import { invalidateStages } from '../maintenance/invalidate.js';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { compareFingerprints, formatFingerprint } from '../planner/fingerprint.js';
 import { LineageStore, checkWriterId } from '../store/lineage-store.js';

@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { assertUdid } from '../identity/udid.js';
-import { completionOfShards } from '../completion/batch-completion.js';
+import { completionOfShards } from './batch-completion.js';
 import { WRITERS_DIR, checkShardFiles, hasData, listShards, prepareDirectory, probe, unlockedReadWarning } from './checkpoint-directory.js';
 import { writeManifest, type Manifest } from './manifest.js';
 import { networkFsWarning } from './mount-check.js';

@@ -18,8 +18,8 @@ import { edgeValue } from '../store/edge-values.js';
 import { Shard } from '../store/shard.js';
 import { FLAG_HAS_CHILDREN, FLAG_HAS_PARENTS, flagsOf, setCompletedRun, setFlags, udidOf } from '../store/task-record.js';
 import { UdidIndex } from '../store/udid-index.js';
-import { computeCompletion } from './batch-completion.js';
-import { edgeKeys } from './verify.js';
+import { computeCompletion } from '../store/batch-completion.js';
+import { edgeKeys } from '../completion/verify.js';
 
 export interface RepairSummary {
   /** Edges restored in `parents` or `children`. */

@@ -9,8 +9,8 @@
  * Memory is a few typed arrays per task (~40 bytes with the parents) plus,
  * with several shards, a UDID index; the DAG itself is never built.
  */
-import type { Shard } from '../store/shard.js';
-import { OUTCOME_EMITTED, OUTCOME_FILTERED } from '../store/task-record.js';
+import type { Shard } from './shard.js';
+import { OUTCOME_EMITTED, OUTCOME_FILTERED } from './task-record.js';
 import { loadTaskTable, type TaskTable } from './task-table.js';
 
 export interface CompletionSnapshot {
