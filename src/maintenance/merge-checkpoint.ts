@@ -10,10 +10,11 @@ import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } fr
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { completedSet, computeCompletion } from '../store/batch-completion.js';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
-import { LineageStore, PRE_MERGE_DIR, WRITERS_DIR, recoverInterruptedMerge } from '../store/lineage-store.js';
+import { LineageStore } from '../store/lineage-store.js';
+import { WRITERS_DIR } from '../store/checkpoint-directory.js';
 import { MANIFEST_FILE, readManifest, writeManifest } from '../store/manifest.js';
 import { assertNoLiveWriter } from '../store/owner-record.js';
-import { markMergeDir, mergeDirPrefix, removeDeadMergeDirs } from '../store/merge-leftovers.js';
+import { PRE_MERGE_DIR, markMergeDir, mergeDirPrefix, recoverInterruptedMerge, removeDeadMergeDirs } from '../store/merge-leftovers.js';
 import { assertWritablePaths } from '../store/write-access.js';
 import type { TaskInfo } from '../store/types.js';
 

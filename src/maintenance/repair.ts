@@ -12,7 +12,8 @@
  * (LINEAGE_LOCKED): stop the run first.
  */
 import { join } from 'node:path';
-import { LineageStore, WRITERS_DIR } from '../store/lineage-store.js';
+import { LineageStore } from '../store/lineage-store.js';
+import { WRITERS_DIR } from '../store/checkpoint-directory.js';
 import { assertNoLiveWriter, claimShard, type OwnerHeartbeat } from '../store/owner-record.js';
 import { edgeValue } from '../store/edge-values.js';
 import { Shard } from '../store/shard.js';
