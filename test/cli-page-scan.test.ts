@@ -1,5 +1,5 @@
 // `lineage inspect --format ndjson` of a whole single-shard checkpoint reads
-// the shard's pages itself (src/store/lmdb-pages.ts, src/cli/shard-ndjson.ts).
+// the shard's pages itself (src/store/lmdb-pages.ts, src/store/shard-ndjson.ts).
 // Its lines must be the very bytes the lmdb-js scan gives, on the shapes the
 // page reader must get right: multi-level trees, inline duplicate pages,
 // duplicate sub-trees (a wide fan-out), overflow pages (long error texts),

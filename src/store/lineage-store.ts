@@ -14,6 +14,8 @@ import { assertUdid } from '../identity/udid.js';
 import { isRootLineage, rootLineage, type Lineage } from '../identity/lineage.js';
 import { completedOnlyInUnion } from './batch-completion.js';
 import { writeManifest, type Manifest } from './manifest.js';
+import { pageScanEnabled } from './lmdb-pages.js';
+import { writeShardNdjson, type NdjsonSink } from './shard-ndjson.js';
 import { openCheckpoint } from './open-checkpoint.js';
 import type { OwnerHeartbeat } from './owner-record.js';
 import type { UdidIndex } from './udid-index.js';
@@ -218,6 +220,19 @@ export class LineageStore {
   *sources(): Generator<{ sourceKey: string; udid: string }> {
     this.assertOpen('sources');
     yield* this.mode === 'sources' ? countedSources(this.shards) : dagSources(this.shards);
+  }
+
+  /**
+   * @internal Writes every task as NDJSON straight from the shard's pages
+   * (shard-ndjson.ts); the lines `lineage inspect --format ndjson` prints.
+   * Returns how many, or null when this checkpoint cannot be read that way
+   * (several shards, or the page scan is off): then nothing was written.
+   */
+  async writeTasksNdjson(sink: NdjsonSink, limit: number): Promise<number | null> {
+    this.assertOpen('writeTasksNdjson');
+    const shard = this.shards[0];
+    if (this.shards.length !== 1 || !shard!.initialized || !pageScanEnabled()) return null;
+    return writeShardNdjson(sink, shard!, limit);
   }
 
   /** Checkpoints of stateful stages recorded in every shard, newest first per stage (DESIGN.md §8). */
