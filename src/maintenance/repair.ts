@@ -20,7 +20,7 @@ import { Shard } from '../store/shard.js';
 import { FLAG_HAS_CHILDREN, FLAG_HAS_PARENTS, flagsOf, setCompletedRun, setFlags, udidOf } from '../store/task-record.js';
 import { UdidIndex } from '../store/udid-index.js';
 import { computeCompletion } from '../store/batch-completion.js';
-import { edgeKeys } from '../completion/verify.js';
+import { edgeKeys } from '../store/edge-keys.js';
 
 export interface RepairSummary {
   /** Edges restored in `parents` or `children`. */
