@@ -16,8 +16,8 @@ export type {
   FailureRecord,
   OpenOptions,
 } from './store/types.js';
-export { computeCompletion, completedSet, type CompletionSnapshot } from './completion/batch-completion.js';
-export { mergeCheckpoint, type MergeOptions, type MergeResult } from './store/merge-checkpoint.js';
+export { computeCompletion, completedSet, type CompletionSnapshot } from './store/batch-completion.js';
+export { mergeCheckpoint, type MergeOptions, type MergeResult } from './maintenance/merge-checkpoint.js';
 export { Pipeline, type Source, type RunOptions, type RunReport, type RunProgress, type StageReport } from './runner/pipeline.js';
 export type { TaskFailure } from './runner/run-report.js';
 export {
@@ -39,6 +39,6 @@ export type { StateCheckpoint, StageCheckpoints } from './store/state-checkpoint
 export { assignChildLineage, type Assigned, type Child, type AssignOptions } from './runner/assign-child-lineage.js';
 export { adaptStage, type StageAdapter, type StageCall, type StageTask, type Recorder, type AdapterOptions } from './runner/stage-adapter.js';
 export { compareFingerprints, type FingerprintChange } from './planner/fingerprint.js';
-export { invalidateStages, type InvalidationSummary } from './completion/invalidate.js';
+export { invalidateStages, type InvalidationSummary } from './maintenance/invalidate.js';
 export { planResume, type ResumePlan, type SourcePlan, type StagePlan, type StatePlan, type Verdict, type OpenTask, type PlanOptions } from './planner/plan-resume.js';
 export { explainResume, type Explanation, type PathStep } from './planner/explain-resume.js';

@@ -1,5 +1,5 @@
 // `lineage inspect --format ndjson` of a whole single-shard checkpoint reads
-// the shard's pages itself (src/store/lmdb-pages.ts, src/cli/shard-ndjson.ts).
+// the shard's pages itself (src/store/lmdb-pages.ts, src/store/shard-ndjson.ts).
 // Its lines must be the very bytes the lmdb-js scan gives, on the shapes the
 // page reader must get right: multi-level trees, inline duplicate pages,
 // duplicate sub-trees (a wide fan-out), overflow pages (long error texts),
@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LineageStore, childLineage, rootLineage } from '../src/index.js';
 import { TaskLineWriter } from '../src/cli/task-status.js';
-import { loadTaskTable } from '../src/completion/task-table.js';
+import { loadTaskTable } from '../src/store/task-table.js';
 import { PageFile } from '../src/store/lmdb-pages.js';
 import { ensureBuilt, lineage } from './helpers/cli.js';
 import { tempDir } from './helpers/temp-dir.js';

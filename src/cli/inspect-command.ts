@@ -14,8 +14,6 @@ import { selectTasks, selectedTasks, type Selection, type TaskFilter } from './s
 import { checkpointFields, checkpointHeader, fingerprintText } from './describe-checkpoint.js';
 import { LEGEND, STATUSES, TaskLineWriter, statusOf, taskRecord, type TaskStatus } from './task-status.js';
 import { stateCheckpointLines } from './describe-state-checkpoints.js';
-import { writeShardNdjson } from './shard-ndjson.js';
-import { pageScanEnabled } from '../store/lmdb-pages.js';
 
 export const INSPECT_FORMATS = ['text', 'json', 'ndjson', 'dot', 'mermaid'] as const;
 export type InspectFormat = (typeof INSPECT_FORMATS)[number];
@@ -53,10 +51,17 @@ export async function inspectCommand(ctx: CommandContext, dir: string, options: 
 
 async function streamNdjson(ctx: CommandContext, store: LineageStore, selection: Selection, options: InspectOptions): Promise<number> {
   const limit = options.limit ?? Infinity;
-  // The whole of a single-shard checkpoint: read from its pages, not through lmdb-js (shard-ndjson.ts).
+  // The whole checkpoint: the store reads it from its pages when it can, not through lmdb-js.
   const whole = selection.scope === null && options.status === undefined && options.stage === undefined;
-  if (whole && store.shards.length === 1 && store.shards[0]!.initialized && pageScanEnabled()) {
-    const written = await writeShardNdjson(ctx, store.shards[0]!, limit);
+  if (whole) {
+    const sink = {
+      get closed() {
+        return ctx.out.closed;
+      },
+      writeChunk: (chunk: Buffer) => ctx.out.writeChunk(chunk),
+      progress: (n: number) => ctx.progress.update(() => `inspect: ${n} tasks written`),
+    };
+    const written = await store.writeTasksNdjson(sink, limit);
     if (written !== null) {
       await ctx.out.flush();
       return EXIT_OK;

@@ -6,7 +6,7 @@
  * replaces anything (see mergeCheckpoint); the command prints one summary line,
  * or the result as JSON.
  */
-import { mergeCheckpoint, type MergeResult } from '../store/merge-checkpoint.js';
+import { mergeCheckpoint, type MergeResult } from '../maintenance/merge-checkpoint.js';
 import { EXIT_OK } from './cli-errors.js';
 import type { CommandContext } from './command-context.js';
 

@@ -10,7 +10,7 @@
  */
 import { InterruptedError } from '../errors/interrupted-error.js';
 import type { RunProgress, RunReport } from '../runner/pipeline.js';
-import { checkWriterId } from '../store/lineage-store.js';
+import { checkWriterId } from '../store/open-checkpoint.js';
 import { EXIT_OK, EXIT_PROBLEM } from './cli-errors.js';
 import type { CommandContext } from './command-context.js';
 import { loadPipelineModule } from './load-pipeline-module.js';

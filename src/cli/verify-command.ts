@@ -5,7 +5,7 @@
  * derived state from the edges, then verifies again; a checkpoint that is
  * already fine is not written to.
  */
-import { repairCheckpoint, type RepairSummary } from '../completion/repair.js';
+import { repairCheckpoint, type RepairSummary } from '../maintenance/repair.js';
 import { VERIFY_CHECKS, verifyCheckpoint, type VerifyReport } from '../completion/verify.js';
 import type { LineageStore } from '../store/lineage-store.js';
 import { EXIT_OK, EXIT_PROBLEM } from './cli-errors.js';

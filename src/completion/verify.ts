@@ -29,13 +29,13 @@
  * of another shard; only the union's completion joins them, and it only
  * grows as writers go on.
  */
-import { edgeProblem, edgeRange } from '../store/edge-values.js';
+import { edgeKeys } from '../store/edge-keys.js';
 import { inBlocks, readUnindexed } from '../store/udid-tail.js';
-import { UdidIndex } from '../store/udid-index.js';
 import type { Shard } from '../store/shard.js';
 import { META_SIZE } from '../store/shard.js';
-import { FLAG_HAS_CHILDREN, FLAG_HAS_PARENTS, FLAG_TERMINAL, OUTCOME_EMITTED as EMITTED, OUTCOME_FAILED as FAILED, OUTCOME_FILTERED as FILTERED, TASK_TYPES, completedRunOf, flagsOf, outcomeOf, outcomeStageOf, stageOf, udidOf } from '../store/task-record.js';
-import { completeTable } from './batch-completion.js';
+import { FLAG_HAS_CHILDREN, FLAG_HAS_PARENTS, OUTCOME_EMITTED as EMITTED, OUTCOME_FAILED as FAILED, OUTCOME_FILTERED as FILTERED, TASK_TYPES, completedRunOf, flagsOf, outcomeOf, outcomeStageOf, stageOf, udidOf } from '../store/task-record.js';
+import { cycleMembers } from './cycle-members.js';
+import { UnionGraph } from './union-graph.js';
 
 export const VERIFY_CHECKS = [
   { id: 'index', title: 'every task has one meta row and one UDID index entry', repairable: false },
@@ -133,99 +133,6 @@ export function verifyCheckpoint(store: { readonly shards: readonly Shard[] }, o
 }
 
 type Report = (check: VerifyCheckId, udid: string, writerId: string | null, message: string) => void;
-
-/** Tasks of all shards under one dense index, and the distinct edges between them. */
-class UnionGraph {
-  readonly index = new UdidIndex();
-  private readonly udids: Buffer[] = [];
-  private recordedFlags = new Uint8Array(1 << 10);
-  /** Per task over the union: any shard's terminal flag, and its outcome (emitted or filtered outranks failed, as in task-table.ts). */
-  private terminalFlags: Uint8Array<ArrayBuffer> = new Uint8Array(1 << 10);
-  private outcomes: Uint8Array<ArrayBuffer> = new Uint8Array(1 << 10);
-  private readonly edgeKeys = new Set<number | string>();
-  private readonly childList: number[] = [];
-  private readonly parentList: number[] = [];
-
-  get size(): number {
-    return this.udids.length;
-  }
-
-  get recorded(): Uint8Array {
-    return this.recordedFlags;
-  }
-
-  get edges(): { child: readonly number[]; parent: readonly number[] } {
-    return { child: this.childList, parent: this.parentList };
-  }
-
-  udid(g: number): string {
-    return this.udids[g]!.toString('hex');
-  }
-
-  sameUdid(g: number, bytes: Buffer): boolean {
-    const own = this.udids[g]!;
-    for (let b = 0; b < 16; b++) if (own[b] !== bytes[b]) return false;
-    return bytes.length === 16;
-  }
-
-  /** The global index of a UDID, added when new. */
-  add(udid: Buffer): number {
-    const known = this.index.get(udid);
-    if (known !== 0) return known - 1;
-    const copy = Buffer.from(udid);
-    this.udids.push(copy);
-    this.index.add(copy, this.udids.length);
-    if (this.udids.length > this.recordedFlags.length) {
-      this.recordedFlags = grown(this.recordedFlags);
-      this.terminalFlags = grown(this.terminalFlags);
-      this.outcomes = grown(this.outcomes);
-    }
-    return this.udids.length - 1;
-  }
-
-  markRecorded(g: number): void {
-    this.recordedFlags[g] = 1;
-  }
-
-  /** Adds what one shard's record says about task g to the union's primary state. */
-  noteRecord(g: number, flags: number, outcome: number): void {
-    if ((flags & FLAG_TERMINAL) !== 0) this.terminalFlags[g] = 1;
-    if (outcome !== 0 && (this.outcomes[g] === 0 || this.outcomes[g] === FAILED)) this.outcomes[g] = outcome;
-  }
-
-  /** The batch completion pass (batch-completion.ts) over exactly the rows read: the same snapshots as every other check. */
-  batchCompletion(): Uint8Array {
-    const size = this.size;
-    const parentStart = new Uint32Array(size + 1);
-    const childCount = new Uint32Array(size);
-    for (let e = 0; e < this.childList.length; e++) {
-      parentStart[this.childList[e]! + 1]!++;
-      childCount[this.parentList[e]!]!++;
-    }
-    for (let g = 0; g < size; g++) parentStart[g + 1]! += parentStart[g]!;
-    const parents = new Uint32Array(this.childList.length);
-    const fill = parentStart.slice(0, size);
-    for (let e = 0; e < this.childList.length; e++) parents[fill[this.childList[e]!]!++] = this.parentList[e]!;
-    return completeTable({
-      size,
-      terminal: this.terminalFlags.subarray(0, size),
-      outcome: this.outcomes.subarray(0, size),
-      parentStart,
-      parents,
-      childCount,
-    });
-  }
-
-  addEdge(parent: number, child: number, dedupe: boolean): void {
-    if (dedupe) {
-      const key = parent < 2 ** 26 && child < 2 ** 26 ? parent * 2 ** 26 + child : `${parent}:${child}`;
-      if (this.edgeKeys.has(key)) return;
-      this.edgeKeys.add(key);
-    }
-    this.parentList.push(parent);
-    this.childList.push(child);
-  }
-}
 
 /** The per-shard checks; adds the shard's tasks, edges and completed flags to `graph`. */
 function checkShard(shard: Shard, txn: object | undefined, graph: UnionGraph, report: Report, progress: (phase: string, rows: number) => void): void {
@@ -344,70 +251,4 @@ function checkShard(shard: Shard, txn: object | undefined, graph: UnionGraph, re
       );
     }
   }
-}
-
-/** @internal Sorted child·2^32+parent keys of one edge sub-DB (`children` stores them the other way round). */
-export function edgeKeys(shard: Shard, swapped: boolean, transaction?: object): BigUint64Array {
-  const db = swapped ? shard.children : shard.parents;
-  let out = new BigUint64Array(1024);
-  let n = 0;
-  for (const { key, value } of db.getRange((transaction === undefined ? {} : { transaction }) as never)) {
-    const range = edgeRange(value as unknown as Buffer, key);
-    if (range === null) throw shard.damaged(`the ${swapped ? 'children' : 'parents'} rows of task ${key} hold ${edgeProblem(value as unknown as Buffer)}`);
-    for (let other = range[0]; other <= range[1]; other++) {
-      const c = swapped ? other : key;
-      const p = swapped ? key : other;
-      if (n === out.length) {
-        const grown = new BigUint64Array(n * 2);
-        grown.set(out);
-        out = grown;
-      }
-      // One BigInt per edge: below 2^21 the key is an exact double.
-      out[n++] = c < 2 ** 21 ? BigInt(c * 2 ** 32 + p) : (BigInt(c) << 32n) | BigInt(p);
-    }
-  }
-  return out.subarray(0, n).sort();
-}
-
-/**
- * Tasks on a cycle: Kahn's algorithm removes everything reachable from a root
- * without passing a cycle; the same from the leaves upward removes what hangs
- * below one. What is left is on a cycle, or between two.
- */
-function cycleMembers(size: number, child: readonly number[], parent: readonly number[]): number[] {
-  const alive = new Uint8Array(size).fill(1);
-  const peel = (from: readonly number[], to: readonly number[]) => {
-    const degree = new Uint32Array(size);
-    const start = new Uint32Array(size + 1);
-    for (let e = 0; e < from.length; e++) {
-      if (!alive[from[e]!] || !alive[to[e]!]) continue;
-      degree[to[e]!]!++;
-      start[from[e]! + 1]!++;
-    }
-    for (let g = 0; g < size; g++) start[g + 1]! += start[g]!;
-    const next = new Uint32Array(start[size]!);
-    const fill = start.slice(0, size);
-    for (let e = 0; e < from.length; e++) {
-      if (!alive[from[e]!] || !alive[to[e]!]) continue;
-      next[fill[from[e]!]!++] = to[e]!;
-    }
-    const queue: number[] = [];
-    for (let g = 0; g < size; g++) if (alive[g] && degree[g] === 0) queue.push(g);
-    for (let q = 0; q < queue.length; q++) {
-      const g = queue[q]!;
-      alive[g] = 0;
-      for (let e = start[g]!; e < start[g + 1]!; e++) if (--degree[next[e]!]! === 0) queue.push(next[e]!);
-    }
-  };
-  peel(parent, child);
-  peel(child, parent);
-  const left: number[] = [];
-  for (let g = 0; g < size; g++) if (alive[g]) left.push(g);
-  return left;
-}
-
-function grown(a: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
-  const b = new Uint8Array(a.length * 2);
-  b.set(a);
-  return b;
 }

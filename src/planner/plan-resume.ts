@@ -16,8 +16,8 @@
  * One pass over a columnar image of the checkpoint (see task-table.ts), so
  * it stays fast and small on millions of tasks.
  */
-import { completeTable } from '../completion/batch-completion.js';
-import { loadTaskTable, type TaskTable } from '../completion/task-table.js';
+import { completeTable } from '../store/batch-completion.js';
+import { loadTaskTable, type TaskTable } from '../store/task-table.js';
 import { rootLineage } from '../identity/lineage.js';
 import { LineageStore } from '../store/lineage-store.js';
 import type { StageFingerprint } from '../store/manifest.js';

@@ -9,10 +9,11 @@
  */
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { invalidateStages } from '../completion/invalidate.js';
+import { invalidateStages } from '../maintenance/invalidate.js';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { compareFingerprints, formatFingerprint } from '../planner/fingerprint.js';
-import { LineageStore, checkWriterId } from '../store/lineage-store.js';
+import { LineageStore } from '../store/lineage-store.js';
+import { checkWriterId } from '../store/open-checkpoint.js';
 import { MANIFEST_FILE, readManifest, type Manifest, type StageFingerprint } from '../store/manifest.js';
 import { isCheckpointable } from './checkpointable.js';
 import { isBatchStage, isStatefulStage, stageFingerprint, type Stage } from './stage.js';

@@ -9,44 +9,25 @@
  * store.recordEmission({ stage: 'split', parents: [root], children: [childLineage('split', [root.udid], 0)] });
  * await store.close();
  */
-import { existsSync, mkdirSync, renameSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { assertUdid } from '../identity/udid.js';
-import { completionOfShards } from '../completion/batch-completion.js';
-import { WRITERS_DIR, checkShardFiles, hasData, listShards, prepareDirectory, probe, unlockedReadWarning } from './checkpoint-directory.js';
+import { isRootLineage, rootLineage, type Lineage } from '../identity/lineage.js';
+import { completedOnlyInUnion } from './batch-completion.js';
 import { writeManifest, type Manifest } from './manifest.js';
-import { networkFsWarning } from './mount-check.js';
-import { nearlyFull } from './write-failure.js';
-import { assertWritable } from './write-access.js';
-import { removeDeadMergeDirs } from './merge-leftovers.js';
-import { claimShard, type OwnerHeartbeat } from './owner-record.js';
-import { UdidIndex } from './udid-index.js';
-import { Shard } from './shard.js';
+import { pageScanEnabled } from './lmdb-pages.js';
+import { writeShardNdjson, type NdjsonSink } from './shard-ndjson.js';
+import { openCheckpoint } from './open-checkpoint.js';
+import type { OwnerHeartbeat } from './owner-record.js';
+import type { UdidIndex } from './udid-index.js';
+import type { Shard } from './shard.js';
 import type { SourceState } from './source-state.js';
-import { FLAG_TERMINAL, OUTCOME_KINDS, TASK_TYPES, udidOf } from './task-record.js';
+import { countedSources, dagSources, sourceStatesOf, unionTasks, walkTasks } from './shard-union.js';
+import { taskInfoOf } from './task-info.js';
 import { SourceCounterSession, assertCountableKey } from './source-counters.js';
 import { StateCheckpointLog, readStateCheckpoints, type StageCheckpoints } from './state-checkpoint-log.js';
 import { scanShard } from './task-scan.js';
-import { isRootLineage, rootLineage, type Lineage } from '../identity/lineage.js';
-import type { Completion, EmissionRecord, FailureRecord, OpenOptions, Outcome, TaskInfo, TaskType } from './types.js';
+import type { EmissionRecord, FailureRecord, OpenOptions, TaskInfo } from './types.js';
 import { WriterSession } from './writer-session.js';
-
-export { WRITERS_DIR };
-/** Where an in-place merge puts the old shards while it swaps in the merged one. */
-export const PRE_MERGE_DIR = 'writers.pre-merge';
-
-/**
- * An in-place merge interrupted between its two renames leaves the old shards
- * in `writers.pre-merge` and no `writers`: put them back. This only finishes
- * (by undoing) an operation that was cut off; the data is unchanged.
- */
-export function recoverInterruptedMerge(dir: string): void {
-  const writers = join(dir, WRITERS_DIR);
-  const old = join(dir, PRE_MERGE_DIR);
-  if (!existsSync(writers) && existsSync(old)) renameSync(old, writers);
-}
-const WRITER_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 export class LineageStore {
   private closed = false;
@@ -73,54 +54,7 @@ export class LineageStore {
 
   /** Opens (and, for a writer, creates) the checkpoint in `dir`. */
   static async open(dir: string, options: OpenOptions = {}): Promise<LineageStore> {
-    const path = resolve(dir);
-    const readOnly = options.readOnly ?? false;
-    const writerId = readOnly ? null : checkWriterId(options.writerId ?? process.env.LINEAGE_WRITER_ID ?? 'main');
-    const mapSize = mapSizeOf(options);
-    await probe(path, timeoutOf(options));
-    const warn = (message: string, code: string) => (options.onWarning ?? ((m: string) => process.emitWarning(m, { code })))(message);
-    const warning = networkFsWarning(path);
-    if (warning) warn(warning, 'LINEAGE_NETWORK_FS');
-    if (writerId !== null) assertWritable(path, join(path, WRITERS_DIR, writerId));
-    const manifest = prepareDirectory(path, !readOnly && (options.create ?? true), options.mode ?? 'dag');
-    if (options.mode !== undefined && options.mode !== manifest.mode) {
-      throw new LineageError(
-        ErrorCodes.MODE_MISMATCH,
-        `${path} is a "${manifest.mode}" checkpoint, but mode "${options.mode}" was asked for. Use a new checkpoint directory for another mode.`,
-      );
-    }
-    recoverInterruptedMerge(path);
-    // A writer may change the directory around the checkpoint; a reader leaves everything as it is.
-    if (writerId !== null) removeDeadMergeDirs(path);
-    const shardIds = listShards(path);
-    checkShardFiles(path, shardIds);
-    const shards: Shard[] = [];
-    let heartbeat: OwnerHeartbeat | null = null;
-    try {
-      if (writerId !== null) {
-        const own = join(path, WRITERS_DIR, writerId);
-        mkdirSync(own, { recursive: true });
-        assertRoomToWrite(own);
-        // Claimed before LMDB opens: a second process never opens a shard another live one writes.
-        heartbeat = claimShard(own, writerId);
-        shards.push(Shard.open(own, writerId, false, mapSize));
-      }
-      for (const id of shardIds) {
-        if (id === writerId) continue;
-        const shardDir = join(path, WRITERS_DIR, id);
-        if (!hasData(shardDir)) continue;
-        const unlocked = unlockedReadWarning(shardDir);
-        if (unlocked) warn(unlocked, 'LINEAGE_UNLOCKED_READ');
-        const shard = Shard.open(shardDir, id, true);
-        // A writer that is just starting has not created its sub-DBs: nothing to read yet.
-        if (shard.initialized) shards.push(shard);
-        else await shard.close();
-      }
-    } catch (err) {
-      heartbeat?.release();
-      await Promise.all(shards.map((s) => s.close()));
-      throw err;
-    }
+    const { path, manifest, shards, writerId, heartbeat } = await openCheckpoint(dir, options);
     const run = writerId !== null ? shards[0]!.startRun() : 0;
     return new LineageStore(path, manifest, shards, writerId, run, heartbeat);
   }
@@ -196,15 +130,7 @@ export class LineageStore {
   /** Source-counter mode: every source some writer started, with where it stands (done wins over failed and started). */
   *sourceStates(): Generator<{ sourceKey: string } & SourceState> {
     this.assertOpen('sourceStates');
-    const rank = { started: 0, failed: 1, done: 2 } as const;
-    const best = new Map<string, SourceState>();
-    for (const shard of this.shards) {
-      for (const { key, value } of shard.sourceState.getRange()) {
-        const had = best.get(key);
-        if (!had || rank[value.state] > rank[had.state]) best.set(key, value);
-      }
-    }
-    for (const [sourceKey, state] of best) yield { sourceKey, ...state };
+    yield* sourceStatesOf(this.shards);
   }
 
   /**
@@ -257,12 +183,7 @@ export class LineageStore {
    */
   refreshUnion(): void {
     this.assertOpen('refreshUnion');
-    const snapshot = completionOfShards(this.shards);
-    const extra = new UdidIndex(1024);
-    for (let i = 0; i < snapshot.size; i++) {
-      if (snapshot.completed[i] && !snapshot.recorded[i]) extra.add(Buffer.from(snapshot.udidAt(i), 'hex'), 1);
-    }
-    this.unionCompleted = extra.size > 0 ? extra : null;
+    this.unionCompleted = completedOnlyInUnion(this.shards);
   }
 
   /** True when some shard holds the task (committed writes only). */
@@ -277,91 +198,42 @@ export class LineageStore {
   get(udid: string): TaskInfo | null {
     this.assertOpen('get');
     assertUdid(udid, 'get');
-    const key = Buffer.from(udid, 'hex');
-    const parents = new Set<string>();
-    const children = new Set<string>();
-    let found = false;
-    let completed: Completion | null = null;
-    let outcome: Outcome | null = null;
-    let stage: string | null = null;
-    let sourceKey: string | null = null;
-    let terminal = false;
-    for (const shard of this.shards) {
-      const id = shard.idOf(key);
-      if (id === undefined) continue;
-      found = true;
-      for (const p of shard.parentIds(id)) parents.add(udidIn(shard, p));
-      for (const c of shard.childIds(id)) children.add(udidIn(shard, c));
-      const meta = shard.metaOf(id);
-      if (!meta) continue;
-      stage ??= shard.stageName(meta.stage);
-      sourceKey ??= shard.sourceKeyOf(meta.root) ?? null;
-      terminal ||= (meta.flags & FLAG_TERMINAL) !== 0;
-      if (meta.completedRun !== 0 && completed === null) {
-        const info = shard.run(meta.completedRun);
-        completed = { run: meta.completedRun, runStartedAt: info?.startedAt ?? '', writerId: shard.writerId };
-      }
-      if (completed === null && this.unionCompleted?.get(key)) completed = { run: 0, runStartedAt: '', writerId: '(union of shards)' };
-      if (meta.outcome !== 0 && (outcome === null || outcome.kind === 'failed')) {
-        outcome = {
-          kind: OUTCOME_KINDS[meta.outcome] ?? 'failed',
-          stage: shard.stageName(meta.outcomeStage) ?? '',
-          ...(meta.error !== undefined ? { error: meta.error } : {}),
-        };
-      }
-    }
-    if (!found) return null;
-    const taskType: TaskType = TASK_TYPES[(parents.size > 0 ? 2 : 0) | (children.size > 0 ? 1 : 0)]!;
-    return { udid, parents: [...parents], children: [...children], taskType, completed, outcome, stage, sourceKey, terminal };
+    return taskInfoOf(this.shards, udid, Buffer.from(udid, 'hex'), this.unionCompleted);
   }
 
   /** Every ancestor of a task (breadth-first, each once), not the task itself. */
   *ancestors(udid: string): Generator<string> {
-    yield* this.walk(udid, 'ancestors', (t) => t.parents);
+    yield* walkTasks(this.known(udid, 'ancestors'), (u) => this.get(u), (t) => t.parents);
   }
 
   /** Every descendant of a task (breadth-first, each once), not the task itself. */
   *descendants(udid: string): Generator<string> {
-    yield* this.walk(udid, 'descendants', (t) => t.children);
+    yield* walkTasks(this.known(udid, 'descendants'), (u) => this.get(u), (t) => t.children);
   }
 
   /** Streams every task of the checkpoint, each once, without loading the DAG. */
   *tasks(): Generator<TaskInfo> {
     this.assertOpen('tasks');
-    if (this.shards.length === 1) {
-      yield* scanShard(this.shards[0]!);
-      return;
-    }
-    for (let i = 0; i < this.shards.length; i++) {
-      const shard = this.shards[i]!;
-      for (const { value } of shard.metaRows()) {
-        const bytes = udidOf(value, 0);
-        // A task several shards hold is reported by the first that has it.
-        if (this.shards.slice(0, i).some((s) => s.idOf(bytes) !== undefined)) continue;
-        const info = this.get(bytes.toString('hex'));
-        if (info) yield info;
-      }
-    }
+    yield* this.shards.length === 1 ? scanShard(this.shards[0]!) : unionTasks(this.shards, (u) => this.get(u));
   }
 
   /** Source tasks (roots) with their source keys, streamed. */
   *sources(): Generator<{ sourceKey: string; udid: string }> {
     this.assertOpen('sources');
-    if (this.mode === 'sources') {
-      for (const s of this.sourceStates()) yield { sourceKey: s.sourceKey, udid: rootLineage(s.sourceKey).udid };
-      return;
-    }
-    const seen = new Set<string>();
-    for (const shard of this.shards) {
-      for (const { key, value } of shard.sources.getRange()) {
-        if (seen.has(value)) continue;
-        seen.add(value);
-        const meta = shard.metaOf(key);
-        if (!meta) continue;
-        shard.checkSource(key, value, meta.udid);
-        yield { sourceKey: value, udid: meta.udid.toString('hex') };
-      }
-    }
+    yield* this.mode === 'sources' ? countedSources(this.shards) : dagSources(this.shards);
+  }
+
+  /**
+   * @internal Writes every task as NDJSON straight from the shard's pages
+   * (shard-ndjson.ts); the lines `lineage inspect --format ndjson` prints.
+   * Returns how many, or null when this checkpoint cannot be read that way
+   * (several shards, or the page scan is off): then nothing was written.
+   */
+  async writeTasksNdjson(sink: NdjsonSink, limit: number): Promise<number | null> {
+    this.assertOpen('writeTasksNdjson');
+    const shard = this.shards[0];
+    if (this.shards.length !== 1 || !shard!.initialized || !pageScanEnabled()) return null;
+    return writeShardNdjson(sink, shard!, limit);
   }
 
   /** Checkpoints of stateful stages recorded in every shard, newest first per stage (DESIGN.md §8). */
@@ -434,24 +306,12 @@ export class LineageStore {
     return this.session?.emissions ?? this.counters?.emissions ?? 0;
   }
 
-  private *walk(udid: string, op: string, next: (t: TaskInfo) => string[]): Generator<string> {
+  private known(udid: string, op: string): TaskInfo {
     this.assertOpen(op);
     assertUdid(udid, op);
-    const seen = new Set<string>([udid]);
     const start = this.get(udid);
-    if (!start) throw unknownTask(udid, this.dir, op);
-    let frontier = next(start);
-    while (frontier.length > 0) {
-      const following: string[] = [];
-      for (const u of frontier) {
-        if (seen.has(u)) continue;
-        seen.add(u);
-        yield u;
-        const t = this.get(u);
-        if (t) following.push(...next(t));
-      }
-      frontier = following;
-    }
+    if (!start) throw new LineageError(ErrorCodes.UNKNOWN_TASK, `${op}: task ${udid} is not in the checkpoint ${this.dir}.`);
+    return start;
   }
 
   private assertOpen(op: string): void {
@@ -471,54 +331,4 @@ export class LineageStore {
     }
     return writer;
   }
-}
-
-export function unknownTask(udid: string, dir: string, op: string): LineageError {
-  return new LineageError(ErrorCodes.UNKNOWN_TASK, `${op}: task ${udid} is not in the checkpoint ${dir}.`);
-}
-
-function udidIn(shard: Shard, id: number): string {
-  return shard.metaOf(id)?.udid.toString('hex') ?? '';
-}
-
-function mapSizeOf(options: OpenOptions): number | undefined {
-  const raw = options.mapSize ?? (process.env.LINEAGE_MAP_SIZE ? Number(process.env.LINEAGE_MAP_SIZE) : undefined);
-  if (raw === undefined) return undefined;
-  if (!Number.isSafeInteger(raw) || raw < 2 ** 26) {
-    throw new LineageError(ErrorCodes.INVALID_ARGUMENT, `mapSize ${raw} is not valid: give a byte count of at least 64 MiB (e.g. 68719476736 for 64 GiB).`);
-  }
-  return raw;
-}
-
-function timeoutOf(options: OpenOptions): number {
-  const raw = options.timeoutMs ?? (process.env.LINEAGE_OPEN_TIMEOUT_MS ? Number(process.env.LINEAGE_OPEN_TIMEOUT_MS) : 30_000);
-  if (!(raw > 0)) throw new LineageError(ErrorCodes.INVALID_ARGUMENT, `timeoutMs ${raw} is not valid: give a positive number of milliseconds.`);
-  return raw;
-}
-
-
-/** @internal Throws LINEAGE_INVALID_ARGUMENT unless `id` is a usable writer id. */
-export function checkWriterId(id: string): string {
-  if (typeof id !== 'string' || !WRITER_ID_RE.test(id)) {
-    throw new LineageError(
-      ErrorCodes.INVALID_ARGUMENT,
-      `writerId ${JSON.stringify(id)} is not valid: use 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit, ` +
-        'and keep it stable across retries (for example the array task index), never a pid.',
-    );
-  }
-  return id;
-}
-
-/**
- * A writer needs a little room before LMDB maps its lock file: on a full
- * filesystem the first touch of a page of a new lock file kills the process
- * with SIGBUS instead of failing a call, so the run is refused here.
- */
-function assertRoomToWrite(shardDir: string): void {
-  if (!nearlyFull(shardDir)) return;
-  throw new LineageError(
-    ErrorCodes.DISK_FULL,
-    `${shardDir}: the checkpoint's filesystem is full (less than 1 MiB free), so the run cannot record anything; nothing was changed. ` +
-      'Free space on that filesystem, then rerun: completed work is skipped.',
-  );
 }

@@ -10,10 +10,11 @@
  * pid, start time, boot), or it is still empty (killed before the marker was
  * written).
  */
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { currentBootId, processStartTime, sameHostProcessAlive } from './process-identity.js';
+import { WRITERS_DIR } from './checkpoint-directory.js';
 
 /** The marker inside a merge's working directory. */
 const MARKER = 'merge.json';
@@ -75,4 +76,18 @@ function deadMergeOf(work: string, dir: string): boolean {
   }
   if (marker.from !== dir || marker.host !== hostname() || typeof marker.pid !== 'number') return false;
   return !sameHostProcessAlive(marker.pid, marker.pidStart, marker.bootId);
+}
+
+/** Where an in-place merge puts the old shards while it swaps in the merged one. */
+export const PRE_MERGE_DIR = 'writers.pre-merge';
+
+/**
+ * An in-place merge interrupted between its two renames leaves the old shards
+ * in `writers.pre-merge` and no `writers`: put them back. This only finishes
+ * (by undoing) an operation that was cut off; the data is unchanged.
+ */
+export function recoverInterruptedMerge(dir: string): void {
+  const writers = join(dir, WRITERS_DIR);
+  const old = join(dir, PRE_MERGE_DIR);
+  if (!existsSync(writers) && existsSync(old)) renameSync(old, writers);
 }

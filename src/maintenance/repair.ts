@@ -12,14 +12,15 @@
  * (LINEAGE_LOCKED): stop the run first.
  */
 import { join } from 'node:path';
-import { LineageStore, WRITERS_DIR } from '../store/lineage-store.js';
+import { LineageStore } from '../store/lineage-store.js';
+import { WRITERS_DIR } from '../store/checkpoint-directory.js';
 import { assertNoLiveWriter, claimShard, type OwnerHeartbeat } from '../store/owner-record.js';
 import { edgeValue } from '../store/edge-values.js';
 import { Shard } from '../store/shard.js';
 import { FLAG_HAS_CHILDREN, FLAG_HAS_PARENTS, flagsOf, setCompletedRun, setFlags, udidOf } from '../store/task-record.js';
 import { UdidIndex } from '../store/udid-index.js';
-import { computeCompletion } from './batch-completion.js';
-import { edgeKeys } from './verify.js';
+import { computeCompletion } from '../store/batch-completion.js';
+import { edgeKeys } from '../store/edge-keys.js';
 
 export interface RepairSummary {
   /** Edges restored in `parents` or `children`. */

@@ -8,14 +8,15 @@
  */
 import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { completedSet, computeCompletion } from '../completion/batch-completion.js';
+import { completedSet, computeCompletion } from '../store/batch-completion.js';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
-import { LineageStore, PRE_MERGE_DIR, WRITERS_DIR, recoverInterruptedMerge } from './lineage-store.js';
-import { MANIFEST_FILE, readManifest, writeManifest } from './manifest.js';
-import { assertNoLiveWriter } from './owner-record.js';
-import { markMergeDir, mergeDirPrefix, removeDeadMergeDirs } from './merge-leftovers.js';
-import { assertWritablePaths } from './write-access.js';
-import type { TaskInfo } from './types.js';
+import { LineageStore } from '../store/lineage-store.js';
+import { WRITERS_DIR } from '../store/checkpoint-directory.js';
+import { MANIFEST_FILE, readManifest, writeManifest } from '../store/manifest.js';
+import { assertNoLiveWriter } from '../store/owner-record.js';
+import { PRE_MERGE_DIR, markMergeDir, mergeDirPrefix, recoverInterruptedMerge, removeDeadMergeDirs } from '../store/merge-leftovers.js';
+import { assertWritablePaths } from '../store/write-access.js';
+import type { TaskInfo } from '../store/types.js';
 
 export interface MergeResult {
   readonly from: string;

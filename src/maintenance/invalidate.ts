@@ -13,7 +13,8 @@
  * dropped. Refuses (LINEAGE_LOCKED) while any writer is live.
  */
 import { join } from 'node:path';
-import { LineageStore, WRITERS_DIR } from '../store/lineage-store.js';
+import { LineageStore } from '../store/lineage-store.js';
+import { WRITERS_DIR } from '../store/checkpoint-directory.js';
 import { removeEdgeId } from '../store/edge-values.js';
 import { assertNoLiveWriter, claimShard } from '../store/owner-record.js';
 import { Shard } from '../store/shard.js';

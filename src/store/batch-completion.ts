@@ -9,9 +9,10 @@
  * Memory is a few typed arrays per task (~40 bytes with the parents) plus,
  * with several shards, a UDID index; the DAG itself is never built.
  */
-import type { Shard } from '../store/shard.js';
-import { OUTCOME_EMITTED, OUTCOME_FILTERED } from '../store/task-record.js';
+import type { Shard } from './shard.js';
+import { OUTCOME_EMITTED, OUTCOME_FILTERED } from './task-record.js';
 import { loadTaskTable, type TaskTable } from './task-table.js';
+import { UdidIndex } from './udid-index.js';
 
 export interface CompletionSnapshot {
   /** Number of distinct tasks. */
@@ -75,4 +76,14 @@ export function completedSet(snapshot: CompletionSnapshot): Set<string> {
   const out = new Set<string>();
   for (let i = 0; i < snapshot.size; i++) if (snapshot.completed[i]) out.add(snapshot.udidAt(i));
   return out;
+}
+
+/** Tasks the batch pass over several shards finds complete that no shard records as complete (a child in one completes a parent in another). */
+export function completedOnlyInUnion(shards: readonly Shard[]): UdidIndex | null {
+  const snapshot = completionOfShards(shards);
+  const extra = new UdidIndex(1024);
+  for (let i = 0; i < snapshot.size; i++) {
+    if (snapshot.completed[i] && !snapshot.recorded[i]) extra.add(Buffer.from(snapshot.udidAt(i), 'hex'), 1);
+  }
+  return extra.size > 0 ? extra : null;
 }

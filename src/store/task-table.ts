@@ -6,12 +6,12 @@
  * form). The DAG is never built as objects: a task costs ~60 bytes here, so
  * millions of tasks fit in a few hundred MB at most.
  */
-import { edgeProblem, edgeRange } from '../store/edge-values.js';
-import { EdgeCursor, LeafCursor, LmdbPageError, PageFile, pageScanEnabled } from '../store/lmdb-pages.js';
-import { META_SIZE, type Shard } from '../store/shard.js';
-import { FLAG_HAS_PARENTS, FLAG_TERMINAL, OUTCOME_FAILED, UDID_SIZE, completedRunOf, flagsOf, outcomeOf, outcomeStageOf, rootOf, stageOf, udidOf } from '../store/task-record.js';
-import { UdidIndex } from '../store/udid-index.js';
-import { blockBody, forEachRecord } from '../store/meta-blocks.js';
+import { edgeProblem, edgeRange } from './edge-values.js';
+import { EdgeCursor, LeafCursor, LmdbPageError, PageFile, pageScanEnabled } from './lmdb-pages.js';
+import { META_SIZE, type Shard } from './shard.js';
+import { FLAG_HAS_PARENTS, FLAG_TERMINAL, OUTCOME_FAILED, UDID_SIZE, completedRunOf, flagsOf, outcomeOf, outcomeStageOf, rootOf, stageOf, udidOf } from './task-record.js';
+import { UdidIndex } from './udid-index.js';
+import { blockBody, forEachRecord } from './meta-blocks.js';
 
 export interface TaskTable {
   readonly size: number;

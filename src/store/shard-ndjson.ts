@@ -1,16 +1,16 @@
 /**
  * @internal
- * `lineage inspect --format ndjson` of a whole single-shard checkpoint, built
- * as bytes from the shard's pages (store/lmdb-pages.ts): the same lines as
- * TaskLineWriter over `store.tasks()` (tested byte for byte), ~3× faster,
+ * Every task of a single-shard checkpoint as NDJSON (`lineage inspect
+ * --format ndjson`), built as bytes from the shard's pages (lmdb-pages.ts):
+ * the same lines as the CLI's TaskLineWriter over `store.tasks()` (tested byte for byte), ~3× faster,
  * and without mapping the file, so the file's pages do not count in RSS.
  *
  * Two passes: the first reads every task's UDID into a table by id (16 bytes
  * a task) and the source keys; the second walks `meta`, `parents` and
  * `children` in id order together and writes each line into 1 MB chunks.
  */
-import { LmdbPageError, LeafCursor, EdgeCursor, PageFile } from '../store/lmdb-pages.js';
-import { META_SIZE, type Shard } from '../store/shard.js';
+import { LmdbPageError, LeafCursor, EdgeCursor, PageFile } from './lmdb-pages.js';
+import { META_SIZE, type Shard } from './shard.js';
 import {
   FLAG_HAS_CHILDREN,
   FLAG_HAS_PARENTS,
@@ -27,9 +27,17 @@ import {
   rootOf,
   stageOf,
   typeOfFlags,
-} from '../store/task-record.js';
-import { BLOCK_TASKS, blockBody, blockStart } from '../store/meta-blocks.js';
-import type { CommandContext } from './command-context.js';
+} from './task-record.js';
+import { BLOCK_TASKS, blockBody, blockStart } from './meta-blocks.js';
+
+/** Where the NDJSON goes: chunks of whole lines, written in order. */
+export interface NdjsonSink {
+  /** True once the reader went away (a closed pipe): the scan stops early. */
+  readonly closed: boolean;
+  writeChunk(chunk: Buffer): Promise<void>;
+  /** Called after each chunk with the number of tasks written so far. */
+  progress?(written: number): void;
+}
 
 const CHUNK = 1 << 20;
 /**
@@ -61,7 +69,7 @@ const COMPLETED_NULL = bytes(',"completed":null}\n');
  * Writes every task of `shard` as NDJSON; returns how many, or null when the
  * pages cannot be read this way (then nothing was written: scan through lmdb-js).
  */
-export async function writeShardNdjson(ctx: CommandContext, shard: Shard, limit: number): Promise<number | null> {
+export async function writeShardNdjson(sink: NdjsonSink, shard: Shard, limit: number): Promise<number | null> {
   let file: PageFile;
   try {
     file = PageFile.open(shard);
@@ -190,7 +198,7 @@ export async function writeShardNdjson(ctx: CommandContext, shard: Shard, limit:
     const ps: number[] = [];
     const cs: number[] = [];
     let n = 0;
-    for (const c = new LeafCursor(file, meta); c.next() && n < limit && !ctx.out.closed; ) {
+    for (const c = new LeafCursor(file, meta); c.next() && n < limit && !sink.closed; ) {
       // The block's records, read in place.
       const row = c.value();
       const first = blockStart(c.intKey);
@@ -222,11 +230,11 @@ export async function writeShardNdjson(ctx: CommandContext, shard: Shard, limit:
         const completed = run === 0 ? COMPLETED_NULL : completedOf(run);
         const need = 256 + 35 * (np + nc) + stage.length + (source?.length ?? 0) + outcome.length + completed.length;
         if (at + need > out.length) {
-          await ctx.out.writeChunk(out.subarray(0, at));
+          await sink.writeChunk(out.subarray(0, at));
           out = Buffer.allocUnsafe(Math.max(CHUNK, need));
           view = new DataView(out.buffer, out.byteOffset, out.length);
           at = 0;
-          ctx.progress.update(() => `inspect: ${n} tasks written`);
+          sink.progress?.(n);
         }
         put(UDID);
         hex(id);
@@ -247,7 +255,7 @@ export async function writeShardNdjson(ctx: CommandContext, shard: Shard, limit:
         n++;
       }
     }
-    if (at > 0) await ctx.out.writeChunk(out.subarray(0, at));
+    if (at > 0) await sink.writeChunk(out.subarray(0, at));
     return n;
   } finally {
     file.close();
