@@ -14,8 +14,8 @@ import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { compareFingerprints, formatFingerprint } from '../planner/fingerprint.js';
 import { LineageStore, checkWriterId } from '../store/lineage-store.js';
 import { MANIFEST_FILE, readManifest, type Manifest, type StageFingerprint } from '../store/manifest.js';
-import { isCheckpointable } from './checkpointable.js';
-import { isBatchStage, isStatefulStage, stageFingerprint, type Stage } from './stage.js';
+import { isCheckpointable } from '../model/checkpointable.js';
+import { isBatchStage, isStatefulStage, stageFingerprint, type Stage } from '../model/stage.js';
 
 export interface OpenedRun {
   readonly store: LineageStore;

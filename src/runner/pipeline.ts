@@ -16,23 +16,18 @@ import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { rootLineage } from '../identity/lineage.js';
 import type { LineageStore } from '../store/lineage-store.js';
 import { checkRunTimeout } from './call-timeout.js';
-import { DEFAULT_KEEP_CHECKPOINTS } from './checkpointable.js';
+import { DEFAULT_KEEP_CHECKPOINTS } from '../model/checkpointable.js';
 import { decideSet, handover, KeyedGroup, SourceState } from './group-handover.js';
 import { openForRun, type OpenedRun } from './open-for-run.js';
 import { RunCounters, type RunProgress, type RunReport } from './run-report.js';
 import { RunStop } from './run-stop.js';
 import { adaptStage, type StageAdapter, type StageCall, type StageTask } from './stage-adapter.js';
-import { isBatchStage, isStatefulStage, type Stage, type TaskContext } from './stage.js';
+import type { Source } from '../model/source.js';
+import { isBatchStage, isStatefulStage, type Stage, type TaskContext } from '../model/stage.js';
 import { Task } from './task.js';
 import { PendingCalls, StallWatch, stalledError } from './stall-watch.js';
 import { StatefulDriver, type InputOutcome } from './stateful-driver.js';
 import { keepCheckpointsProblem, validateStages } from './validate-stages.js';
-
-/** An input: a stable key (part of every descendant's identity) and the data stage 0 gets. */
-export interface Source<T = unknown> {
-  readonly key: string;
-  readonly data?: T;
-}
 
 export interface RunOptions {
   /** Checkpoint directory (created if missing), or an open writable store. None: nothing is recorded. */

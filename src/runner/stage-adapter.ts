@@ -27,7 +27,7 @@ import {
   type StageResult,
   type StatefulStage,
   type TaskContext,
-} from './stage.js';
+} from '../model/stage.js';
 
 /** Where emissions go: a `LineageStore`, or anything with the same two methods. */
 export interface Recorder {
