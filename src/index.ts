@@ -19,8 +19,9 @@ export type {
 export { computeCompletion, completedSet, type CompletionSnapshot } from './completion/batch-completion.js';
 export { mergeCheckpoint, type MergeOptions, type MergeResult } from './store/merge-checkpoint.js';
 export type { Source } from './model/source.js';
-export { Pipeline, type RunOptions, type RunReport, type RunProgress, type StageReport } from './runner/pipeline.js';
-export type { TaskFailure } from './runner/run-report.js';
+export { Pipeline } from './runner/pipeline.js';
+export type { RunOptions } from './runner/run-options.js';
+export type { RunReport, RunProgress, StageReport, TaskFailure } from './runner/run-report.js';
 export {
   failed,
   isFailed,

@@ -1,79 +1,26 @@
 /**
- * The streaming runner. Tasks flow through the stages; later stages are
- * served first and new sources are admitted only while fewer than
- * `maxInFlight` tasks are alive, so memory is bounded by the work in flight,
- * not by the number of sources. With a checkpoint it skips complete sources,
- * drops complete tasks at every stage boundary before they execute, and
- * records every call through the stage adapter. Stateful stages are fed one
- * input at a time and finish once nothing upstream of them is alive (see
- * stateful-driver.ts).
- *
- * @example
- * const report = await new Pipeline([split, clean, write]).run(sources, { checkpoint: 'ckpt' });
+ * @internal
+ * One run of a pipeline: the scheduling loop. Later stages are served first,
+ * then sources are admitted while fewer than `maxInFlight` tasks are alive.
+ * Stateful stages are fed one input at a time and finish once nothing
+ * upstream of them is alive (stateful-driver.ts). Where tasks enter and
+ * leave stages, and are pruned, is stage-boundary.ts; what waits for a call
+ * is stage-queues.ts.
  */
-import { errorText } from '../errors/error-text.js';
-import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
-import { rootLineage } from '../identity/lineage.js';
-import type { LineageStore } from '../store/lineage-store.js';
-import { checkRunTimeout } from './call-timeout.js';
 import { DEFAULT_KEEP_CHECKPOINTS } from '../model/checkpointable.js';
-import { decideSet, handover, KeyedGroup, SourceState } from './group-handover.js';
-import { openForRun, type OpenedRun } from './open-for-run.js';
-import { RunCounters, type RunProgress, type RunReport } from './run-report.js';
-import { RunStop } from './run-stop.js';
-import { adaptStage, type StageAdapter, type StageCall, type StageTask } from './stage-adapter.js';
 import type { Source } from '../model/source.js';
-import { isBatchStage, isStatefulStage, type Stage, type TaskContext } from '../model/stage.js';
-import { Task } from './task.js';
+import { isStatefulStage, type Stage } from '../model/stage.js';
+import type { LineageStore } from '../store/lineage-store.js';
+import { decideSet } from './group-handover.js';
+import { RunCounters } from './run-report.js';
+import { DEFAULT_CONCURRENCY, DEFAULT_MAX_IN_FLIGHT, type RunOptions } from './run-options.js';
+import { adaptStage, type StageAdapter, type StageCall, type StageTask } from './stage-adapter.js';
+import { StageBoundary } from './stage-boundary.js';
+import { checkSource, sourceIterator } from './source-iterator.js';
+import { StageQueues, type Group } from './stage-queues.js';
 import { PendingCalls, StallWatch, stalledError } from './stall-watch.js';
 import { StatefulDriver, type InputOutcome } from './stateful-driver.js';
-import { keepCheckpointsProblem, validateStages } from './validate-stages.js';
 
-export interface RunOptions {
-  /** Checkpoint directory (created if missing), or an open writable store. None: nothing is recorded. */
-  readonly checkpoint?: string | LineageStore;
-  /** This worker's shard (see `LineageStore.open`). Default: `LINEAGE_WRITER_ID`, else "main". */
-  readonly writerId?: string;
-  /** `dag` (default) or `sources` (per-source counters only), for a new checkpoint. */
-  readonly mode?: 'dag' | 'sources';
-  /** Calls running at once per stage, unless the stage sets its own. Default 4. */
-  readonly concurrency?: number;
-  /** Extra tries after a failure, unless the stage sets its own. Default 0. */
-  readonly retries?: number;
-  /** Time limit (ms) of one stage call, unless the stage sets its own `timeoutMs`. Default: none. */
-  readonly timeoutMs?: number;
-  /** Tasks alive at once before no new source is admitted. Default 1024. */
-  readonly maxInFlight?: number;
-  /**
-   * The pipeline changed (another stage id, order or version) but its
-   * outputs did not: keep the checkpoint's completion and record the
-   * decision in the manifest. Without it, completion that depended on the
-   * changed stage or a later one is voided first.
-   */
-  readonly acceptChange?: boolean;
-  /** Checkpoints kept per stateful stage, unless the stage sets its own; at least 2. Default 20. */
-  readonly keepCheckpoints?: number;
-  /**
-   * Stop on SIGINT/SIGTERM while the run runs: no new source or stage call is
-   * started, the calls in flight settle and are recorded, and the checkpoint
-   * is committed. A second signal exits at once (130/143). After the stop, a
-   * process with no listener of its own for the signal prints one line (what
-   * was saved, how to resume) and exits 130/143; one that listens itself gets
-   * the rejection (`LINEAGE_INTERRUPTED`) and decides. False: no handlers.
-   * Default true.
-   */
-  readonly handleSignals?: boolean;
-  /** Aborting it stops the run the same graceful way; `run` then rejects with `LINEAGE_INTERRUPTED` (the reason as `cause`). */
-  readonly signal?: AbortSignal;
-  readonly onProgress?: (progress: RunProgress) => void;
-  /** Milliseconds between `onProgress` calls. Default 1000. */
-  readonly progressIntervalMs?: number;
-}
-
-export type { RunProgress, RunReport, StageReport } from './run-report.js';
-
-const DEFAULT_CONCURRENCY = 4;
-const DEFAULT_MAX_IN_FLIGHT = 1024;
 /**
  * Longest stretch (ms) without giving the event loop a turn. Synchronous
  * stages and already-resolved promises can chain forever in microtasks;
@@ -81,104 +28,17 @@ const DEFAULT_MAX_IN_FLIGHT = 1024;
  */
 const YIELD_MS = 20;
 
-export class Pipeline {
-  readonly stages: readonly Stage[];
-
-  constructor(stages: readonly Stage[]) {
-    validateStages(stages);
-    this.stages = [...stages];
-  }
-
-  /**
-   * Runs every source through the stages; resolves to the report (failed
-   * tasks are in it, not thrown). A failed commit of the checkpoint stops
-   * the run at once (it rejects with that error once the calls in flight
-   * settled); so do SIGINT/SIGTERM and `signal` (see `RunOptions.handleSignals`).
-   */
-  async run(sources: Iterable<Source> | AsyncIterable<Source>, options: RunOptions = {}): Promise<RunReport> {
-    const started = performance.now();
-    const keep = options.keepCheckpoints === undefined ? null : keepCheckpointsProblem(options.keepCheckpoints);
-    if (keep) throw new LineageError(ErrorCodes.INVALID_ARGUMENT, `Pipeline.run: the option ${keep}`);
-    checkRunTimeout(options.timeoutMs);
-    const stop = new RunStop(options);
-    let opened: OpenedRun | null;
-    try {
-      opened = options.checkpoint === undefined ? null : await openForRun(this.stages, options.checkpoint, options);
-    } catch (err) {
-      stop.dispose();
-      throw err;
-    }
-    const store = opened?.store ?? null;
-    let failure: unknown;
-    let counters: RunCounters | undefined;
-    let unsubscribe: (() => void) | undefined;
-    try {
-      const run = new PipelineRun(this.stages, store, options, started);
-      counters = run.counters;
-      unsubscribe = store?.onWriteFailure((err) => run.stop(err));
-      stop.whenRequested((reason) => run.stop(reason));
-      await run.execute(sources, opened?.voidedCheckpoints ?? new Map());
-    } catch (err) {
-      failure = err;
-    }
-    unsubscribe?.();
-    // A stop request commits what finished; a failed commit then matters more than the stop.
-    const stopped = stop.reason !== null && (failure === undefined || failure === stop.reason);
-    if (opened?.owned) {
-      try {
-        await opened.store.close();
-      } catch (err) {
-        failure = stopped ? err : (failure ?? err);
-      }
-    } else if (store && (failure === undefined || stopped)) {
-      try {
-        await store.flush();
-      } catch (err) {
-        failure = err;
-      }
-    }
-    if (stopped && (failure === undefined || failure === stop.reason)) {
-      const r = counters!.report(store, opened?.dir ?? null, performance.now() - started);
-      const calls = r.stages.reduce((n, st) => n + st.calls, 0);
-      throw stop.conclude({ checkpoint: r.checkpoint, calls, sourcesRead: r.sources.read, sourcesSkipped: r.sources.skipped });
-    }
-    stop.dispose();
-    if (failure !== undefined) throw failure;
-    return counters!.report(store, opened?.dir ?? null, performance.now() - started);
-  }
-}
-
-interface Group {
-  readonly tasks: StageTask[];
-  readonly key: string | null;
-}
-
-/** @internal One run of a pipeline: queues, counters and the scheduling loop. */
-class PipelineRun {
+export class PipelineRun {
   readonly counters: RunCounters;
   private readonly n: number;
   private readonly adapters: StageAdapter[];
   private readonly limit: Int32Array;
   private readonly active: Int32Array;
-  private readonly queues: StageTask[][];
-  private readonly heads: Int32Array;
-  /** Closed groups and arrival batches waiting for a call. */
-  private readonly ready: Group[][];
-  private readonly keyed: (((input: unknown, ctx: TaskContext) => string) | null)[];
-  private readonly batchSize: Int32Array;
-  private readonly perSource = new Map<string, SourceState>();
-  /** Tasks alive at each stage, all sources together. */
-  private readonly aliveAt: Int32Array;
+  private readonly queues: StageQueues;
+  private readonly boundary: StageBoundary;
   /** Per stage: the driver of a stateful stage, else null. */
   private readonly drivers: (StatefulDriver | null)[];
-  /** Lowest stage at which any task failed (n: none); a stateful stage after it holds `finish` back. */
-  private firstFailure: number;
-  /** Lowest stage a task was pruned before entering (n: none): an input of a stateful stage after it may be missing. */
-  private firstPrune: number;
-  /** Per stage: some task that entered it may be complete (for a stateful stage's decision over its inputs). */
-  private readonly mayBeCompleteAt: Uint8Array;
   private readonly maxInFlight: number;
-  private inFlight = 0;
   private activeCalls = 0;
   private iterator: Iterator<Source> | AsyncIterator<Source> | null = null;
   private sync = true;
@@ -190,8 +50,6 @@ class PipelineRun {
   private pumping = false;
   private again = false;
   private fatal: { error: unknown } | null = null;
-  /** The checkpoint's answer whether a task is complete (null: no checkpoint); made once, not per question. */
-  private readonly isCompleted: ((udid: string) => boolean) | null;
   /** Calls waiting on a promise: what a stall names. */
   private readonly pendingCalls = new PendingCalls();
   private finish!: () => void;
@@ -205,7 +63,6 @@ class PipelineRun {
     started: number,
   ) {
     this.n = stages.length;
-    this.isCompleted = store === null ? null : (udid) => store.isCompleted(udid);
     this.counters = new RunCounters(stages, started, options);
     this.adapters = stages.map((s, i) =>
       adaptStage(s, {
@@ -217,38 +74,21 @@ class PipelineRun {
     );
     this.limit = Int32Array.from(stages, (s) => Math.max(1, s.concurrency ?? options.concurrency ?? DEFAULT_CONCURRENCY));
     this.active = new Int32Array(this.n);
-    this.queues = stages.map(() => []);
-    this.heads = new Int32Array(this.n);
-    this.ready = stages.map(() => []);
-    this.keyed = stages.map((s) => {
-      if (!isBatchStage(s) || s.groupBy === undefined) return null;
-      return s.groupBy === 'source' ? () => '' : s.groupBy;
-    });
-    this.batchSize = Int32Array.from(stages, (s) => (isBatchStage(s) && s.groupBy === undefined ? Math.max(1, s.batchSize ?? 1) : 0));
     this.maxInFlight = Math.max(1, options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
-    this.aliveAt = new Int32Array(this.n);
-    this.firstFailure = this.n;
-    this.firstPrune = this.n;
-    this.mayBeCompleteAt = new Uint8Array(this.n);
     this.drivers = stages.map((s, i) =>
       isStatefulStage(s)
         ? new StatefulDriver(s, store, s.keepCheckpoints ?? options.keepCheckpoints ?? DEFAULT_KEEP_CHECKPOINTS, this.counters.states[i]!, s.timeoutMs ?? options.timeoutMs ?? 0)
         : null,
     );
+    this.queues = new StageQueues(stages);
+    this.boundary = new StageBoundary(stages, store, this.counters, this.queues, this.drivers);
   }
 
   async execute(sources: Iterable<Source> | AsyncIterable<Source>, voided: ReadonlyMap<string, readonly number[]>): Promise<void> {
     for (const d of this.drivers) if (d) await d.restore(voided.get(d.stage.id) ?? []);
-    const it = sources as Partial<Iterable<Source> & AsyncIterable<Source>>;
-    const syncIt = it[Symbol.iterator];
-    const asyncIt = it[Symbol.asyncIterator];
-    if (typeof syncIt === 'function') this.iterator = syncIt.call(sources);
-    else if (typeof asyncIt === 'function') {
-      this.iterator = asyncIt.call(sources);
-      this.sync = false;
-    } else {
-      throw new LineageError(ErrorCodes.INVALID_ARGUMENT, 'Pipeline.run: sources must be an iterable or async iterable of { key, data }.');
-    }
+    const opened = sourceIterator(sources);
+    this.iterator = opened.iterator;
+    this.sync = opened.sync;
     const watch = new StallWatch(
       () => stalledError(this.pendingCalls.describe(this.stages, this.reading, this.draining), this.pendingCalls.size),
       (err) => {
@@ -330,7 +170,7 @@ class PipelineRun {
       this.fail(this.fatal.error);
       return;
     }
-    if (this.sourcesDone && this.inFlight === 0 && this.drivers.every((d) => d === null || d.done)) this.finish();
+    if (this.sourcesDone && this.boundary.inFlight === 0 && this.drivers.every((d) => d === null || d.done)) this.finish();
   }
 
   private abort(err: unknown): void {
@@ -341,17 +181,11 @@ class PipelineRun {
   private dispatch(i: number): boolean {
     const driver = this.drivers[i];
     if (driver) return this.feed(i, driver);
-    const ready = this.ready[i]!;
     let started = false;
     while (this.active[i]! < this.limit[i]! && !this.fatal) {
-      let group: Group | undefined;
-      if (ready.length > 0) group = ready.shift();
-      else if (this.batchSize[i]! > 1) {
-        if (this.queued(i) < this.batchSize[i]!) break;
-        group = { tasks: this.take(i, this.batchSize[i]!), key: null };
-      } else if (this.queued(i) > 0) group = { tasks: this.take(i, 1), key: null };
-      else break;
-      this.call(i, group!);
+      const group = this.queues.next(i);
+      if (group === undefined) break;
+      this.call(i, group);
       started = true;
     }
     return started;
@@ -390,8 +224,8 @@ class PipelineRun {
   /** Feeds a stateful stage its queued inputs, one at a time; true if it fed any. */
   private feed(i: number, driver: StatefulDriver): boolean {
     let fed = false;
-    while (!driver.busy && !driver.done && this.queued(i) > 0 && !this.fatal) {
-      const task = this.take(i, 1)[0]!;
+    while (!driver.busy && !driver.done && this.queues.queued(i) > 0 && !this.fatal) {
+      const task = this.queues.take(i, 1)[0]!;
       fed = true;
       const outcome = driver.absorb(task);
       if (!(outcome instanceof Promise)) {
@@ -416,12 +250,8 @@ class PipelineRun {
 
   private absorbed(i: number, task: StageTask, outcome: InputOutcome): void {
     if (outcome !== 'duplicate') this.counters.input(i, task, outcome);
-    if (typeof outcome === 'object') {
-      this.firstFailure = Math.min(this.firstFailure, i);
-      const s = this.perSource.get(task.lineage.sourceKey)!;
-      s.failedAt = Math.min(s.failedAt, i);
-    }
-    this.leave(i, task);
+    if (typeof outcome === 'object') this.boundary.failed(i, task);
+    this.boundary.leave(i, task);
   }
 
   /**
@@ -433,7 +263,7 @@ class PipelineRun {
     if (!this.sourcesDone || this.reading) return false;
     let upstream = 0;
     for (let k = 0; k < this.n; k++) {
-      upstream += this.aliveAt[k]!;
+      upstream += this.boundary.aliveAt[k]!;
       const driver = this.drivers[k];
       if (!driver || driver.done) continue;
       if (driver.busy || upstream > 0) return false;
@@ -446,7 +276,7 @@ class PipelineRun {
   private conclude(k: number, driver: StatefulDriver): void {
     driver.busy = true;
     this.activeCalls++;
-    const heldBack = this.firstFailure <= k;
+    const heldBack = this.boundary.firstFailure <= k;
     const run = async () => {
       const inputs = await driver.conclude(heldBack);
       if (inputs === null) {
@@ -454,7 +284,7 @@ class PipelineRun {
         driver.done = true;
         return;
       }
-      const verdict = decideSet(inputs, this.mayBeCompleteAt[k] === 1, this.firstPrune < k, this.isCompleted);
+      const verdict = decideSet(inputs, this.boundary.mayBeCompleteAt[k] === 1, this.boundary.firstPrune < k, this.boundary.isCompleted);
       if (verdict !== 'run') {
         // Complete: another writer (or an earlier run) finished over all of them. Held: an input may be missing.
         if (verdict === 'hold') {
@@ -471,10 +301,10 @@ class PipelineRun {
       this.counters.finish(k, inputs, r);
       driver.done = true;
       if (r.kind === 'failed') {
-        this.firstFailure = Math.min(this.firstFailure, k);
+        this.boundary.firstFailure = Math.min(this.boundary.firstFailure, k);
         return;
       }
-      this.emitFinished(k, r);
+      this.boundary.passOnFinished(k, r);
       await driver.finished();
     };
     run()
@@ -487,206 +317,24 @@ class PipelineRun {
       });
   }
 
-  /** A stateful stage's children enter the next stage; groups waiting downstream for their source may close. */
-  private emitFinished(k: number, r: StageCall): void {
-    if (r.kind !== 'children' || k + 1 >= this.n) return;
-    const sources = new Set<string>();
-    for (const child of r.children) {
-      this.passOn(k + 1, child, r.completeChildren);
-      if (this.perSource.has(child.lineage.sourceKey)) sources.add(child.lineage.sourceKey);
-    }
-    for (const key of sources) this.release(key, this.perSource.get(key)!, k);
-  }
-
   /** A call of stage i on `tasks` finished: pass the children on, then retire the inputs. */
   private settled(i: number, tasks: readonly StageTask[], r: StageCall): void {
     this.counters.call(i, tasks, r);
-    if (r.kind === 'failed') {
-      this.firstFailure = Math.min(this.firstFailure, i);
-      for (const t of tasks) {
-        const s = this.perSource.get(t.lineage.sourceKey)!;
-        s.failedAt = Math.min(s.failedAt, i);
-      }
-    }
-    if (r.kind === 'children' && i + 1 < this.n) for (const child of r.children) this.passOn(i + 1, child, r.completeChildren);
-    for (const t of tasks) this.leave(i, t);
-  }
-
-  /**
-   * A child enters stage i, unless the checkpoint has it complete (`mayBeComplete`:
-   * the recorder did not rule that out). A member of a keyed group is never
-   * pruned on its own, nor an input of a stateful stage: the set is decided
-   * whole when it is handed over (group-handover.ts).
-   */
-  private passOn(i: number, child: StageTask, mayBeComplete: boolean): void {
-    const ask = this.store !== null && mayBeComplete;
-    if (ask && this.keyed[i] === null && this.drivers[i] === null && this.store!.isCompleted(child.lineage.udid)) {
-      this.counters.pruned(i);
-      this.firstPrune = Math.min(this.firstPrune, i);
-      const s = this.perSource.get(child.lineage.sourceKey);
-      if (s) s.prunedAt = Math.min(s.prunedAt, i);
-      return;
-    }
-    if (ask) this.mayBeCompleteAt[i] = 1;
-    this.enter(i, child, ask);
-  }
-
-  /** A task reaches stage i: queued, or held in its source's group when the stage groups by key. */
-  private enter(i: number, task: StageTask, mayBeComplete = false): void {
-    const key = task.lineage.sourceKey;
-    let s = this.perSource.get(key);
-    if (!s) {
-      s = new SourceState(this.n);
-      this.perSource.set(key, s);
-    }
-    const groupOf = this.keyed[i];
-    const g = groupOf ? this.groupKey(i, groupOf, task) : null;
-    if (groupOf && g === null) {
-      // It never joins its group, so that group (and any later one of the source) would be
-      // short: counted as a failure just before stage i, which holds them back.
-      s.failedAt = Math.min(s.failedAt, i - 1);
-      this.firstFailure = Math.min(this.firstFailure, i);
-      if (s.total === 0) this.perSource.delete(key);
-      return;
-    }
-    s.alive[i]!++;
-    s.total++;
-    this.inFlight++;
-    this.aliveAt[i]!++;
-    if (g !== null) {
-      s.groups ??= new Map();
-      let byKey = s.groups.get(i);
-      if (!byKey) s.groups.set(i, (byKey = new Map()));
-      let group = byKey.get(g);
-      if (!group) byKey.set(g, (group = new KeyedGroup()));
-      group.tasks.push(task);
-      if (mayBeComplete) group.mayBeComplete = true;
-      return;
-    }
-    this.queues[i]!.push(task);
-  }
-
-  /** The task's group at stage i; null when `groupBy` threw or gave no string: the task is then recorded failed. */
-  private groupKey(i: number, groupOf: (input: unknown, ctx: TaskContext) => string, task: StageTask): string | null {
-    const stage = this.stages[i]!.id;
-    let g: unknown;
-    let error: string;
-    try {
-      g = groupOf(task.data, { stage, udid: task.lineage.udid, sourceKey: task.lineage.sourceKey, lineage: task.lineage, attempt: 0 });
-      if (typeof g === 'string') return g;
-      error = `groupBy returned ${describeValue(g)} for this task; it must return a string.`;
-    } catch (err) {
-      error = `groupBy threw: ${errorText(err)}`;
-    }
-    this.store?.recordFailure({ stage, task: task.lineage, error });
-    this.counters.entryFailed(i, task, error);
-    return null;
-  }
-
-  /** A source's root at a `groupBy` stage 0 is a group of one: nothing upstream can join it. */
-  private enterRoot(task: StageTask): void {
-    this.enter(0, task);
-    const s = this.keyed[0] ? this.perSource.get(task.lineage.sourceKey) : undefined;
-    const groups = s?.groups?.get(0);
-    if (groups) {
-      for (const [g, group] of groups) this.ready[0]!.push({ tasks: group.tasks, key: g });
-      s!.groups!.delete(0);
-    }
-  }
-
-  /** A task of stage i is done with (emitted, filtered, failed, absorbed): close groups it was holding open. */
-  private leave(i: number, task: StageTask): void {
-    const key = task.lineage.sourceKey;
-    const s = this.perSource.get(key)!;
-    s.alive[i]!--;
-    s.total--;
-    this.inFlight--;
-    this.aliveAt[i]!--;
-    this.release(key, s, i);
-  }
-
-  /**
-   * Hands over the source's groups after stage i that nothing upstream can
-   * still add to (each run, pruned or held back whole: see group-handover.ts);
-   * forgets the source when nothing of it is alive.
-   */
-  private release(key: string, s: SourceState, i: number): void {
-    if (s.groups) {
-      let upstream = 0;
-      let retired: { f: number; tasks: StageTask[]; verdict: 'prune' | 'hold' }[] | null = null;
-      for (let f = 0; f < this.n; f++) {
-        const byKey = f > i ? s.groups.get(f) : undefined;
-        if (byKey && upstream === 0) {
-          s.groups.delete(f);
-          // A fixed order, whatever the arrival order: groups by key, tasks by UDID.
-          for (const g of [...byKey.keys()].sort()) {
-            const group = byKey.get(g)!;
-            const verdict = handover(group, f, s, this.isCompleted);
-            if (verdict === 'run') {
-              const members = group.tasks.sort((a, b) => (a.lineage.udid < b.lineage.udid ? -1 : 1));
-              this.ready[f]!.push({ tasks: members, key: g });
-              continue;
-            }
-            // Held: a member failed upstream, or may be missing, and merging the rest would emit an
-            // output an uninterrupted run never makes; a rerun redoes it whole. Pruned: it is complete.
-            (retired ??= []).push({ f, tasks: group.tasks, verdict });
-            if (verdict === 'prune') {
-              s.prunedAt = Math.min(s.prunedAt, f);
-              this.firstPrune = Math.min(this.firstPrune, f);
-            }
-          }
-        }
-        upstream += s.alive[f]!;
-      }
-      if (s.groups.size === 0) s.groups = null;
-      if (retired) {
-        for (const { f, tasks, verdict } of retired) {
-          if (verdict === 'hold') this.counters.held(f, tasks.length);
-          else for (let k = 0; k < tasks.length; k++) this.counters.pruned(f);
-          for (const t of tasks) this.leave(f, t);
-        }
-        return;
-      }
-    }
-    if (s.total === 0) this.perSource.delete(key);
-  }
-
-  private queued(i: number): number {
-    return this.queues[i]!.length - this.heads[i]!;
-  }
-
-  private take(i: number, count: number): StageTask[] {
-    const q = this.queues[i]!;
-    const head = this.heads[i]!;
-    const end = Math.min(q.length, head + count);
-    const out = q.slice(head, end);
-    if (end === q.length) {
-      q.length = 0;
-      this.heads[i] = 0;
-    } else if (end > 4096 && end * 2 > q.length) {
-      q.splice(0, end);
-      this.heads[i] = 0;
-    } else this.heads[i] = end;
-    return out;
+    if (r.kind === 'failed') for (const t of tasks) this.boundary.failed(i, t);
+    if (r.kind === 'children' && i + 1 < this.n) for (const child of r.children) this.boundary.passOn(i + 1, child, r.completeChildren);
+    for (const t of tasks) this.boundary.leave(i, t);
   }
 
   /** Nothing else can run: hand an arrival-order stage its last, partial batch. */
   private flushPartialBatch(): boolean {
-    if (!this.sourcesDone && this.inFlight < this.maxInFlight) return false;
-    for (let i = 0; i < this.n; i++) {
-      const q = this.queued(i);
-      if (this.batchSize[i]! > 1 && q > 0 && q < this.batchSize[i]!) {
-        this.ready[i]!.push({ tasks: this.take(i, q), key: null });
-        return true;
-      }
-    }
-    return false;
+    if (!this.sourcesDone && this.boundary.inFlight < this.maxInFlight) return false;
+    return this.queues.flushPartialBatch();
   }
 
   /** Admits sources while there is room; true if it admitted any. */
   private admit(): boolean {
     let admitted = false;
-    while (!this.sourcesDone && !this.reading && !this.draining && !this.fatal && this.inFlight < this.maxInFlight) {
+    while (!this.sourcesDone && !this.reading && !this.draining && !this.fatal && this.boundary.inFlight < this.maxInFlight) {
       if (this.store?.needsDrain) {
         this.waitFor('draining', this.store.drain());
         return admitted;
@@ -733,7 +381,6 @@ class PipelineRun {
     );
   }
 
-
   private accept(r: IteratorResult<Source>): void {
     if (this.fatal) return; // the run is stopping: a source read meanwhile is not started
     if (r.done) {
@@ -741,36 +388,8 @@ class PipelineRun {
       return;
     }
     const source = r.value;
-    if (source === null || typeof source !== 'object' || typeof source.key !== 'string' || source.key.length === 0) {
-      throw new LineageError(
-        ErrorCodes.INVALID_ARGUMENT,
-        `Pipeline.run: source #${this.counters.sourcesRead + 1} has no key (got ${JSON.stringify(source)?.slice(0, 80)}); ` +
-          'every source needs a stable, non-empty key such as its file path.',
-      );
-    }
+    checkSource(source, this.counters.sourcesRead + 1);
     this.counters.sourcesRead++;
-    const lineage = rootLineage(source.key);
-    // Its key was given before in this run: run again, it would double its outputs (a keyed group
-    // would hold every member twice). Known from the tasks alive now and from the store's session,
-    // so no key is remembered once its source is done.
-    if (this.perSource.has(source.key) || (this.store !== null && this.store.consumedInRun(lineage))) {
-      this.counters.duplicate(source.key);
-      return;
-    }
-    if (this.store !== null && this.store.isSourceCompleted(lineage)) {
-      this.counters.sourcesSkipped++;
-      return;
-    }
-    this.enterRoot(new Task(source.data, lineage));
-  }
-}
-
-/** A value as a user would recognise it in a message, whatever it is. */
-function describeValue(value: unknown): string {
-  if (typeof value === 'symbol' || typeof value === 'function' || typeof value === 'bigint') return String(value);
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return `a ${typeof value}`;
+    this.boundary.admit(source);
   }
 }

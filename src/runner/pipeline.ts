@@ -1,0 +1,90 @@
+/**
+ * The streaming runner's public face. Tasks flow through the stages; later
+ * stages are served first and new sources are admitted only while fewer than
+ * `maxInFlight` tasks are alive, so memory is bounded by the work in flight,
+ * not by the number of sources. With a checkpoint it skips complete sources,
+ * drops complete tasks at every stage boundary before they execute, and
+ * records every call through the stage adapter. This file opens and closes
+ * the checkpoint and turns a stop into its error; the scheduling loop is
+ * pipeline-run.ts.
+ *
+ * @example
+ * const report = await new Pipeline([split, clean, write]).run(sources, { checkpoint: 'ckpt' });
+ */
+import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
+import type { Source } from '../model/source.js';
+import type { Stage } from '../model/stage.js';
+import { checkRunTimeout } from './call-timeout.js';
+import { openForRun, type OpenedRun } from './open-for-run.js';
+import { PipelineRun } from './pipeline-run.js';
+import type { RunCounters, RunReport } from './run-report.js';
+import type { RunOptions } from './run-options.js';
+import { RunStop } from './run-stop.js';
+import { keepCheckpointsProblem, validateStages } from './validate-stages.js';
+
+export class Pipeline {
+  readonly stages: readonly Stage[];
+
+  constructor(stages: readonly Stage[]) {
+    validateStages(stages);
+    this.stages = [...stages];
+  }
+
+  /**
+   * Runs every source through the stages; resolves to the report (failed
+   * tasks are in it, not thrown). A failed commit of the checkpoint stops
+   * the run at once (it rejects with that error once the calls in flight
+   * settled); so do SIGINT/SIGTERM and `signal` (see `RunOptions.handleSignals`).
+   */
+  async run(sources: Iterable<Source> | AsyncIterable<Source>, options: RunOptions = {}): Promise<RunReport> {
+    const started = performance.now();
+    const keep = options.keepCheckpoints === undefined ? null : keepCheckpointsProblem(options.keepCheckpoints);
+    if (keep) throw new LineageError(ErrorCodes.INVALID_ARGUMENT, `Pipeline.run: the option ${keep}`);
+    checkRunTimeout(options.timeoutMs);
+    const stop = new RunStop(options);
+    let opened: OpenedRun | null;
+    try {
+      opened = options.checkpoint === undefined ? null : await openForRun(this.stages, options.checkpoint, options);
+    } catch (err) {
+      stop.dispose();
+      throw err;
+    }
+    const store = opened?.store ?? null;
+    let failure: unknown;
+    let counters: RunCounters | undefined;
+    let unsubscribe: (() => void) | undefined;
+    try {
+      const run = new PipelineRun(this.stages, store, options, started);
+      counters = run.counters;
+      unsubscribe = store?.onWriteFailure((err) => run.stop(err));
+      stop.whenRequested((reason) => run.stop(reason));
+      await run.execute(sources, opened?.voidedCheckpoints ?? new Map());
+    } catch (err) {
+      failure = err;
+    }
+    unsubscribe?.();
+    // A stop request commits what finished; a failed commit then matters more than the stop.
+    const stopped = stop.reason !== null && (failure === undefined || failure === stop.reason);
+    if (opened?.owned) {
+      try {
+        await opened.store.close();
+      } catch (err) {
+        failure = stopped ? err : (failure ?? err);
+      }
+    } else if (store && (failure === undefined || stopped)) {
+      try {
+        await store.flush();
+      } catch (err) {
+        failure = err;
+      }
+    }
+    if (stopped && (failure === undefined || failure === stop.reason)) {
+      const r = counters!.report(store, opened?.dir ?? null, performance.now() - started);
+      const calls = r.stages.reduce((n, st) => n + st.calls, 0);
+      throw stop.conclude({ checkpoint: r.checkpoint, calls, sourcesRead: r.sources.read, sourcesSkipped: r.sources.skipped });
+    }
+    stop.dispose();
+    if (failure !== undefined) throw failure;
+    return counters!.report(store, opened?.dir ?? null, performance.now() - started);
+  }
+}
