@@ -21,7 +21,7 @@ export interface Lineage {
  * million times in a W1 run). A note is for one recorder and one UDID: it
  * reads as absent for any other recorder, or once `udid` was reassigned.
  * Private fields are not properties: JSON, spreads, structured clones and
- * `toEqual` see the three fields only.
+ * `toEqual` see the three fields only. Measured: docs/performance.md#lineage-note.
  */
 class NotedLineage implements Lineage {
   readonly path: string;
@@ -30,7 +30,7 @@ class NotedLineage implements Lineage {
   #by: object | null = null;
   #udid = '';
   #note = 0;
-  /** The SHA-256 of `path` in hex, whose first half is `udid`, and the `udid` cut from it. */
+  /** The SHA-256 of `path` in hex, whose first half is `udid` (kept flat: docs/performance.md#flat-digest), and the `udid` cut from it. */
   readonly #digest: string;
   readonly #made: string;
   /** The parent UDIDs a child's path was made from (childOrigin), ROOT for a root, null for a childLineage. */

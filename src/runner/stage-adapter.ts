@@ -80,6 +80,7 @@ export interface StageAdapter<In = unknown, Out = unknown> {
  * objects: V8 keeps an array literal `[]` (and `[].map(...)`) as a list of small
  * integers, and the recorder's and the runner's optimised code, having seen
  * lists of objects, deoptimised on each such list and was compiled again.
+ * V8-specific: docs/performance.md#no-children.
  */
 const NO_CHILDREN: readonly never[] = ([{}] as never[]).slice(0, 0);
 
