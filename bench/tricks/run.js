@@ -20,12 +20,8 @@ const TRICKS = {
     file: 'runner/task.js',
     undo: (src) => src.replace(/export class Task \{[\s\S]*?\n\}\n/, 'export function Task(data, lineage) {\n    return { data, lineage };\n}\n'),
   },
-  // The empty child list as a literal `[]` (small-integer elements) instead of a slice of an object list.
-  'no-children': { file: 'runner/stage-adapter.js', undo: (src) => src.replace('const NO_CHILDREN = [{}].slice(0, 0);', 'const NO_CHILDREN = [];') },
   // No recorder note on lineages: the recorder parses and looks up every parent's UDID.
   'lineage-note': { file: 'identity/lineage.js', undo: (src) => src.replace('static noteOf(lineage, by) {', 'static noteOf(lineage, by) {\n        return 0;') },
-  // The UDID's words read from the sliced `udid` (a view V8 unwraps per character) instead of the flat digest.
-  'flat-digest': { file: 'identity/lineage.js', undo: (src) => src.replace('this.#digest = digest;', 'this.#digest = this.udid;') },
 };
 
 const [which = 'all', runsArg = '5', sourcesArg = '50000'] = process.argv.slice(2);
