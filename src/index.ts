@@ -18,8 +18,10 @@ export type {
 } from './store/types.js';
 export { computeCompletion, completedSet, type CompletionSnapshot } from './store/batch-completion.js';
 export { mergeCheckpoint, type MergeOptions, type MergeResult } from './maintenance/merge-checkpoint.js';
-export { Pipeline, type Source, type RunOptions, type RunReport, type RunProgress, type StageReport } from './runner/pipeline.js';
-export type { TaskFailure } from './runner/run-report.js';
+export type { Source } from './model/source.js';
+export { Pipeline } from './runner/pipeline.js';
+export type { RunOptions } from './runner/run-options.js';
+export type { RunReport, RunProgress, StageReport, TaskFailure } from './runner/run-report.js';
 export {
   failed,
   isFailed,
@@ -33,8 +35,8 @@ export {
   type BatchContext,
   type FinishContext,
   type Failed,
-} from './runner/stage.js';
-export { isCheckpointable, DEFAULT_KEEP_CHECKPOINTS, type Checkpointable, type CheckpointContext } from './runner/checkpointable.js';
+} from './model/stage.js';
+export { isCheckpointable, DEFAULT_KEEP_CHECKPOINTS, type Checkpointable, type CheckpointContext } from './model/checkpointable.js';
 export type { StateCheckpoint, StageCheckpoints } from './store/state-checkpoint-log.js';
 export { assignChildLineage, type Assigned, type Child, type AssignOptions } from './runner/assign-child-lineage.js';
 export { adaptStage, type StageAdapter, type StageCall, type StageTask, type Recorder, type AdapterOptions } from './runner/stage-adapter.js';

@@ -15,7 +15,8 @@ import { statSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ErrorCodes, LineageError, isLineageError } from '../errors/lineage-error.js';
-import type { Pipeline, Source } from '../runner/pipeline.js';
+import type { Source } from '../model/source.js';
+import type { Pipeline } from '../runner/pipeline.js';
 
 export type SourceStream = Iterable<Source> | AsyncIterable<Source>;
 

@@ -9,7 +9,7 @@
  * list or module (exit 2) never touches the checkpoint.
  */
 import { InterruptedError } from '../errors/interrupted-error.js';
-import type { RunProgress, RunReport } from '../runner/pipeline.js';
+import type { RunProgress, RunReport } from '../runner/run-report.js';
 import { checkWriterId } from '../store/open-checkpoint.js';
 import { EXIT_OK, EXIT_PROBLEM } from './cli-errors.js';
 import type { CommandContext } from './command-context.js';

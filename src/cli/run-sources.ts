@@ -9,7 +9,7 @@
  * iterable stays synchronous: the runner reads those without awaiting.
  */
 import { ErrorCodes, LineageError, isLineageError } from '../errors/lineage-error.js';
-import type { Source } from '../runner/pipeline.js';
+import type { Source } from '../model/source.js';
 import { isIterable, type PipelineModule, type SourceStream } from './load-pipeline-module.js';
 import type { SourceKey } from './read-source-list.js';
 

@@ -21,7 +21,7 @@ export interface Lineage {
  * million times in a W1 run). A note is for one recorder and one UDID: it
  * reads as absent for any other recorder, or once `udid` was reassigned.
  * Private fields are not properties: JSON, spreads, structured clones and
- * `toEqual` see the three fields only.
+ * `toEqual` see the three fields only. Measured: docs/performance.md#lineage-note.
  */
 class NotedLineage implements Lineage {
   readonly path: string;
@@ -30,8 +30,7 @@ class NotedLineage implements Lineage {
   #by: object | null = null;
   #udid = '';
   #note = 0;
-  /** The SHA-256 of `path` in hex, whose first half is `udid`, and the `udid` cut from it. */
-  readonly #digest: string;
+  /** The `udid` this constructor made (a reassigned `udid` voids the note, origin and digest). */
   readonly #made: string;
   /** The parent UDIDs a child's path was made from (childOrigin), ROOT for a root, null for a childLineage. */
   readonly #origin: readonly string[] | null;
@@ -41,7 +40,6 @@ class NotedLineage implements Lineage {
     this.path = path;
     this.udid = this.#made = digest.slice(0, 32);
     this.sourceKey = sourceKey;
-    this.#digest = digest;
     this.#origin = origin;
   }
 
@@ -56,7 +54,7 @@ class NotedLineage implements Lineage {
   }
 
   static digestOf(lineage: unknown): string | null {
-    return lineage instanceof NotedLineage && lineage.#made === lineage.udid ? lineage.#digest : null;
+    return lineage instanceof NotedLineage && lineage.#made === lineage.udid ? lineage.#made : null;
   }
 
   static noteOf(lineage: unknown, by: object): number {
@@ -97,9 +95,9 @@ export const lineageNote: (lineage: unknown, by: object) => number = NotedLineag
 export const noteLineage: (lineage: unknown, by: object, value: number) => void = NotedLineage.note;
 
 /**
- * @internal The hex SHA-256 digest whose first 32 characters are `lineage.udid`, for a
+ * @internal A string whose first 32 characters are `lineage.udid` (the UDID itself), for a
  * lineage made here whose `udid` was not reassigned; else null. Such a UDID is
- * valid without a check: a recorder reads its bytes from the digest (digestWords).
+ * valid without a check: a recorder reads its bytes from it (digestWords).
  */
 export const lineageDigest: (lineage: unknown) => string | null = NotedLineage.digestOf;
 

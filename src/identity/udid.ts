@@ -91,10 +91,8 @@ export function parseUdidWords(value: unknown, out: Int32Array, at: number): boo
 
 /**
  * @internal
- * parseUdidWords for a string known to start with a UDID (a digest from
- * digestOf): no check, and no table. The UDID that `slice` cuts from a
- * digest is a view of it, which V8 unwraps on every character read; the
- * digest itself is read directly. For a lowercase hex digit c, its value is
+ * parseUdidWords for a string known to start with a valid UDID (one made by
+ * digestOf): no check, and no table. For a lowercase hex digit c, its value is
  * (c & 15) + 9 * (c >> 6).
  */
 export function digestWords(digest: string, out: Int32Array, at: number): void {

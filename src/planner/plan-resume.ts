@@ -23,7 +23,7 @@ import { LineageStore } from '../store/lineage-store.js';
 import type { StageFingerprint } from '../store/manifest.js';
 import type { StateCheckpoint } from '../store/state-checkpoint-log.js';
 import { OUTCOME_FAILED } from '../store/task-record.js';
-import { stageFingerprint, type Stage } from '../runner/stage.js';
+import { stageFingerprint, type Stage } from '../model/stage.js';
 import { compareFingerprints } from './fingerprint.js';
 
 export type Verdict = 'skip' | 'resume' | 'new' | 'invalidated';

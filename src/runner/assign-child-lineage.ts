@@ -6,7 +6,7 @@
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { childLineageAt, lineageDigest, type Lineage } from '../identity/lineage.js';
 import { emissionPrefix } from '../identity/lineage-path.js';
-import { isFailed, type StageResult } from './stage.js';
+import { isFailed, type StageResult } from '../model/stage.js';
 import { Task } from './task.js';
 
 export interface Child<Out = unknown> {

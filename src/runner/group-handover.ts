@@ -25,14 +25,14 @@
  */
 import type { StageTask } from './stage-adapter.js';
 
-/** The members of one keyed group that reached the stage so far. */
+/** The members of one keyed group that reached the stage so far (a class, not a literal: docs/performance.md#task-class). */
 export class KeyedGroup {
   readonly tasks: StageTask[] = [];
   /** Some member may already be complete (its emission's recorder did not rule it out). */
   mayBeComplete = false;
 }
 
-/** Per source: tasks alive at each stage, and the open keyed groups of `groupBy` stages (a class for the reason in task.ts). */
+/** Per source: tasks alive at each stage, and the open keyed groups of `groupBy` stages (a class, not a literal: docs/performance.md#task-class). */
 export class SourceState {
   readonly alive: Int32Array;
   total = 0;

@@ -15,8 +15,8 @@ import { compareFingerprints, formatFingerprint } from '../planner/fingerprint.j
 import { LineageStore } from '../store/lineage-store.js';
 import { checkWriterId } from '../store/open-checkpoint.js';
 import { MANIFEST_FILE, readManifest, type Manifest, type StageFingerprint } from '../store/manifest.js';
-import { isCheckpointable } from './checkpointable.js';
-import { isBatchStage, isStatefulStage, stageFingerprint, type Stage } from './stage.js';
+import { isCheckpointable } from '../model/checkpointable.js';
+import { isBatchStage, isStatefulStage, stageFingerprint, type Stage } from '../model/stage.js';
 
 export interface OpenedRun {
   readonly store: LineageStore;

@@ -5,7 +5,7 @@
  */
 import type { LineageStore } from '../store/lineage-store.js';
 import type { StageCall, StageTask } from './stage-adapter.js';
-import { isStatefulStage, type Stage } from './stage.js';
+import { isStatefulStage, type Stage } from '../model/stage.js';
 
 export interface StageReport {
   readonly stage: string;

@@ -27,7 +27,7 @@ import {
   type StageResult,
   type StatefulStage,
   type TaskContext,
-} from './stage.js';
+} from '../model/stage.js';
 
 /** Where emissions go: a `LineageStore`, or anything with the same two methods. */
 export interface Recorder {
@@ -75,13 +75,8 @@ export interface StageAdapter<In = unknown, Out = unknown> {
   invoke(tasks: readonly StageTask<In>[], groupKey?: string | null): StageCall<Out> | Promise<StageCall<Out>>;
 }
 
-/**
- * The empty lists a filtered or failed call gives. Made by slicing a list of
- * objects: V8 keeps an array literal `[]` (and `[].map(...)`) as a list of small
- * integers, and the recorder's and the runner's optimised code, having seen
- * lists of objects, deoptimised on each such list and was compiled again.
- */
-const NO_CHILDREN: readonly never[] = ([{}] as never[]).slice(0, 0);
+/** The empty list a filtered or failed call gives. */
+const NO_CHILDREN: readonly never[] = [];
 
 export function adaptStage<In, Out>(stage: Stage<In, Out>, options: AdapterOptions = {}): StageAdapter<In, Out> {
   const recorder = options.recorder ?? null;

@@ -10,7 +10,7 @@
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import type { LineageStore } from '../store/lineage-store.js';
 import type { StageTask } from './stage-adapter.js';
-import type { Stage } from './stage.js';
+import type { Stage } from '../model/stage.js';
 
 /** The watches of the runs active in this process: one `beforeExit` listener serves them all, however many run at once. */
 const watching = new Set<StallWatch>();

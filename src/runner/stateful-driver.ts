@@ -17,10 +17,10 @@ import type { Lineage } from '../identity/lineage.js';
 import type { LineageStore } from '../store/lineage-store.js';
 import type { StateCheckpointLog } from '../store/state-checkpoint-log.js';
 import { withTimeout } from './call-timeout.js';
-import { isCheckpointable, type Checkpointable } from './checkpointable.js';
+import { isCheckpointable, type Checkpointable } from '../model/checkpointable.js';
 import type { StateCounters } from './run-report.js';
 import type { StageTask } from './stage-adapter.js';
-import { isFailed, type Failed, type StatefulStage } from './stage.js';
+import { isFailed, type Failed, type StatefulStage } from '../model/stage.js';
 import { Task } from './task.js';
 
 /** What became of one input: fed to absorb, passed over (inside the restored frontier, or seen already), or failed. */

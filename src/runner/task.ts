@@ -7,7 +7,7 @@
  * in the old generation. In about half of the W1 runs that happened to the
  * runner's tasks; they then kept their lineages alive until a full GC
  * (330 MB promoted instead of 65, and 1-2 s of wall time). Objects made by
- * `new` are not pretenured that way.
+ * `new` are not pretenured that way. V8-specific: docs/performance.md#task-class.
  */
 import type { Lineage } from '../identity/lineage.js';
 

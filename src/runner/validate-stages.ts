@@ -4,8 +4,8 @@
  */
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { timeoutProblem } from './call-timeout.js';
-import { CHECKPOINTABLE_METHODS } from './checkpointable.js';
-import type { Stage } from './stage.js';
+import { CHECKPOINTABLE_METHODS } from '../model/checkpointable.js';
+import type { Stage } from '../model/stage.js';
 
 export function validateStages(stages: readonly Stage[]): void {
   if (!Array.isArray(stages) || stages.length === 0) {

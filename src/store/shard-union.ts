@@ -4,7 +4,8 @@
  * once however many shards hold it. LineageStore's queries delegate here.
  */
 import { rootLineage } from '../identity/lineage.js';
-import type { Shard, SourceState } from './shard.js';
+import type { Shard } from './shard.js';
+import type { SourceState } from './source-state.js';
 import { udidOf } from './task-record.js';
 import type { TaskInfo } from './types.js';
 
