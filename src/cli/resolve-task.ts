@@ -50,7 +50,7 @@ export function resolveUdid(store: LineageStore, text: string, option: string): 
 
 /** The root task of a source key. */
 export function resolveSource(store: LineageStore, key: string): string {
-  // A root's UDID follows from its key (DESIGN.md §2): no scan needed.
+  // A root's UDID follows from its key (docs/design.md §2): no scan needed.
   const udid = key.length > 0 ? rootLineage(key).udid : '';
   if (udid === '' || !store.has(udid)) throw unknown(store, `no source with key ${JSON.stringify(key)}`);
   return udid;

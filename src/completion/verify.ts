@@ -1,5 +1,5 @@
 /**
- * Checks the invariants of a checkpoint (DESIGN.md §3-§4) over the union of
+ * Checks the invariants of a checkpoint (docs/design.md §3-§4) over the union of
  * its shards and names the UDIDs that break them:
  *
  * - index: every task has one meta row and one entry in the UDID index;

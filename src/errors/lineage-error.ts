@@ -28,7 +28,7 @@ export const ErrorCodes = {
   CLOSED: 'LINEAGE_CLOSED',
   /** A write was attempted on a store opened read-only, or on a read-only filesystem (EROFS). */
   READ_ONLY: 'LINEAGE_READ_ONLY',
-  /** The writer shard is held by another live process (one writer id, one process: DESIGN.md §7). */
+  /** The writer shard is held by another live process (one writer id, one process: docs/design.md §7). */
   LOCKED: 'LINEAGE_LOCKED',
   /** The writer's LMDB map is full: reopen with a larger `mapSize`. */
   MAP_FULL: 'LINEAGE_MAP_FULL',

@@ -1,5 +1,5 @@
 /**
- * Canonical lineage paths (DESIGN.md §2). A path names a task by how it was
+ * Canonical lineage paths (docs/design.md §2). A path names a task by how it was
  * produced; hashing it gives the UDID. Child paths embed the parents' UDIDs,
  * de-duplicated and sorted, so they do not depend on arrival order and do not
  * grow under fan-in.

@@ -5,7 +5,7 @@ import { childPath, rootPath, slotText, type Slot } from './lineage-path.js';
 import { digestOf } from './udid.js';
 
 export interface Lineage {
-  /** Canonical lineage path (DESIGN.md §2). */
+  /** Canonical lineage path (docs/design.md §2). */
   readonly path: string;
   /** 32 lowercase hex characters: SHA-256 of the path, truncated. */
   readonly udid: string;

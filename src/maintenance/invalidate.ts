@@ -1,5 +1,5 @@
 /**
- * Voids the completion that a pipeline change invalidated (DESIGN.md §6).
+ * Voids the completion that a pipeline change invalidated (docs/design.md §6).
  * When stage k changed (id, order or version), everything a stage at k or
  * later emitted or decided is removed from every shard: tasks those stages
  * emitted (with their edges), and the outcomes they recorded. What stages

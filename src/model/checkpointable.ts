@@ -1,6 +1,6 @@
 /**
  * What a stateful stage implements to have its accumulated state
- * checkpointed (DESIGN.md §8). The engine owns the checkpoint ids (increasing
+ * checkpointed (docs/design.md §8). The engine owns the checkpoint ids (increasing
  * integers), when they are recorded, which inputs each one has absorbed (its
  * frontier) and how many are kept; the application owns the bytes and writes
  * them wherever it likes.

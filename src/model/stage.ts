@@ -1,5 +1,5 @@
 /**
- * What a stage is (DESIGN.md §5): a stable id, an optional version, and one of
+ * What a stage is (docs/design.md §5): a stable id, an optional version, and one of
  * `process` (one task in, children out) or `processBatch` (several tasks in,
  * children out; every child names all of them as parents). How a batch is
  * formed is the stage's choice:
@@ -17,7 +17,7 @@
  * its own state, one at a time, and emits once no more input can arrive;
  * its children name all absorbed inputs as parents. It may implement
  * `Checkpointable` so a resumed run does not absorb again what a checkpoint
- * already holds (DESIGN.md §8).
+ * already holds (docs/design.md §8).
  */
 import type { Lineage } from '../identity/lineage.js';
 import type { Checkpointable } from './checkpointable.js';

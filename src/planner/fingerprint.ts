@@ -1,5 +1,5 @@
 /**
- * Pipeline fingerprints (DESIGN.md §6): the ordered stage ids and versions.
+ * Pipeline fingerprints (docs/design.md §6): the ordered stage ids and versions.
  * Comparing the checkpoint's fingerprint with the pipeline about to run tells
  * which stage is the first that changed; completion that depended on it or
  * on any later stage is void.

@@ -1,5 +1,5 @@
 /**
- * The resume plan (DESIGN.md §6): what a rerun over a checkpoint will skip,
+ * The resume plan (docs/design.md §6): what a rerun over a checkpoint will skip,
  * redo and why, computed without running anything and without writing.
  * Returned as a value with a verdict per source, never thrown half-way:
  *
@@ -64,7 +64,7 @@ export interface StagePlan {
   readonly pruned: number;
 }
 
-/** A stateful stage with recorded checkpoints (DESIGN.md §8). */
+/** A stateful stage with recorded checkpoints (docs/design.md §8). */
 export interface StatePlan {
   readonly stage: string;
   readonly writerId: string;

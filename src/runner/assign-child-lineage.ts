@@ -1,5 +1,5 @@
 /**
- * Step 1 of the adapter contract (DESIGN.md §5): normalise what a stage
+ * Step 1 of the adapter contract (docs/design.md §5): normalise what a stage
  * returned and give every child its lineage. Pure: no I/O, same answer for
  * the same arguments, so any executor can call it.
  */

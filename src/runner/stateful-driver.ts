@@ -1,6 +1,6 @@
 /**
  * @internal
- * Runs one stateful stage inside a pipeline run (DESIGN.md §8). At the start
+ * Runs one stateful stage inside a pipeline run (docs/design.md §8). At the start
  * it asks the stage which recorded checkpoint it restored and rewinds the
  * engine's records to it; then it feeds the stage its inputs one at a time,
  * passing over those inside the restored checkpoint's frontier; it takes a

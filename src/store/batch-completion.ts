@@ -1,5 +1,5 @@
 /**
- * Batch completion (DESIGN.md §4): recomputes which tasks are complete from the
+ * Batch completion (docs/design.md §4): recomputes which tasks are complete from the
  * primary records alone — edges, outcomes and terminal flags — over the union
  * of all shards. Kahn-style BFS upward: start from terminal and filtered tasks;
  * a task whose stage emitted children completes when its last child does.
@@ -39,7 +39,7 @@ export function completionOfShards(shards: readonly Shard[]): CompletionSnapshot
 /**
  * The upward BFS over a task table. With `keepStage`, only terminal tasks
  * emitted by, and filtered tasks decided by, a kept stage seed it: the
- * completion a changed pipeline still trusts (DESIGN.md §6).
+ * completion a changed pipeline still trusts (docs/design.md §6).
  */
 export function completeTable(
   t: Pick<TaskTable, 'size' | 'terminal' | 'outcome' | 'parentStart' | 'parents' | 'childCount'> & Partial<Pick<TaskTable, 'emitStage' | 'outcomeStage'>>,

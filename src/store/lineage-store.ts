@@ -1,6 +1,6 @@
 /**
  * The checkpoint: a directory with a manifest and one LMDB environment per
- * writer (DESIGN.md §3, §7). One store writes its own shard and reads the union
+ * writer (docs/design.md §3, §7). One store writes its own shard and reads the union
  * of all shards. Public methods validate, then delegate to the shards.
  *
  * @example
@@ -236,7 +236,7 @@ export class LineageStore {
     return writeShardNdjson(sink, shard!, limit);
   }
 
-  /** Checkpoints of stateful stages recorded in every shard, newest first per stage (DESIGN.md §8). */
+  /** Checkpoints of stateful stages recorded in every shard, newest first per stage (docs/design.md §8). */
   stateCheckpoints(): StageCheckpoints[] {
     this.assertOpen('stateCheckpoints');
     return readStateCheckpoints(this.shards);

@@ -34,7 +34,7 @@ export interface Manifest {
   readonly updatedAt: string;
   /** Ordered stage ids and versions of the pipeline that last wrote here. */
   readonly fingerprint: StageFingerprint[] | null;
-  /** Changes a user accepted as cosmetic (DESIGN.md §6). */
+  /** Changes a user accepted as cosmetic (docs/design.md §6). */
   readonly acceptedChanges: AcceptedChange[];
 }
 

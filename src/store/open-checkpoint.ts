@@ -1,6 +1,6 @@
 /**
  * @internal
- * Opening a checkpoint (DESIGN.md §3, §7): the options are checked, the
+ * Opening a checkpoint (docs/design.md §3, §7): the options are checked, the
  * directory is prepared, a writer claims and opens its own shard first, then
  * every other shard with data is opened read-only. LineageStore.open builds
  * its facade on what this returns.

@@ -1,7 +1,7 @@
 /**
  * @internal
  * Who is writing a shard. One writer id is held by one live process at a time
- * (DESIGN.md §7): LMDB's own locks would let two processes of one host write
+ * (docs/design.md §7): LMDB's own locks would let two processes of one host write
  * the same environment, and two runs interleaving their id blocks and
  * completion counts record partial work as complete. Each writer claims
  * `owner.json` in its shard directory (host, pid, the pid's start time, a

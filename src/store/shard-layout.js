@@ -34,7 +34,7 @@
  * A task's record in its `meta` block is task-record.js's codec.
  *
  * `absorbed` and `state_checkpoints` hold the frontiers of stateful stages
- * (DESIGN.md §8, see state-checkpoint-log.ts): a checkpoint that absorbed n
+ * (docs/design.md §8, see state-checkpoint-log.ts): a checkpoint that absorbed n
  * inputs covers the first n `absorbed` entries of its stage.
  *
  * Plain JavaScript: the write thread loads it without a TypeScript step.

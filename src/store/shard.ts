@@ -1,6 +1,6 @@
 /**
  * @internal
- * One writer's LMDB environment and its named sub-databases (DESIGN.md §3):
+ * One writer's LMDB environment and its named sub-databases (docs/design.md §3):
  * shard-layout.js describes their keys and values, task-record.js a task's
  * record in its `meta` block.
  */

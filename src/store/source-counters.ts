@@ -1,6 +1,6 @@
 /**
  * @internal
- * Source-counter mode (DESIGN.md §7): instead of the DAG, one pending count
+ * Source-counter mode (docs/design.md §7): instead of the DAG, one pending count
  * per source — +1 for each live task, −1 when a task is consumed (filtered or
  * emitted) — and a durable "done" mark when a count reaches zero. No edges and
  * no per-task rows: a rerun can only skip whole sources, and an unfinished

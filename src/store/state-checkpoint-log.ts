@@ -1,6 +1,6 @@
 /**
  * @internal
- * The engine's half of a stateful stage's checkpoints (DESIGN.md §8), kept in
+ * The engine's half of a stateful stage's checkpoints (docs/design.md §8), kept in
  * the writer's shard: the inputs the stage absorbed, in order (`absorbed`),
  * and the checkpoints recorded (`state_checkpoints`). A checkpoint that
  * absorbed n inputs has as its frontier the first n log entries, so the log

@@ -1,5 +1,5 @@
 /**
- * Public shapes of the lineage store (DESIGN.md §3). UDIDs are always 32-char
+ * Public shapes of the lineage store (docs/design.md §3). UDIDs are always 32-char
  * lowercase hex strings at this boundary, whatever the on-disk encoding.
  */
 
@@ -85,7 +85,7 @@ export interface OpenOptions {
   /**
    * `dag` (default) records every task and edge; `sources` keeps only a
    * pending count per source, for pipelines that need source-level skipping
-   * (DESIGN.md §7). Fixed when the checkpoint is created.
+   * (docs/design.md §7). Fixed when the checkpoint is created.
    */
   readonly mode?: 'dag' | 'sources';
   /** Receives warnings (e.g. a checkpoint on a network filesystem). Default: process.emitWarning. */

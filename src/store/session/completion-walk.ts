@@ -1,6 +1,6 @@
 /**
  * @internal
- * Incremental completion in a writer session (DESIGN.md §4): a BFS upward
+ * Incremental completion in a writer session (docs/design.md §4): a BFS upward
  * from a task that completes, in which a parent completes when its last
  * incomplete child does and its own outcome is an emission. The queue is one
  * typed array, reused by every walk, so a walk allocates nothing.

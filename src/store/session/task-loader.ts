@@ -2,7 +2,7 @@
  * @internal
  * Brings a task written by an earlier session into a writer session's
  * memory: its `meta` row, its parents, and how many of its children are
- * incomplete, which incremental completion needs (DESIGN.md §4).
+ * incomplete, which incremental completion needs (docs/design.md §4).
  */
 import type { Shard } from '../shard.js';
 import { FLAG_TERMINAL } from '../task-record.js';

@@ -2,7 +2,7 @@
  * @internal
  * What a writer session holds per task id it touches: what the task's `meta`
  * row holds plus the count of incomplete children that incremental
- * completion needs (DESIGN.md §4), ~38 bytes a task, in typed arrays indexed
+ * completion needs (docs/design.md §4), ~38 bytes a task, in typed arrays indexed
  * by id; the UDID → id table over them (session-index.ts); the parents of
  * fan-in children (parent-lists.ts); and the list of tasks whose row must be
  * written with the next batch.
