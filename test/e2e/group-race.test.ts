@@ -13,7 +13,7 @@ import { chunksOf, fanInStages } from '../children/fan-in-stages.mjs';
 import { ensureBuilt } from '../helpers/example.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
-const WRITER = resolve(import.meta.dirname, 'children', 'fan-in-writer.mjs');
+const WRITER = resolve(import.meta.dirname, '..', 'children', 'fan-in-writer.mjs');
 
 interface Merged {
   readonly source: string;
