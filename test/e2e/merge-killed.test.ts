@@ -20,16 +20,21 @@ beforeAll(ensureBuilt);
 
 const leftovers = (ckpt: string) => readdirSync(dirname(ckpt)).filter((n) => n.startsWith(`.${basename(ckpt)}.merge-`));
 
-/** Starts `lineage merge <ckpt>` and SIGKILLs it once its working directory holds the merged shard being written. */
+/**
+ * Starts `lineage merge <ckpt>` and SIGKILLs its process group (the command and the child that
+ * runs its LMDB work, as a machine crash or `kill -9` of the job would) once its working directory
+ * holds the merged shard being written: killing the command alone lets a small merge finish in the
+ * child before it sees its parent gone.
+ */
 async function killedMerge(ckpt: string): Promise<void> {
-  const child = spawn(process.execPath, [BIN, 'merge', ckpt], { cwd: ROOT, stdio: 'ignore' });
+  const child = spawn(process.execPath, [BIN, 'merge', ckpt], { cwd: ROOT, stdio: 'ignore', detached: true });
   const exited = new Promise<NodeJS.Signals | null>((done) => child.on('exit', (_code, signal) => done(signal)));
   let killed = false;
   for (let i = 0; i < 4000 && !killed; i++) {
     const work = leftovers(ckpt)[0];
     const shard = (...at: string[]) => existsSync(join(dirname(ckpt), work ?? '-', ...at, 'writers', 'main', 'data.mdb'));
     if (work !== undefined && (shard() || shard('ckpt'))) {
-      child.kill('SIGKILL');
+      process.kill(-child.pid!, 'SIGKILL');
       killed = true;
     } else await new Promise((r) => setTimeout(r, 2));
   }
