@@ -56,10 +56,17 @@ async function killedMerge(ckpt: string): Promise<void> {
 
 describe('a killed merge', () => {
   it('leaves .ckpt.merge-* behind; the next merge removes it and succeeds; a foreign or live one is left alone', async () => {
-    const ckpt = join(tempDir('lineage-merge-kill-'), 'ckpt');
-    await Promise.all([0, 1, 2].map((k) => run(process.execPath, [RECORD, ckpt, `w${k}`, String(k * 2000), '2000'])));
-    const before = lineage(['stats', ckpt, '--json']).stdout;
-    await killedMerge(ckpt);
+    // The kill must land while the merge works; a merge that swapped its result in first (the
+    // kill came a moment late) tests nothing, so that attempt starts over on a fresh checkpoint.
+    let ckpt = '';
+    let before = '';
+    for (let attempt = 0; attempt < 5; attempt++) {
+      ckpt = join(tempDir('lineage-merge-kill-'), 'ckpt');
+      await Promise.all([0, 1, 2].map((k) => run(process.execPath, [RECORD, ckpt, `w${k}`, String(k * 2000), '2000'])));
+      before = lineage(['stats', ckpt, '--json']).stdout;
+      await killedMerge(ckpt);
+      if (leftovers(ckpt).length > 0 || readdirSync(join(ckpt, 'writers')).length === 3) break;
+    }
     expect(leftovers(ckpt).length).toBe(1);
     expect(readdirSync(join(ckpt, 'writers')).sort()).toEqual(['w0', 'w1', 'w2']); // killed before the swap: untouched
 
