@@ -53,7 +53,7 @@ class NotedLineage implements Lineage {
     return lineage instanceof NotedLineage && lineage.#origin === ROOT && lineage.#made === lineage.udid;
   }
 
-  static digestOf(lineage: unknown): string | null {
+  static madeUdidOf(lineage: unknown): string | null {
     return lineage instanceof NotedLineage && lineage.#made === lineage.udid ? lineage.#made : null;
   }
 
@@ -97,9 +97,9 @@ export const noteLineage: (lineage: unknown, by: object, value: number) => void 
 /**
  * @internal A string whose first 32 characters are `lineage.udid` (the UDID itself), for a
  * lineage made here whose `udid` was not reassigned; else null. Such a UDID is
- * valid without a check: a recorder reads its bytes from it (digestWords).
+ * valid without a check: a recorder reads its bytes from it (trustedUdidWords).
  */
-export const lineageDigest: (lineage: unknown) => string | null = NotedLineage.digestOf;
+export const madeUdid: (lineage: unknown) => string | null = NotedLineage.madeUdidOf;
 
 /** Lineage of the root task for the input named `sourceKey`. */
 export function rootLineage(sourceKey: string): Lineage {

@@ -95,7 +95,7 @@ export function parseUdidWords(value: unknown, out: Int32Array, at: number): boo
  * digestOf): no check, and no table. For a lowercase hex digit c, its value is
  * (c & 15) + 9 * (c >> 6).
  */
-export function digestWords(digest: string, out: Int32Array, at: number): void {
+export function trustedUdidWords(digest: string, out: Int32Array, at: number): void {
   for (let w = 0; w < 4; w++) {
     const i = w * 8;
     const b0 = (nibble(digest.charCodeAt(i)) << 4) | nibble(digest.charCodeAt(i + 1));

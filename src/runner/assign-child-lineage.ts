@@ -4,7 +4,7 @@
  * the same arguments, so any executor can call it.
  */
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
-import { childLineageAt, lineageDigest, type Lineage } from '../identity/lineage.js';
+import { childLineageAt, madeUdid, type Lineage } from '../identity/lineage.js';
 import { emissionPrefix } from '../identity/lineage-path.js';
 import { isFailed, type StageResult } from '../model/stage.js';
 import { Task } from './task.js';
@@ -45,7 +45,7 @@ export function assignChildLineage<Out>(
   // The children's origin too (childOrigin): this array is not changed after.
   const udids = parents.map((p) => p.udid);
   // Checked and sorted once for all the children; the pipeline's own lineages need no check.
-  const prefix = emissionPrefix(stageId, udids, parents.every((p) => lineageDigest(p) !== null));
+  const prefix = emissionPrefix(stageId, udids, parents.every((p) => madeUdid(p) !== null));
   const sourceKey = sourceOf(parents);
   const keys = options.key ? new Set<string>() : null;
   const children = list.map((data, i) => {

@@ -12,8 +12,8 @@
  */
 import { boundErrorText, errorText } from '../errors/error-text.js';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
-import { childOrigin, isRootLineage, lineageDigest, lineageNote, noteLineage } from '../identity/lineage.js';
-import { digestWords, isUdid, parseUdidWords } from '../identity/udid.js';
+import { childOrigin, isRootLineage, madeUdid, lineageNote, noteLineage } from '../identity/lineage.js';
+import { trustedUdidWords, isUdid, parseUdidWords } from '../identity/udid.js';
 import { BatchScheduler } from './session/batch-scheduler.js';
 import { CompletionWalk } from './session/completion-walk.js';
 import { IdBlocks } from './session/id-blocks.js';
@@ -116,8 +116,8 @@ export class WriterSession {
         w[i * 4 + 3] = u[noted * 4 + 3]!;
       } else {
         // A lineage made by rootLineage/childLineage holds a valid UDID: its bytes are read from its digest, unchecked.
-        const digest = lineageDigest(ref);
-        if (digest !== null) digestWords(digest, w, i * 4);
+        const digest = madeUdid(ref);
+        if (digest !== null) trustedUdidWords(digest, w, i * 4);
         else if (!parseUdidWords(typeof ref === 'string' ? ref : ref?.udid, w, i * 4)) refUdid(ref, rec.stage, i < np ? 'parent' : 'child');
       }
     }

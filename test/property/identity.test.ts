@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes, childLineage, childPath, lp, rootLineage, rootPath, udidOf, type Slot } from '../../src/index.js';
-import { digestOf, digestWords, isUdid, parseUdidWords } from '../../src/identity/udid.js';
-import { lineageDigest, lineageNote, noteLineage } from '../../src/identity/lineage.js';
+import { digestOf, trustedUdidWords, isUdid, parseUdidWords } from '../../src/identity/udid.js';
+import { madeUdid, lineageNote, noteLineage } from '../../src/identity/lineage.js';
 import { assignChildLineage } from '../../src/runner/assign-child-lineage.js';
 
 interface Vector {
@@ -86,14 +86,14 @@ describe('the note on a lineage (what the recorder remembers on it)', () => {
 });
 
 describe('the digest a lineage keeps (the recorder reads its UDID from it unchecked)', () => {
-  it('starts with the UDID, and digestWords reads the words parseUdidWords reads from the UDID', () => {
+  it('starts with the UDID, and trustedUdidWords reads the words parseUdidWords reads from the UDID', () => {
     fc.assert(
       fc.property(fc.string({ maxLength: 80 }), (path) => {
         const digest = digestOf(path);
         expect(digest.slice(0, 32)).toBe(udidOf(path));
         const a = new Int32Array(5);
         const b = new Int32Array(5);
-        digestWords(digest, a, 1);
+        trustedUdidWords(digest, a, 1);
         expect(parseUdidWords(udidOf(path), b, 1)).toBe(true);
         expect([...a]).toEqual([...b]);
       }),
@@ -103,11 +103,11 @@ describe('the digest a lineage keeps (the recorder reads its UDID from it unchec
 
   it('is given only for a lineage made here whose udid was not reassigned', () => {
     const root = rootLineage('part-3');
-    expect(lineageDigest(root)?.slice(0, 32)).toBe(root.udid);
-    expect(lineageDigest({ ...root })).toBeNull();
-    expect(lineageDigest(root.udid)).toBeNull();
+    expect(madeUdid(root)).toBe(root.udid);
+    expect(madeUdid({ ...root })).toBeNull();
+    expect(madeUdid(root.udid)).toBeNull();
     (root as { udid: string }).udid = 'not a udid';
-    expect(lineageDigest(root)).toBeNull();
+    expect(madeUdid(root)).toBeNull();
     // The adapter's step 1 then checks it like any other parent.
     expect(() => assignChildLineage('s', [root], ['x'])).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_UDID }));
   });
