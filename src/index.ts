@@ -15,8 +15,9 @@ export type {
   EmissionRecord,
   FailureRecord,
   OpenOptions,
+  CompletionSnapshot,
 } from './store/types.js';
-export { computeCompletion, completedSet, type CompletionSnapshot } from './store/batch-completion.js';
+export { computeCompletion, completedSet } from './completion/compute-completion.js';
 export { mergeCheckpoint, type MergeOptions, type MergeResult } from './maintenance/merge-checkpoint.js';
 export type { Source } from './model/source.js';
 export { Pipeline } from './runner/pipeline.js';

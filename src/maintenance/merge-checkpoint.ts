@@ -8,7 +8,7 @@
  */
 import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { completedSet, computeCompletion } from '../store/batch-completion.js';
+import { completedSet, computeCompletion } from '../completion/compute-completion.js';
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { LineageStore } from '../store/lineage-store.js';
 import { WRITERS_DIR } from '../store/checkpoint-directory.js';

@@ -19,7 +19,7 @@ import { edgeValue } from '../store/edge-values.js';
 import { Shard } from '../store/shard.js';
 import { FLAG_HAS_CHILDREN, FLAG_HAS_PARENTS, flagsOf, setCompletedRun, setFlags, udidOf } from '../store/task-record.js';
 import { UdidIndex } from '../store/udid-index.js';
-import { computeCompletion } from '../store/batch-completion.js';
+import { completionOfShards } from '../store/batch-completion.js';
 import { edgeKeys } from '../store/edge-keys.js';
 
 export interface RepairSummary {
@@ -108,7 +108,7 @@ function repairEdgesAndTypes(shard: Shard): { edges: number; types: number } {
 }
 
 function repairCompleted(shards: readonly Shard[]): { completedMarked: number; completedCleared: number } {
-  const snapshot = computeCompletion({ shards });
+  const snapshot = completionOfShards(shards);
   const derived = new UdidIndex();
   for (let i = 0; i < snapshot.size; i++) if (snapshot.completed[i]) derived.add(Buffer.from(snapshot.udidAt(i), 'hex'), 1);
   let completedMarked = 0;

@@ -12,23 +12,8 @@
 import type { Shard } from './shard.js';
 import { OUTCOME_EMITTED, OUTCOME_FILTERED } from './task-record.js';
 import { loadTaskTable, type TaskTable } from './task-table.js';
+import type { CompletionSnapshot } from './types.js';
 import { UdidIndex } from './udid-index.js';
-
-export interface CompletionSnapshot {
-  /** Number of distinct tasks. */
-  readonly size: number;
-  /** UDID (hex) of global index i. */
-  udidAt(i: number): string;
-  /** Completed flag per global index, as the batch pass derives it. */
-  readonly completed: Uint8Array;
-  /** Completed flag per global index, as recorded in the `completed` sub-DBs. */
-  readonly recorded: Uint8Array;
-}
-
-/** Batch completion over every shard of an open store. */
-export function computeCompletion(store: { readonly shards: readonly Shard[] }): CompletionSnapshot {
-  return completionOfShards(store.shards);
-}
 
 /** @internal */
 export function completionOfShards(shards: readonly Shard[]): CompletionSnapshot {
@@ -37,6 +22,7 @@ export function completionOfShards(shards: readonly Shard[]): CompletionSnapshot
 }
 
 /**
+ * @internal
  * The upward BFS over a task table. With `keepStage`, only terminal tasks
  * emitted by, and filtered tasks decided by, a kept stage seed it: the
  * completion a changed pipeline still trusts (docs/design.md §6).
@@ -71,14 +57,7 @@ export function completeTable(
   return completed;
 }
 
-/** UDIDs the batch pass finds complete. */
-export function completedSet(snapshot: CompletionSnapshot): Set<string> {
-  const out = new Set<string>();
-  for (let i = 0; i < snapshot.size; i++) if (snapshot.completed[i]) out.add(snapshot.udidAt(i));
-  return out;
-}
-
-/** Tasks the batch pass over several shards finds complete that no shard records as complete (a child in one completes a parent in another). */
+/** @internal Tasks the batch pass over several shards finds complete that no shard records as complete (a child in one completes a parent in another). */
 export function completedOnlyInUnion(shards: readonly Shard[]): UdidIndex | null {
   const snapshot = completionOfShards(shards);
   const extra = new UdidIndex(1024);

@@ -20,13 +20,12 @@ import { openCheckpoint } from './open-checkpoint.js';
 import type { OwnerHeartbeat } from './owner-record.js';
 import type { UdidIndex } from './udid-index.js';
 import type { Shard } from './shard.js';
-import type { SourceState } from './source-state.js';
 import { countedSources, dagSources, sourceStatesOf, unionTasks, walkTasks } from './shard-union.js';
 import { taskInfoOf } from './task-info.js';
 import { SourceCounterSession, assertCountableKey } from './source-counters.js';
 import { StateCheckpointLog, readStateCheckpoints, type StageCheckpoints } from './state-checkpoint-log.js';
 import { scanShard } from './task-scan.js';
-import type { EmissionRecord, FailureRecord, OpenOptions, TaskInfo } from './types.js';
+import type { EmissionRecord, FailureRecord, OpenOptions, SourceStatus, TaskInfo } from './types.js';
 import { WriterSession } from './writer-session.js';
 
 export class LineageStore {
@@ -40,7 +39,7 @@ export class LineageStore {
   private constructor(
     readonly dir: string,
     private manifestValue: Manifest,
-    /** Every shard of the checkpoint; the writer's own first when writable. */
+    /** @internal Every shard of the checkpoint; the writer's own first when writable. */
     readonly shards: readonly Shard[],
     readonly writerId: string | null,
     run: number,
@@ -128,7 +127,7 @@ export class LineageStore {
   }
 
   /** Source-counter mode: every source some writer started, with where it stands (done wins over failed and started). */
-  *sourceStates(): Generator<{ sourceKey: string } & SourceState> {
+  *sourceStates(): Generator<SourceStatus> {
     this.assertOpen('sourceStates');
     yield* sourceStatesOf(this.shards);
   }
@@ -292,6 +291,7 @@ export class LineageStore {
    * and `close()` reject with the same error. Returns the unsubscribe function.
    */
   onWriteFailure(listener: (err: LineageError) => void): () => void {
+    this.assertOpen('onWriteFailure');
     const writer = this.session ?? this.counters;
     if (!writer) return () => {};
     const call = (err: unknown) => listener(err as LineageError);

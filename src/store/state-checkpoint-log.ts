@@ -37,6 +37,7 @@ interface Stored {
   checkpoints: StateCheckpoint[];
 }
 
+/** @internal */
 export class StateCheckpointLog {
   private readonly stage: number;
   private stored: Stored;
@@ -127,7 +128,7 @@ export class StateCheckpointLog {
   }
 }
 
-/** Every stateful stage's checkpoints in these shards, newest first per stage. */
+/** @internal Every stateful stage's checkpoints in these shards, newest first per stage. */
 export function readStateCheckpoints(shards: readonly Shard[]): StageCheckpoints[] {
   const out: StageCheckpoints[] = [];
   for (const shard of shards) {
@@ -142,6 +143,7 @@ export function readStateCheckpoints(shards: readonly Shard[]): StageCheckpoints
 }
 
 /**
+ * @internal
  * Removes, inside the caller's write transaction, the checkpoint records and
  * logs of every stage `stale` names (a pipeline change voided their state).
  * Returns what was dropped, so a run can expire it.

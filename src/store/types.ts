@@ -91,3 +91,24 @@ export interface OpenOptions {
   /** Receives warnings (e.g. a checkpoint on a network filesystem). Default: process.emitWarning. */
   readonly onWarning?: (message: string) => void;
 }
+
+/** The batch completion pass over every shard of a checkpoint (computeCompletion). */
+export interface CompletionSnapshot {
+  /** Number of distinct tasks. */
+  readonly size: number;
+  /** UDID (hex) of global index i. */
+  udidAt(i: number): string;
+  /** Completed flag per global index, as the batch pass derives it. */
+  readonly completed: Uint8Array;
+  /** Completed flag per global index, as recorded in the `completed` sub-DBs. */
+  readonly recorded: Uint8Array;
+}
+
+/** Source-counter mode: where one source stands (LineageStore.sourceStates). */
+export interface SourceStatus {
+  readonly sourceKey: string;
+  readonly state: 'started' | 'done' | 'failed';
+  readonly run: number;
+  readonly stage?: string;
+  readonly error?: string;
+}
