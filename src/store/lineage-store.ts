@@ -12,16 +12,15 @@
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { assertUdid } from '../identity/udid.js';
 import { isRootLineage, rootLineage, type Lineage } from '../identity/lineage.js';
-import { completedOnlyInUnion } from './batch-completion.js';
 import { writeManifest, type Manifest } from './manifest.js';
 import { pageScanEnabled } from './lmdb-pages.js';
 import { writeShardNdjson, type NdjsonSink } from './shard-ndjson.js';
 import { openCheckpoint } from './open-checkpoint.js';
 import type { OwnerHeartbeat } from './owner-record.js';
-import type { UdidIndex } from './udid-index.js';
 import type { Shard } from './shard.js';
 import { countedSources, dagSources, sourceStatesOf, unionTasks, walkTasks } from './shard-union.js';
 import { taskInfoOf } from './task-info.js';
+import { UnionCompletion } from './union-completion.js';
 import { SourceCounterSession, assertCountableKey } from './source-counters.js';
 import { StateCheckpointLog, readStateCheckpoints, type StageCheckpoints } from './state-checkpoint-log.js';
 import { scanShard } from './task-scan.js';
@@ -33,8 +32,7 @@ export class LineageStore {
   private readonly session: WriterSession | null;
   private readonly counters: SourceCounterSession | null;
 
-  /** Tasks complete only in the union of shards (a child in one completes a parent in another). */
-  private unionCompleted: UdidIndex | null = null;
+  private readonly completion: UnionCompletion;
 
   private constructor(
     readonly dir: string,
@@ -48,7 +46,8 @@ export class LineageStore {
     const sourcesMode = manifestValue.mode === 'sources';
     this.session = writerId !== null && !sourcesMode ? new WriterSession(shards[0]!, run) : null;
     this.counters = writerId !== null && sourcesMode ? new SourceCounterSession(shards[0]!, run) : null;
-    if (shards.length > 1 && !sourcesMode) this.refreshUnion();
+    this.completion = new UnionCompletion(shards, this.session, sourcesMode);
+    if (shards.length > 1 && !sourcesMode) this.completion.refresh();
   }
 
   /** Opens (and, for a writer, creates) the checkpoint in `dir`. */
@@ -107,7 +106,7 @@ export class LineageStore {
     const sourceKey = root?.sourceKey ?? (source as string);
     if (this.mode === 'dag') {
       const lineage = root ?? rootLineage(sourceKey);
-      return this.completed(lineage.udid, isRootLineage(lineage));
+      return this.completion.isCompleted(lineage.udid, isRootLineage(lineage));
     }
     assertCountableKey(sourceKey, this.dir);
     return this.shards.some((s) => s.sourceState.get(sourceKey)?.state === 'done');
@@ -149,30 +148,7 @@ export class LineageStore {
   /** True when the task is complete in any shard (including this writer's uncommitted writes). */
   isCompleted(udid: string): boolean {
     this.assertOpen('isCompleted');
-    return this.completed(udid, false);
-  }
-
-  /** isCompleted; `root`: the UDID is known to be a root lineage's (isRootLineage). */
-  private completed(udid: string, root: boolean): boolean {
-    // The session parses (and so checks) the UDID itself: a task it knows needs no second check.
-    const inSession = this.session?.completedInSession(udid, root);
-    if (inSession === true) return true;
-    if (inSession === false && this.shards.length === 1) return false;
-    if (inSession === undefined) assertUdid(udid, 'isCompleted');
-    // A fresh checkpoint this session alone writes holds no task the session does not know.
-    if (inSession === undefined && this.shards.length === 1 && this.session?.soleAuthor()) return false;
-    if (this.mode === 'sources') return false; // no per-task records: see isSourceCompleted
-    const key = Buffer.from(udid, 'hex');
-    // A task the session knows (created here, or loaded from disk) has its own shard's
-    // state in memory: only the other shards can add to it. This spares the runner a
-    // disk lookup for every child it has just recorded.
-    // One it does not know is in its own shard only if another session wrote it: its own unindexed blocks need no scan.
-    for (let k = inSession === false ? 1 : 0; k < this.shards.length; k++) {
-      const shard = this.shards[k]!;
-      const id = shard.idOf(key, k === 0 && this.session !== null);
-      if (id !== undefined && shard.completedRun(id) !== undefined) return true;
-    }
-    return this.unionCompleted !== null && this.unionCompleted.get(key) !== 0;
+    return this.completion.isCompleted(udid, false);
   }
 
   /**
@@ -182,7 +158,7 @@ export class LineageStore {
    */
   refreshUnion(): void {
     this.assertOpen('refreshUnion');
-    this.unionCompleted = completedOnlyInUnion(this.shards);
+    this.completion.refresh();
   }
 
   /** True when some shard holds the task (committed writes only). */
@@ -197,7 +173,7 @@ export class LineageStore {
   get(udid: string): TaskInfo | null {
     this.assertOpen('get');
     assertUdid(udid, 'get');
-    return taskInfoOf(this.shards, udid, Buffer.from(udid, 'hex'), this.unionCompleted);
+    return taskInfoOf(this.shards, udid, Buffer.from(udid, 'hex'), this.completion.unionOnly);
   }
 
   /** Every ancestor of a task (breadth-first, each once), not the task itself. */
