@@ -44,12 +44,13 @@ function build() {
   const made = node([join(root, 'fixtures', 'checkpoints', 'small.js'), ckpt]);
   if (made.status !== 0) throw new Error(`small.js failed: ${made.stderr}`);
 
-  // The demo (`npm run demo` without its build step), its plan's list of sources to run left out.
+  // The demo (`npm run demo` without its build step), without its plan's list of sources to run and its closing hints.
   const demo = node([join(root, 'fixtures', 'example', 'demo.js'), T('lineage-demo')]).stdout.split('\n');
   const listFrom = demo.findIndex((l) => /^\s+sources to run /.test(l));
   const listTo = demo.findIndex((l, i) => i > listFrom && /^\s+why a source reruns/.test(l));
   if (listFrom < 0 || listTo < 0) throw new Error(`the demo printed no plan with a list of sources to run:\n${demo.join('\n')}`);
-  samples.demo = [...demo.slice(0, listFrom), ...demo.slice(listTo)].join('\n');
+  const hints = demo.findIndex((l) => l.startsWith('explore: '));
+  samples.demo = [...demo.slice(0, listFrom), ...demo.slice(listTo, hints < 0 ? demo.length : hints)].join('\n');
 
   // Errors a user meets first.
   const bad = T('ckpt-with-a-truncated-shard');
@@ -63,11 +64,12 @@ function build() {
     shown(['stats', bad]);
 
   samples.inspect = shown(['inspect', ckpt, '--source', 'part-0001.jsonl']);
-  samples.stats = shown(['stats', ckpt]);
+  const statsLines = lineage(['stats', ckpt]).stdout.split('\n');
+  const statsEnd = statsLines.findIndex((l) => l === 'shards');
+  samples.stats = `$ lineage stats ${ckpt} | head -n ${statsEnd - 1}\n${statsLines.slice(0, statsEnd - 1).join('\n')}\n`;
   samples.verify = shown(['verify', ckpt]);
-  const totals = JSON.stringify(JSON.parse(lineage(['plan', ckpt, '--json']).stdout).totals);
-  // The demo shows a whole plan; here, why a source reruns and the totals as JSON.
-  samples.plan = shown(['plan', ckpt, '--explain', 'part-0001.jsonl']) + `$ lineage plan ${ckpt} --json | jq -c .totals\n${totals}\n`;
+  // The demo shows a whole plan; here, why a source reruns.
+  samples.plan = shown(['plan', ckpt, '--explain', 'part-0001.jsonl']);
   samples.merge = shown(['merge', ckpt, '--into', T('ckpt-merged')]);
 
   // `lineage run` of the example pipeline with an injected failure (the demo shows a resume).
