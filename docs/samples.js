@@ -44,8 +44,13 @@ function build() {
   const made = node([join(root, 'fixtures', 'checkpoints', 'small.js'), ckpt]);
   if (made.status !== 0) throw new Error(`small.js failed: ${made.stderr}`);
 
-  // The demo (`npm run demo` without its build step).
-  samples.demo = node([join(root, 'fixtures', 'example', 'demo.js'), T('lineage-demo')]).stdout;
+  // The demo (`npm run demo` without its build step), without its plan's list of sources to run and its closing hints.
+  const demo = node([join(root, 'fixtures', 'example', 'demo.js'), T('lineage-demo')]).stdout.split('\n');
+  const listFrom = demo.findIndex((l) => /^\s+sources to run /.test(l));
+  const listTo = demo.findIndex((l, i) => i > listFrom && /^\s+why a source reruns/.test(l));
+  if (listFrom < 0 || listTo < 0) throw new Error(`the demo printed no plan with a list of sources to run:\n${demo.join('\n')}`);
+  const hints = demo.findIndex((l) => l.startsWith('explore: '));
+  samples.demo = [...demo.slice(0, listFrom), ...demo.slice(listTo, hints < 0 ? demo.length : hints)].join('\n');
 
   // Errors a user meets first.
   const bad = T('ckpt-with-a-truncated-shard');
@@ -58,18 +63,16 @@ function build() {
     `$ cp -r ${ckpt} ${bad} && truncate -s ${cut} ${shard}\n` +
     shown(['stats', bad]);
 
-  samples.inspect = shown(['inspect', ckpt]);
-  samples['inspect-failed'] = shown(['inspect', ckpt, '--status', 'failed']);
-  const nd = lineage(['inspect', ckpt, '--source', 'part-0001.jsonl', '--format', 'ndjson']);
-  samples['inspect-ndjson'] = `$ lineage inspect ${ckpt} --source part-0001.jsonl --format ndjson | head -n 2\n${nd.stdout.split('\n').slice(0, 2).join('\n')}\n`;
-  samples['inspect-dot'] = shown(['inspect', ckpt, '--source', 'part-0001.jsonl', '--format', 'dot']);
-  samples.stats = shown(['stats', ckpt]);
+  samples.inspect = shown(['inspect', ckpt, '--source', 'part-0001.jsonl']);
+  const statsLines = lineage(['stats', ckpt]).stdout.split('\n');
+  const statsEnd = statsLines.findIndex((l) => l === 'shards');
+  samples.stats = `$ lineage stats ${ckpt} | head -n ${statsEnd - 1}\n${statsLines.slice(0, statsEnd - 1).join('\n')}\n`;
   samples.verify = shown(['verify', ckpt]);
-  const totals = JSON.stringify(JSON.parse(lineage(['plan', ckpt, '--json']).stdout).totals);
-  samples.plan = shown(['plan', ckpt]) + shown(['plan', ckpt, '--explain', 'part-0001.jsonl']) + `$ lineage plan ${ckpt} --json | jq -c .totals\n${totals}\n`;
+  // The demo shows a whole plan; here, why a source reruns.
+  samples.plan = shown(['plan', ckpt, '--explain', 'part-0001.jsonl']);
   samples.merge = shown(['merge', ckpt, '--into', T('ckpt-merged')]);
 
-  // `lineage run` of the example pipeline, with an injected failure, then again without it.
+  // `lineage run` of the example pipeline with an injected failure (the demo shows a resume).
   const job = T('job');
   mkdirSync(job);
   node([join(root, 'fixtures', 'example', 'make-data.js'), join(job, 'data')]);
@@ -77,8 +80,7 @@ function build() {
   const failing = lineage(run, { LINEAGE_EXAMPLE_DIR: job, LINEAGE_EXAMPLE_FAIL: 'part-0005.jsonl:2' });
   samples.run =
     `$ LINEAGE_EXAMPLE_DIR=${job} LINEAGE_EXAMPLE_FAIL=part-0005.jsonl:2 lineage ${run.join(' ')}\n${failing.stdout}${failing.stderr}` +
-    `$ echo $?\n${failing.status}\n` +
-    shown(run, { env: { LINEAGE_EXAMPLE_DIR: job }, prefix: `LINEAGE_EXAMPLE_DIR=${job} ` });
+    `$ echo $?\n${failing.status}\n`;
 
   // A run stopped by SIGINT (paced so that the signal lands mid-run).
   const stop = T('stop');
