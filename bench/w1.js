@@ -2,7 +2,7 @@
 // Stages run one after another, so a whole stage's UDIDs wait between them:
 // the harness keeps them as 16 raw bytes each, so its own memory stays small
 // next to the store's.
-import { childLineage, rootLineage } from '../dist/index.js';
+import * as built from '../dist/index.js';
 
 class UdidList {
   constructor(capacity) {
@@ -20,8 +20,11 @@ class UdidList {
 /**
  * Records W1 with `sources` sources into an open store (or anything with
  * `recordEmission`), stage by stage. Returns the number of emissions.
+ * `api`: where rootLineage/childLineage come from (the store's own build:
+ * a lineage carries a note only its own build can read).
  */
-export async function recordW1(store, sources, { yieldEvery = 2000 } = {}) {
+export async function recordW1(store, sources, { yieldEvery = 2000, api = built } = {}) {
+  const { childLineage, rootLineage } = api;
   let emissions = 0;
   const tick = async () => {
     if (++emissions % yieldEvery !== 0) return;

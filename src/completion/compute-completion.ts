@@ -1,5 +1,5 @@
 /**
- * The batch completion pass (DESIGN.md §4) as the library offers it: which
+ * The batch completion pass (docs/design.md §4) as the library offers it: which
  * tasks the primary records make complete over the union of a store's
  * shards, to compare with what the shards record.
  */

@@ -4,13 +4,11 @@
  * are shared with the write thread, not moved to it, and reused once the
  * thread has committed their batch.
  *
- * Moving (transferring) an ArrayBuffer to a worker detaches it, and the first
- * detach in a process makes V8 drop every optimised function that reads
- * typed arrays and compile it again with a detach check on each access: the
- * recorder's hash table and UDID parsing ran 20-35 % slower after it, and
- * the recompiling took the compiler threads ~0.5 s of a W1 run. A shared
- * buffer is never detached. Reuse also spares a new allocation, and the page
- * faults of its first writes, for each section of each batch.
+ * Why: shared, the write thread reads a batch where the session wrote it,
+ * with no copy and no transfer; reused, each section of each batch needs no
+ * new allocation and none of the page faults of its first writes. (Avoiding
+ * V8's cost of a first detach is no longer a reason: docs/performance.md,
+ * shared-buffers, measured no gain.)
  */
 export class BufferPool {
   private readonly free: Buffer[] = [];

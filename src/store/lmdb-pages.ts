@@ -189,7 +189,7 @@ export class LeafCursor {
     while (this.index >= this.count) {
       if (!this.nextLeaf()) return false;
     }
-    // Byte arithmetic rather than readUInt16LE: this runs for every entry of the checkpoint.
+    // Why: byte arithmetic rather than readUInt16LE (a call with its own bounds checks), for every entry of the checkpoint (docs/performance.md, page-bytes).
     const p = this.page;
     const ptr = PAGE_HEADER + 2 * this.index++;
     const at = (p[ptr]! | (p[ptr + 1]! << 8)) + PAGE_BASE;

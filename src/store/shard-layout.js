@@ -14,7 +14,7 @@
  * A task's type, outcome and completion are fields of its `meta` row rather
  * than three sub-DBs of their own (format 1 had `task_type`, `completed`,
  * `outcome`): one B-tree write instead of up to four per change of state,
- * and ~70 bytes less per task (README, "Design notes").
+ * and ~70 bytes less per task (docs/design.md §3).
  *
  * | sub-DB      | key        | value                                              |
  * |-------------|------------|----------------------------------------------------|

@@ -25,7 +25,7 @@ export class SessionIndex {
    */
   constructor(
     public words: Int32Array,
-    // Why: small, so that it first grows (replacing `slots`) before the lookups are optimised (see task-state.ts INITIAL_TASKS).
+    // Why: small, so that it first grows (replacing `slots`) before the lookups are optimised (docs/performance.md, index-small).
     capacity = 1 << 10,
   ) {
     this.slots = new Int32Array(capacity * 2);

@@ -36,7 +36,8 @@ export const ERROR_ROW = 1 << 9;
  * Why: small, so that the first id block outgrows it and the arrays are
  * replaced once before any hot code is optimised. V8 treats a field written
  * only once as a constant, and the first replacement later on (at ~50,000
- * tasks) made it drop the optimised code of every method that reads them.
+ * tasks) made it drop the optimised code of every method that reads them
+ * (docs/performance.md, initial-tasks).
  */
 const INITIAL_TASKS = 1 << 10;
 
