@@ -43,5 +43,5 @@ export { assignChildLineage, type Assigned, type Child, type AssignOptions } fro
 export { adaptStage, type StageAdapter, type StageCall, type StageTask, type Recorder, type AdapterOptions } from './runner/stage-adapter.js';
 export { compareFingerprints, type FingerprintChange } from './planner/fingerprint.js';
 export { invalidateStages, type InvalidationSummary } from './maintenance/invalidate.js';
-export { planResume, type ResumePlan, type SourcePlan, type StagePlan, type StatePlan, type Verdict, type OpenTask, type PlanOptions } from './planner/plan-resume.js';
+export { planResume, type ResumePlan, type SourcePlan, type StagePlan, type StatePlan, type Verdict, type VerdictCode, VERDICT_CODES, type OpenTask, type PlanOptions } from './planner/plan-resume.js';
 export { explainResume, type Explanation, type PathStep } from './planner/explain-resume.js';

@@ -6,7 +6,7 @@
  */
 import { explainResume, type Explanation } from '../planner/explain-resume.js';
 import { formatFingerprint } from '../planner/fingerprint.js';
-import { planResume, type ResumePlan, type StatePlan } from '../planner/plan-resume.js';
+import { VERDICT_CODES, planResume, type ResumePlan, type SourcePlan, type StatePlan } from '../planner/plan-resume.js';
 import type { LineageStore } from '../store/lineage-store.js';
 import { EXIT_OK } from './cli-errors.js';
 import { withStore, type CommandContext } from './command-context.js';
@@ -37,7 +37,14 @@ export async function planCommand(ctx: CommandContext, dir: string, options: Pla
     if (options.explain !== undefined) {
       const target = resolveSourceOrUdid(store, options.explain, '--explain');
       const why = explainResume(store, target.sourceKey ?? target.udid, { limit: options.limit ?? DEFAULT_PLAN_LIMIT });
-      ctx.out.write(options.json ? JSON.stringify(why, null, 2) + '\n' : renderExplanation(store, why));
+      // The source's verdict under the next run's pipeline: what triggers its rerun.
+      const plan =
+        why.sourceKey === null
+          ? null
+          : await planResume(store, { sources: [why.sourceKey], ...(next ? { pipeline: next } : {}), acceptChange: options.acceptChange === true, openPerSource: 0 });
+      const verdict = plan?.sources[0] ?? null;
+      const trigger = plan === null ? null : { verdict: verdict!.verdict, code: verdict!.code, reason: verdict!.reason, fingerprint: plan.fingerprint };
+      ctx.out.write(options.json ? JSON.stringify({ ...why, ...(trigger ? { trigger } : {}) }, null, 2) + '\n' : renderExplanation(store, why, trigger));
     } else {
       ctx.progress.update(() => 'planning: reading the checkpoint…');
       const plan = await planResume(store, {
@@ -83,13 +90,20 @@ export function renderPlan(store: LineageStore, plan: ResumePlan, limit: number)
   lines.push('');
   if (todo.length === 0) lines.push(t.sources === 0 ? 'no sources' : 'every source is complete: a rerun skips them all');
   else {
-    lines.push(`sources to run (${num(todo.length)}):`);
-    const kw = Math.max(...todo.slice(0, limit).map((s) => s.sourceKey.length));
-    for (const s of todo.slice(0, limit)) {
-      lines.push(`  ${s.verdict.padEnd(11)} ${s.sourceKey.padEnd(kw)}  ${s.reason}`);
-      for (const o of s.open) {
-        const what = o.status === 'failed' ? `failed in ${o.at}: ${o.error}` : `never consumed${o.at ? ` by ${o.at}` : ''}`;
-        lines.push(`  ${''.padEnd(11)} ${''.padEnd(kw)}    ${o.udid.slice(0, 8)} (${o.stage ?? 'source'}) ${what}`);
+    lines.push(`sources to run (${num(todo.length)}), by what sends them back:`);
+    const shown = todo.slice(0, limit);
+    const kw = Math.max(...shown.map((s) => s.sourceKey.length));
+    for (const code of VERDICT_CODES) {
+      const group = shown.filter((s) => s.code === code);
+      if (group.length === 0) continue;
+      const all = todo.reduce((n, s) => n + (s.code === code ? 1 : 0), 0);
+      lines.push(`  ${code} (${num(all)}):`);
+      for (const s of group) {
+        lines.push(`    ${s.sourceKey.padEnd(kw)}  ${s.reason}`);
+        for (const o of s.open) {
+          const what = o.status === 'failed' ? `failed in ${o.at}: ${o.error}` : `never consumed${o.at ? ` by ${o.at}` : ''}`;
+          lines.push(`    ${''.padEnd(kw)}    ${o.udid.slice(0, 8)} (${o.stage ?? 'source'}) ${what}`);
+        }
       }
     }
     if (todo.length > limit) lines.push(`  … and ${num(todo.length - limit)} more (--limit, or --json for all)`);
@@ -107,11 +121,28 @@ function statefulLine(s: StatePlan): string {
   );
 }
 
-function renderExplanation(store: LineageStore, why: Explanation): string {
+interface Trigger {
+  readonly verdict: SourcePlan['verdict'];
+  readonly code: SourcePlan['code'];
+  readonly reason: string;
+  readonly fingerprint: ResumePlan['fingerprint'];
+}
+
+function renderExplanation(store: LineageStore, why: Explanation, trigger: Trigger | null): string {
   const lines = checkpointHeader(store);
+  if (trigger) {
+    lines.push(`verdict     ${trigger.verdict} (${trigger.code}): ${trigger.reason}`);
+    const fp = trigger.fingerprint;
+    if (fp.changed && !fp.accepted) {
+      lines.push(`trigger     ${fp.change}`);
+      lines.push(`            recorded by ${formatFingerprint(fp.stored)}`);
+      lines.push(`            next run    ${formatFingerprint(fp.current)}`);
+    }
+  }
   lines.push('');
   const name = why.sourceKey !== null ? `${why.sourceKey} (${why.udid.slice(0, 8)})` : why.udid;
-  if (why.complete) lines.push(`${name} is complete: a rerun skips it`);
+  if (why.complete && trigger?.verdict === 'invalidated') lines.push(`${name} was complete, but that change voids it: a rerun redoes its work from the changed stage on`);
+  else if (why.complete) lines.push(`${name} is complete: a rerun skips it`);
   else if (why.open.length === 0) lines.push(`${name} is incomplete, but no failed or unconsumed task below it was found: its last emissions were lost in a crash; a rerun redoes them`);
   else {
     lines.push(`${name} reruns: ${why.open.length}${why.truncated ? '+' : ''} open task(s) below it`);

@@ -21,6 +21,7 @@
  */
 import type { Lineage } from '../identity/lineage.js';
 import type { Checkpointable } from './checkpointable.js';
+import { paramsFingerprint } from './stage-params.js';
 
 /** What a stage call returns: a child, several, or none (filtered); see {@link failed}. */
 export type StageResult<Out = unknown> = Out | readonly Out[] | null | undefined | Failed;
@@ -61,6 +62,12 @@ interface StageBase<Out> {
   readonly id: string;
   /** Bump when the stage's output changes meaning: completion recorded by an older version is void. */
   readonly version?: string;
+  /**
+   * The stage's configuration (plain JSON). Its canonical hash joins the
+   * pipeline fingerprint: a change voids this stage's work and the later
+   * stages', like a version bump, and the plan names the keys that changed.
+   */
+  readonly params?: unknown;
   /** `false` for a stage whose outputs cannot be attributed to its inputs; runs with a checkpoint then refuse it. */
   readonly resumable?: boolean;
   /** Calls of this stage running at once. Default: the run's `concurrency`. */
@@ -136,7 +143,20 @@ export function isStatefulStage(stage: Stage): stage is StatefulStage {
   return typeof (stage as StatefulStage).absorb === 'function';
 }
 
-/** Ordered stage ids and versions: what the checkpoint's fingerprint compares. */
-export function stageFingerprint(stages: readonly Stage[]): { id: string; version?: string }[] {
-  return stages.map((s) => (s.version === undefined ? { id: s.id } : { id: s.id, version: s.version }));
+/** One stage as the checkpoint's fingerprint holds it. */
+export interface StageFingerprintOf {
+  id: string;
+  version?: string;
+  params?: string;
+  paramKeys?: Readonly<Record<string, string>>;
+}
+
+/** Ordered stage ids, versions and params hashes: what the checkpoint's fingerprint compares. Throws INVALID_PIPELINE on params JSON cannot keep. */
+export function stageFingerprint(stages: readonly Stage[]): StageFingerprintOf[] {
+  return stages.map((s) => {
+    const fp: StageFingerprintOf = { id: s.id };
+    if (s.version !== undefined) fp.version = s.version;
+    if (s.params !== undefined) Object.assign(fp, paramsFingerprint(s.id, s.params));
+    return fp;
+  });
 }

@@ -1,5 +1,6 @@
 /**
- * Pipeline fingerprints (docs/design.md §6): the ordered stage ids and versions.
+ * Pipeline fingerprints (docs/design.md §6): the ordered stage ids, versions
+ * and params hashes.
  * Comparing the checkpoint's fingerprint with the pipeline about to run tells
  * which stage is the first that changed; completion that depended on it or
  * on any later stage is void.
@@ -13,10 +14,14 @@ export interface FingerprintChange {
   readonly kept: readonly string[];
   /** One line saying what changed, e.g. `stage "clean" changed version 1 → 2`; null when nothing did. */
   readonly description: string | null;
+  /** `params-changed` when the first changed stage kept its id and version and only its params differ; else `stage-changed`; null when nothing changed. */
+  readonly code: 'stage-changed' | 'params-changed' | null;
+  /** With `params-changed`: the top-level keys added, removed or changed (empty when the params are not an object). */
+  readonly paramsChanged?: readonly string[];
 }
 
 export function sameStage(a: StageFingerprint | undefined, b: StageFingerprint | undefined): boolean {
-  return a !== undefined && b !== undefined && a.id === b.id && (a.version ?? null) === (b.version ?? null);
+  return a !== undefined && b !== undefined && a.id === b.id && (a.version ?? null) === (b.version ?? null) && (a.params ?? null) === (b.params ?? null);
 }
 
 export function sameFingerprint(a: readonly StageFingerprint[], b: readonly StageFingerprint[]): boolean {
@@ -27,9 +32,24 @@ export function sameFingerprint(a: readonly StageFingerprint[], b: readonly Stag
 export function compareFingerprints(stored: readonly StageFingerprint[], current: readonly StageFingerprint[]): FingerprintChange {
   let i = 0;
   while (i < stored.length && i < current.length && sameStage(stored[i], current[i])) i++;
-  if (i === stored.length && i === current.length) return { firstChanged: -1, kept: stored.map((s) => s.id), description: null };
+  if (i === stored.length && i === current.length) return { firstChanged: -1, kept: stored.map((s) => s.id), description: null, code: null };
   const kept = stored.slice(0, i).map((s) => s.id);
-  return { firstChanged: i, kept, description: describe(stored, current, i) };
+  const before = stored[i];
+  const after = current[i];
+  if (before && after && before.id === after.id && (before.version ?? null) === (after.version ?? null)) {
+    const keys = changedKeys(before, after);
+    const what = keys.length > 0 ? `: ${keys.join(', ')}` : '';
+    return { firstChanged: i, kept, description: `stage "${before.id}" changed params${what}`, code: 'params-changed', paramsChanged: keys };
+  }
+  return { firstChanged: i, kept, description: describe(stored, current, i), code: 'stage-changed' };
+}
+
+/** Top-level params keys that differ between two fingerprints of one stage, sorted. */
+function changedKeys(before: StageFingerprint, after: StageFingerprint): string[] {
+  const a = before.paramKeys ?? {};
+  const b = after.paramKeys ?? {};
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  return [...keys].filter((k) => a[k] !== b[k]).sort();
 }
 
 function describe(stored: readonly StageFingerprint[], current: readonly StageFingerprint[], i: number): string {
@@ -49,5 +69,5 @@ function describe(stored: readonly StageFingerprint[], current: readonly StageFi
 
 export function formatFingerprint(fp: readonly StageFingerprint[] | null): string {
   if (!fp) return '(none)';
-  return fp.map((s) => (s.version === undefined ? s.id : `${s.id}@${s.version}`)).join(' → ');
+  return fp.map((s) => `${s.version === undefined ? s.id : `${s.id}@${s.version}`}${s.params === undefined ? '' : `[params ${s.params.slice(0, 8)}]`}`).join(' → ');
 }

@@ -28,6 +28,41 @@ import { compareFingerprints } from './fingerprint.js';
 
 export type Verdict = 'skip' | 'resume' | 'new' | 'invalidated';
 
+/**
+ * What decided a source's verdict (docs/design.md §6), stable for scripts:
+ * - `complete` (skip): its root is complete.
+ * - `new`: the checkpoint has never seen it.
+ * - `incomplete` (resume): tasks are left that no stage consumed (a stop or a crash).
+ * - `failed` (resume): a stage failed on one of its tasks.
+ * - `stage-changed` (invalidated): a stage its completion depended on changed id, order or version.
+ * - `params-changed` (invalidated): such a stage kept its id and version but changed its `params`.
+ * - `input-changed`, `output-missing`, `invalidated-by-hand`: the triggers for an edited input,
+ *   a deleted output and `lineage invalidate`.
+ */
+export type VerdictCode =
+  | 'complete'
+  | 'new'
+  | 'incomplete'
+  | 'failed'
+  | 'input-changed'
+  | 'stage-changed'
+  | 'params-changed'
+  | 'output-missing'
+  | 'invalidated-by-hand';
+
+/** Every code, in the order the text output groups them. */
+export const VERDICT_CODES: readonly VerdictCode[] = [
+  'failed',
+  'incomplete',
+  'input-changed',
+  'stage-changed',
+  'params-changed',
+  'output-missing',
+  'invalidated-by-hand',
+  'new',
+  'complete',
+];
+
 /** A task the rerun will execute again because it failed or no stage consumed it. */
 export interface OpenTask {
   readonly udid: string;
@@ -43,7 +78,9 @@ export interface SourcePlan {
   readonly sourceKey: string;
   readonly udid: string;
   readonly verdict: Verdict;
-  /** One line: why. */
+  /** What decided the verdict (see VerdictCode). */
+  readonly code: VerdictCode;
+  /** One line: why, for people. */
   readonly reason: string;
   /** Completed subtrees the rerun drops before they execute. */
   readonly pruned: number;
@@ -87,6 +124,10 @@ export interface ResumePlan {
     readonly changed: boolean;
     /** What changed, e.g. `stage "clean" changed version 1 → 2`. */
     readonly change: string | null;
+    /** `stage-changed` or `params-changed` when it changed; null otherwise. */
+    readonly code: 'stage-changed' | 'params-changed' | null;
+    /** With `params-changed`: the top-level params keys added, removed or changed. */
+    readonly paramsChanged?: readonly string[];
     /** The change was accepted as cosmetic: completion is kept. */
     readonly accepted: boolean;
   };
@@ -138,7 +179,15 @@ function planOver(store: LineageStore, options: PlanOptions): ResumePlan {
   const change = stored && current ? compareFingerprints(stored, current) : null;
   const changed = change !== null && change.firstChanged >= 0;
   const accepted = changed && options.acceptChange === true;
-  const fingerprint = { stored, current, changed, change: change?.description ?? null, accepted };
+  const fingerprint = {
+    stored,
+    current,
+    changed,
+    change: change?.description ?? null,
+    code: changed ? change!.code : null,
+    ...(changed && change!.paramsChanged ? { paramsChanged: change!.paramsChanged } : {}),
+    accepted,
+  };
   const wanted = options.sources === undefined ? null : [...options.sources].map((s) => (typeof s === 'string' ? s : s.key));
   if (store.mode === 'sources') return planSources(store, wanted, fingerprint, changed && !accepted);
 
@@ -217,13 +266,13 @@ function planOver(store: LineageStore, options: PlanOptions): ResumePlan {
     const known = rootByKey.get(key);
     const r = known !== undefined && t.udidAt(known) === udid ? known : t.indexOf(Buffer.from(udid, 'hex'));
     if (r < 0) {
-      sources.push({ sourceKey: key, udid, verdict: 'new', reason: 'not in the checkpoint: runs from the start', pruned: 0, rerun: 0, failed: 0, pending: 0, open: [] });
+      sources.push({ sourceKey: key, udid, verdict: 'new', code: 'new', reason: 'not in the checkpoint: runs from the start', pruned: 0, rerun: 0, failed: 0, pending: 0, open: [] });
       continue;
     }
     const s = perRoot.get(r) ?? { pruned: 0, rerun: 0, failed: 0, pending: 0, open: [] };
     // One literal per source (a spread of a shared base was a tenth of the plan's own time).
     const open = s.open.length === 0 ? [] : s.open.map(openTask);
-    const entry = (verdict: Verdict, reason: string): SourcePlan => ({
+    const entry = (verdict: Verdict, code: VerdictCode, reason: string): SourcePlan => ({
       sourceKey: key,
       udid,
       pruned: s.pruned,
@@ -232,12 +281,13 @@ function planOver(store: LineageStore, options: PlanOptions): ResumePlan {
       pending: s.pending,
       open,
       verdict,
+      code,
       reason,
     });
-    if (done[r]) sources.push(entry('skip', 'complete: skipped'));
+    if (done[r]) sources.push(entry('skip', 'complete', 'complete: skipped'));
     else if (t.recorded[r] && changed && !accepted) {
-      sources.push(entry('invalidated', `was complete, but ${change!.description}: redoes ${s.rerun} task(s) from there`));
-    } else sources.push(entry('resume', resumeReason(s)));
+      sources.push(entry('invalidated', change!.code!, `was complete, but ${change!.description}: redoes ${s.rerun} task(s) from there`));
+    } else sources.push(entry('resume', s.failed > 0 ? 'failed' : 'incomplete', resumeReason(s)));
   }
 
   for (const s of sources) tally[s.verdict]++;
@@ -292,11 +342,13 @@ function planSources(store: LineageStore, wanted: string[] | null, fingerprint: 
     const udid = rootLineage(key).udid;
     const s = states.get(key);
     const base = { sourceKey: key, udid, pruned: 0, rerun: 0, failed: 0, pending: 0, open: [] };
-    if (!s) sources.push({ ...base, verdict: 'new', reason: 'not in the checkpoint: runs from the start' });
-    else if (s.state === 'done' && voided) sources.push({ ...base, verdict: 'invalidated', reason: `was complete, but ${fingerprint.change}: reruns whole (source-counter mode)` });
-    else if (s.state === 'done') sources.push({ ...base, verdict: 'skip', reason: 'complete: skipped' });
-    else if (s.state === 'failed') sources.push({ ...base, failed: 1, verdict: 'resume', reason: `failed in stage "${s.stage ?? '?'}": ${s.error ?? ''}; reruns whole (source-counter mode)` });
-    else sources.push({ ...base, verdict: 'resume', reason: 'started, not finished; reruns whole (source-counter mode)' });
+    if (!s) sources.push({ ...base, verdict: 'new', code: 'new', reason: 'not in the checkpoint: runs from the start' });
+    else if (s.state === 'done' && voided) {
+      sources.push({ ...base, verdict: 'invalidated', code: fingerprint.code!, reason: `was complete, but ${fingerprint.change}: reruns whole (source-counter mode)` });
+    } else if (s.state === 'done') sources.push({ ...base, verdict: 'skip', code: 'complete', reason: 'complete: skipped' });
+    else if (s.state === 'failed') {
+      sources.push({ ...base, failed: 1, verdict: 'resume', code: 'failed', reason: `failed in stage "${s.stage ?? '?'}": ${s.error ?? ''}; reruns whole (source-counter mode)` });
+    } else sources.push({ ...base, verdict: 'resume', code: 'incomplete', reason: 'started, not finished; reruns whole (source-counter mode)' });
   }
   const count = (v: Verdict) => sources.filter((s) => s.verdict === v).length;
   const skip = count('skip');

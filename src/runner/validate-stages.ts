@@ -6,6 +6,7 @@ import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import { timeoutProblem } from './call-timeout.js';
 import { CHECKPOINTABLE_METHODS } from '../model/checkpointable.js';
 import type { Stage } from '../model/stage.js';
+import { paramsFingerprint } from '../model/stage-params.js';
 
 export function validateStages(stages: readonly Stage[]): void {
   if (!Array.isArray(stages) || stages.length === 0) {
@@ -34,6 +35,8 @@ export function validateStages(stages: readonly Stage[]): void {
       }
     }
     if (s.version !== undefined && typeof s.version !== 'string') throw bad(`has version ${JSON.stringify(s.version)}; a version is a string such as "2".`);
+    // Refuses params JSON cannot keep exactly, naming the stage and the path of the value.
+    if (s.params !== undefined) paramsFingerprint(stage.id, s.params);
     if (hasProcess && (s.groupBy !== undefined || s.batchSize !== undefined)) throw bad('sets groupBy or batchSize, which only a `processBatch` stage uses.');
     if (hasBatch) {
       if (s.groupBy !== undefined && s.batchSize !== undefined) throw bad('sets both groupBy (keyed groups) and batchSize (arrival order); choose one.');

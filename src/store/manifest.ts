@@ -10,12 +10,16 @@ import { writeFailure } from './write-failure.js';
 
 export const MANIFEST_FILE = 'lineage.json';
 export const FORMAT_NAME = 'lineage-dag';
-/** 2: task type, outcome and completion live in the `meta` rows (shard.ts). */
+/** The on-disk format: tasks keyed by compact ids, their type, outcome and completion in `meta` records (docs/design.md §3). */
 export const FORMAT_VERSION = 3;
 
 export interface StageFingerprint {
   readonly id: string;
   readonly version?: string;
+  /** SHA-256 of the canonical JSON of the stage's `params`. */
+  readonly params?: string;
+  /** SHA-256 per top-level key of `params` (when they are an object): what lets a plan name the keys that changed. */
+  readonly paramKeys?: Readonly<Record<string, string>>;
 }
 
 export interface AcceptedChange {
@@ -120,7 +124,7 @@ function checkFields(file: string, m: Record<string, unknown>): void {
     if (t !== undefined && !isTime(t)) throw badField(file, field, t, 'an ISO time string');
   }
   if (m.fingerprint !== undefined && m.fingerprint !== null && !isFingerprint(m.fingerprint)) {
-    throw badField(file, 'fingerprint', m.fingerprint, 'null or a list of { "id": string, "version"?: string }');
+    throw badField(file, 'fingerprint', m.fingerprint, 'null or a list of { "id": string, "version"?: string, "params"?: string, "paramKeys"?: { key: string } }');
   }
   const changes = m.acceptedChanges;
   if (changes !== undefined && !(Array.isArray(changes) && changes.every(isAcceptedChange))) {
@@ -141,9 +145,16 @@ function isFingerprint(v: unknown): v is StageFingerprint[] {
         typeof s === 'object' &&
         typeof (s as StageFingerprint).id === 'string' &&
         (s as StageFingerprint).id.length > 0 &&
-        ((s as StageFingerprint).version === undefined || typeof (s as StageFingerprint).version === 'string'),
+        ((s as StageFingerprint).version === undefined || typeof (s as StageFingerprint).version === 'string') &&
+        ((s as StageFingerprint).params === undefined || typeof (s as StageFingerprint).params === 'string') &&
+        isHashes((s as StageFingerprint).paramKeys),
     )
   );
+}
+
+function isHashes(v: unknown): boolean {
+  if (v === undefined) return true;
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((h) => typeof h === 'string');
 }
 
 function isAcceptedChange(v: unknown): boolean {

@@ -72,6 +72,47 @@ describe('lineage plan', () => {
     expect(lineage(['plan', ck, '--pipeline', join(dir, 'missing.js')]).stderr).toMatch(/^lineage: LINEAGE_MODULE_LOAD: /);
   });
 
+  it('--pipeline with changed params: params-changed, the keys named; --json gives each source verdict, code and reason; --explain the trigger', () => {
+    const dir = tempDir('lineage-cli-plan-params-');
+    const ck = join(dir, 'ck');
+    const module = (params: string) => {
+      const file = join(dir, `p-${params.length}-${Math.abs([...params].reduce((h, c) => (h * 31 + c.charCodeAt(0)) | 0, 7))}.js`);
+      writeFileSync(
+        file,
+        `import { Pipeline } from ${JSON.stringify(join(ROOT, 'dist', 'index.js'))};\n` +
+          `export default new Pipeline([{ id: 'split', process: (d) => d }, { id: 'clean', params: ${params}, process: (c) => c.toUpperCase() }, { id: 'write', process: (c) => c }]);\n` +
+          `export const sources = [{ key: 'p0', data: ['a', 'b'] }, { key: 'p1', data: ['c'] }];\n`,
+      );
+      return file;
+    };
+    expect(lineage(['run', module('{ lang: "en", min: 1 }'), '--checkpoint', ck]).code).toBe(0);
+    const same = lineage(['plan', ck, '--pipeline', module('{ min: 1, lang: "en" }'), '--json']);
+    expect(JSON.parse(same.stdout).sources.map((s: { code: string }) => s.code)).toEqual(['complete', 'complete']);
+    const next = module('{ lang: "de", min: 1, max: 9 }');
+    const text = lineage(['plan', ck, '--pipeline', next]);
+    expect(text.stderr).toBe('');
+    expect(text.stdout).toContain('changed     stage "clean" changed params: lang, max: completion from there on is void; 2 complete source(s) go back to work');
+    expect(text.stdout).toMatch(/  params-changed \(2\):\n    p0 +was complete, but stage "clean" changed params: lang, max/);
+    const json = JSON.parse(lineage(['plan', ck, '--pipeline', next, '--json']).stdout);
+    expect(json.fingerprint).toMatchObject({ changed: true, code: 'params-changed', paramsChanged: ['lang', 'max'] });
+    for (const s of json.sources) {
+      expect(s).toMatchObject({ verdict: 'invalidated', code: 'params-changed' });
+      expect(s.reason).toMatch(/changed params: lang, max/);
+    }
+    const why = lineage(['plan', ck, '--pipeline', next, '--explain', 'p1']);
+    expect(why.stdout).toContain('verdict     invalidated (params-changed): was complete, but stage "clean" changed params: lang, max');
+    expect(why.stdout).toContain('trigger     stage "clean" changed params: lang, max');
+    expect(why.stdout).toMatch(/next run    split → clean\[params [0-9a-f]{8}\] → write/);
+    expect(why.stdout).toContain('was complete, but that change voids it');
+    const whyJson = JSON.parse(lineage(['plan', ck, '--pipeline', next, '--explain', 'p1', '--json']).stdout);
+    expect(whyJson.trigger).toMatchObject({ verdict: 'invalidated', code: 'params-changed' });
+    const bad = lineage(['plan', ck, '--pipeline', module('{ when: 1n }')]);
+    // Refused where the module builds its Pipeline, as any inconsistent pipeline is: a module that cannot be used.
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^lineage: LINEAGE_MODULE_LOAD: .*importing it failed: LINEAGE_INVALID_PIPELINE: stage "clean": params\.when is a BigInt/);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
   it('bad input: one line with the code; usage problems exit 2, checkpoint problems 1', () => {
     const missing = lineage(['plan', ckpt, '--sources', join(work, 'nope.txt')]);
     expect(missing.code).toBe(2);
