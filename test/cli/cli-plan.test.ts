@@ -92,7 +92,7 @@ describe('lineage plan', () => {
     const text = lineage(['plan', ck, '--pipeline', next]);
     expect(text.stderr).toBe('');
     expect(text.stdout).toContain('changed     stage "clean" changed params: lang, max: completion from there on is void; 2 complete source(s) go back to work');
-    expect(text.stdout).toMatch(/  params-changed \(2\):\n    p0 +was complete, but stage "clean" changed params: lang, max/);
+    expect(text.stdout).toMatch(/ {2}params-changed \(2\):\n {4}p0 +was complete, but stage "clean" changed params: lang, max/);
     const json = JSON.parse(lineage(['plan', ck, '--pipeline', next, '--json']).stdout);
     expect(json.fingerprint).toMatchObject({ changed: true, code: 'params-changed', paramsChanged: ['lang', 'max'] });
     for (const s of json.sources) {
@@ -102,7 +102,7 @@ describe('lineage plan', () => {
     const why = lineage(['plan', ck, '--pipeline', next, '--explain', 'p1']);
     expect(why.stdout).toContain('verdict     invalidated (params-changed): was complete, but stage "clean" changed params: lang, max');
     expect(why.stdout).toContain('trigger     stage "clean" changed params: lang, max');
-    expect(why.stdout).toMatch(/next run    split → clean\[params [0-9a-f]{8}\] → write/);
+    expect(why.stdout).toMatch(/next run {4}split → clean\[params [0-9a-f]{8}\] → write/);
     expect(why.stdout).toContain('was complete, but that change voids it');
     const whyJson = JSON.parse(lineage(['plan', ck, '--pipeline', next, '--explain', 'p1', '--json']).stdout);
     expect(whyJson.trigger).toMatchObject({ verdict: 'invalidated', code: 'params-changed' });
