@@ -4,7 +4,7 @@ export { rootLineage, childLineage, type Lineage } from './identity/lineage.js';
 export { lp, rootPath, childPath, type Slot } from './identity/lineage-path.js';
 export { udidOf, isUdid } from './identity/udid.js';
 export { LineageStore } from './store/lineage-store.js';
-export { FORMAT_VERSION, type Manifest, type StageFingerprint, type AcceptedChange } from './store/manifest.js';
+export { FORMAT_VERSION, type Manifest, type StageFingerprint, type AcceptedChange, type Invalidation } from './store/manifest.js';
 export type {
   TaskType,
   OutcomeKind,
@@ -43,5 +43,6 @@ export { assignChildLineage, type Assigned, type Child, type AssignOptions } fro
 export { adaptStage, type StageAdapter, type StageCall, type StageTask, type Recorder, type AdapterOptions } from './runner/stage-adapter.js';
 export { compareFingerprints, type FingerprintChange } from './planner/fingerprint.js';
 export { invalidateStages, type InvalidationSummary } from './maintenance/invalidate.js';
+export { invalidateTasks, type InvalidateTargets, type InvalidateTasksSummary } from './maintenance/invalidate-tasks.js';
 export { planResume, type ResumePlan, type SourcePlan, type StagePlan, type StatePlan, type Verdict, type VerdictCode, VERDICT_CODES, type OpenTask, type PlanOptions } from './planner/plan-resume.js';
 export { explainResume, type Explanation, type PathStep } from './planner/explain-resume.js';

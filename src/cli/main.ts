@@ -15,6 +15,7 @@ import { EXIT_OK, EXIT_USAGE, asLineageError, errorLine, exitCodeFor, usageError
 import { defaultIo, type CliIo } from './cli-io.js';
 import { commandContext, type CommandContext } from './command-context.js';
 import { INSPECT_FORMATS, inspectCommand, type InspectOptions } from './inspect-command.js';
+import { DEFAULT_INVALIDATE_LIMIT, invalidateCommand, type InvalidateCommandOptions } from './invalidate-command.js';
 import { mergeCommand, type MergeCommandOptions } from './merge-command.js';
 import { DEFAULT_PLAN_LIMIT, planCommand, type PlanCommandOptions } from './plan-command.js';
 import { runCommand, type RunCommandOptions } from './run-command.js';
@@ -175,6 +176,24 @@ function buildProgram(ctx: CommandContext, setExit: (code: number) => void): Com
     .option('--limit <n>', `problems listed per check (default ${DEFAULT_VERIFY_LIMIT})`, wholeNumber(1))
     .addHelpText('after', examples('lineage verify ckpt', 'lineage verify ckpt --repair', 'lineage verify ckpt --json | jq .counts'))
     .action(async (dir: string, opts: VerifyCommandOptions) => setExit(await verifyCommand(ctx, dir, opts)));
+
+  const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
+  program
+    .command('invalidate')
+    .description('Void tasks and everything downstream of them, so the next run redoes them; recorded in the manifest.')
+    .argument('<checkpoint>', 'checkpoint directory')
+    .option('--source <key>', 'void this source: its root is consumed again, all it led to is redone (repeatable)', collect)
+    .option('--stage <id>', 'void every task this stage consumed, and all it and later stages made of them (repeatable)', collect)
+    .option('--udid <udid>', 'void this task and everything downstream of it (repeatable; a unique prefix of 6+ hex characters works)', collect)
+    .option('--dry-run', 'say what would be voided; change nothing')
+    .option('--json', 'print the result as one JSON document')
+    .option('--limit <n>', `sources listed (default ${DEFAULT_INVALIDATE_LIMIT})`, wholeNumber(1))
+    .addHelpText(
+      'after',
+      '\nStop every run writing the checkpoint first.\n' +
+        examples('lineage invalidate ckpt --source part-0003.jsonl', 'lineage invalidate ckpt --stage clean --dry-run', 'lineage invalidate ckpt --udid 3fa2c1 --udid 77b0e2'),
+    )
+    .action(async (dir: string, opts: InvalidateCommandOptions) => setExit(await invalidateCommand(ctx, dir, opts)));
 
   program
     .command('merge')

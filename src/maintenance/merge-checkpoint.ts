@@ -67,7 +67,7 @@ export async function mergeCheckpoint(dir: string, options: MergeOptions = {}): 
     let tasks = 0;
     let edges = 0;
     try {
-      target.updateManifest({ fingerprint: source.manifest.fingerprint, acceptedChanges: source.manifest.acceptedChanges });
+      target.updateManifest({ fingerprint: source.manifest.fingerprint, acceptedChanges: source.manifest.acceptedChanges, invalidations: source.manifest.invalidations });
       for (const task of source.tasks()) {
         replay(source, target, task);
         edges += task.children.length;

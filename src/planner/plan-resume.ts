@@ -200,7 +200,8 @@ function planOver(store: LineageStore, options: PlanOptions): ResumePlan {
   const n = order.length;
 
   const limit = options.openPerSource ?? 3;
-  const perRoot = new Map<number, { pruned: number; rerun: number; failed: number; pending: number; open: number[] }>();
+  const perRoot = new Map<number, { pruned: number; rerun: number; failed: number; pending: number; open: number[]; byHand?: string }>();
+  const hand = handInvalidations(store);
   const stageRerun = new Float64Array(n);
   const stagePruned = new Float64Array(n);
   let prunedSubtrees = 0;
@@ -233,8 +234,10 @@ function planOver(store: LineageStore, options: PlanOptions): ResumePlan {
     s.rerun++;
     if (at >= 0 && at < n) stageRerun[at]!++;
     if (t.outcome[i] === OUTCOME_FAILED) s.failed++;
-    else if (t.outcome[i] === 0) s.pending++;
-    else continue;
+    else if (t.outcome[i] === 0) {
+      s.pending++;
+      if (hand !== null && s.byHand === undefined) s.byHand = hand.match(t.udidAt(i), order[at]?.id ?? null);
+    } else continue;
     if (s.open.length < limit) s.open.push(i);
   }
 
@@ -284,7 +287,9 @@ function planOver(store: LineageStore, options: PlanOptions): ResumePlan {
       code,
       reason,
     });
+    const byHand = done[r] ? undefined : (hand?.bySource.get(key) ?? s.byHand);
     if (done[r]) sources.push(entry('skip', 'complete', 'complete: skipped'));
+    else if (byHand !== undefined) sources.push(entry('invalidated', 'invalidated-by-hand', `voided by hand (lineage invalidate, ${byHand}): redoes ${s.rerun} task(s)`));
     else if (t.recorded[r] && changed && !accepted) {
       sources.push(entry('invalidated', change!.code!, `was complete, but ${change!.description}: redoes ${s.rerun} task(s) from there`));
     } else sources.push(entry('resume', s.failed > 0 ? 'failed' : 'incomplete', resumeReason(s)));
@@ -315,6 +320,25 @@ function planOver(store: LineageStore, options: PlanOptions): ResumePlan {
   };
 }
 
+/**
+ * What `lineage invalidate` asked for, to tell the sources it sent back to
+ * work: a source named, or one with a task left to consume that was named or
+ * that a named stage consumes. Null when nothing was ever voided by hand.
+ */
+function handInvalidations(store: LineageStore): { bySource: Map<string, string>; match: (udid: string, stage: string | null) => string | undefined } | null {
+  const entries = store.manifest.invalidations;
+  if (entries.length === 0) return null;
+  const bySource = new Map<string, string>();
+  const byUdid = new Map<string, string>();
+  const byStage = new Map<string, string>();
+  for (const e of entries) {
+    for (const k of e.sources) bySource.set(k, e.at);
+    for (const u of e.udids) byUdid.set(u.toLowerCase(), e.at);
+    for (const st of e.stages) byStage.set(st, e.at);
+  }
+  return { bySource, match: (udid, stage) => byUdid.get(udid) ?? (stage === null ? undefined : byStage.get(stage)) };
+}
+
 function resumeReason(s: { pruned: number; failed: number; pending: number }): string {
   const parts: string[] = [];
   if (s.failed) parts.push(`${s.failed} failed`);
@@ -333,6 +357,9 @@ function keptStages(t: TaskTable, kept: readonly string[]): (stage: number) => b
 function planSources(store: LineageStore, wanted: string[] | null, fingerprint: ResumePlan['fingerprint'], voided: boolean): ResumePlan {
   const states = new Map<string, { state: string; stage?: string; error?: string }>();
   for (const s of store.sourceStates()) states.set(s.sourceKey, s);
+  const voidedAt = new Map<string, string>();
+  for (const e of store.manifest.invalidations) for (const k of e.sources) voidedAt.set(k, e.at);
+  for (const k of voidedAt.keys()) if (!states.has(k)) states.set(k, { state: 'voided' });
   const keys = wanted ?? [...states.keys()];
   const sources: SourcePlan[] = [];
   const seen = new Set<string>();
@@ -346,7 +373,9 @@ function planSources(store: LineageStore, wanted: string[] | null, fingerprint: 
     else if (s.state === 'done' && voided) {
       sources.push({ ...base, verdict: 'invalidated', code: fingerprint.code!, reason: `was complete, but ${fingerprint.change}: reruns whole (source-counter mode)` });
     } else if (s.state === 'done') sources.push({ ...base, verdict: 'skip', code: 'complete', reason: 'complete: skipped' });
-    else if (s.state === 'failed') {
+    else if (voidedAt.has(key)) {
+      sources.push({ ...base, verdict: 'invalidated', code: 'invalidated-by-hand', reason: `voided by hand (lineage invalidate, ${voidedAt.get(key)}): reruns whole (source-counter mode)` });
+    } else if (s.state === 'failed') {
       sources.push({ ...base, failed: 1, verdict: 'resume', code: 'failed', reason: `failed in stage "${s.stage ?? '?'}": ${s.error ?? ''}; reruns whole (source-counter mode)` });
     } else sources.push({ ...base, verdict: 'resume', code: 'incomplete', reason: 'started, not finished; reruns whole (source-counter mode)' });
   }

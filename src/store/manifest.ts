@@ -40,6 +40,21 @@ export interface Manifest {
   readonly fingerprint: StageFingerprint[] | null;
   /** Changes a user accepted as cosmetic (docs/design.md §6). */
   readonly acceptedChanges: AcceptedChange[];
+  /** Tasks a user voided by hand (`lineage invalidate`), oldest first (docs/design.md §6). */
+  readonly invalidations: Invalidation[];
+}
+
+/** One `lineage invalidate`: what was asked, and what it voided. */
+export interface Invalidation {
+  readonly at: string;
+  /** Source keys, stage ids and task UDIDs asked for. */
+  readonly sources: string[];
+  readonly stages: string[];
+  readonly udids: string[];
+  /** Distinct tasks removed (everything downstream of what was asked). */
+  readonly removed: number;
+  /** Distinct tasks kept whose outcome was cleared, so that they are consumed again. */
+  readonly reopened: number;
 }
 
 export function newManifest(mode: Manifest['mode'] = 'dag'): Manifest {
@@ -52,6 +67,7 @@ export function newManifest(mode: Manifest['mode'] = 'dag'): Manifest {
     updatedAt: now,
     fingerprint: null,
     acceptedChanges: [],
+    invalidations: [],
   };
 }
 
@@ -108,6 +124,7 @@ export function readManifest(dir: string): Manifest {
     ...m,
     fingerprint: m.fingerprint ?? null,
     acceptedChanges: m.acceptedChanges ?? [],
+    invalidations: m.invalidations ?? [],
   } as Manifest;
 }
 
@@ -125,6 +142,10 @@ function checkFields(file: string, m: Record<string, unknown>): void {
   }
   if (m.fingerprint !== undefined && m.fingerprint !== null && !isFingerprint(m.fingerprint)) {
     throw badField(file, 'fingerprint', m.fingerprint, 'null or a list of { "id": string, "version"?: string, "params"?: string, "paramKeys"?: { key: string } }');
+  }
+  const voids = m.invalidations;
+  if (voids !== undefined && !(Array.isArray(voids) && voids.every(isInvalidation))) {
+    throw badField(file, 'invalidations', voids, 'a list of { "at": ISO time, "sources", "stages", "udids": string lists, "removed", "reopened": counts }');
   }
   const changes = m.acceptedChanges;
   if (changes !== undefined && !(Array.isArray(changes) && changes.every(isAcceptedChange))) {
@@ -155,6 +176,21 @@ function isFingerprint(v: unknown): v is StageFingerprint[] {
 function isHashes(v: unknown): boolean {
   if (v === undefined) return true;
   return v !== null && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((h) => typeof h === 'string');
+}
+
+function isInvalidation(v: unknown): boolean {
+  const i = v as Partial<Invalidation> | null;
+  const strings = (x: unknown) => Array.isArray(x) && x.every((s) => typeof s === 'string');
+  return (
+    i !== null &&
+    typeof i === 'object' &&
+    isTime(i.at) &&
+    strings(i.sources) &&
+    strings(i.stages) &&
+    strings(i.udids) &&
+    Number.isSafeInteger(i.removed) &&
+    Number.isSafeInteger(i.reopened)
+  );
 }
 
 function isAcceptedChange(v: unknown): boolean {
