@@ -23,7 +23,7 @@ const opt = (name, fallback) => {
 };
 const flag = (name) => args.includes(`--${name}`);
 const sources = Number(opt('sources', '10000'));
-const ALL = ['record', 'completion', 'plan', 'inspect', 'verify', 'rerun', 'overhead', 'record-sources'];
+const ALL = ['record', 'completion', 'plan', 'inspect', 'verify', 'rerun', 'overhead', 'record-sources', 'output-checks'];
 const measures = opt('measures', ALL.join(',')).split(',');
 const withLimit = flag('limit');
 
@@ -36,6 +36,8 @@ const TARGETS = {
   rerun: [['seconds', 'max', 2], ['stage_calls', 'max', 0]],
   verify: [['seconds', 'max', 15]],
   overhead: [['ratio', 'max', 2.0]],
+  // Checking S outputs must cost well under the plan's own budget (issue 21).
+  'output-checks': [['check_seconds', 'max', 1]],
 };
 
 function judge(result) {
@@ -151,8 +153,8 @@ async function main() {
       results.push(print(judge(r)));
     }
     if (measures.includes('verify')) results.push(print(judge(cli('verify', ['verify', ckpt], false))));
-    for (const m of ['rerun', 'overhead', 'record-sources']) {
-      const extra = m === 'overhead' ? [opt('rounds', '1')] : [];
+    for (const m of ['rerun', 'overhead', 'record-sources', 'output-checks']) {
+      const extra = m === 'overhead' || m === 'output-checks' ? [opt('rounds', m === 'overhead' ? '1' : '3')] : [];
       if (measures.includes(m) && existsSync(join(here, 'measures', `${m}.js`))) results.push(print(judge(node(`${m}.js`, [join(work, m), String(sources), ...extra]))));
     }
   } finally {

@@ -4,6 +4,7 @@ export { rootLineage, childLineage, type Lineage } from './identity/lineage.js';
 export { lp, rootPath, childPath, type Slot } from './identity/lineage-path.js';
 export { udidOf, isUdid } from './identity/udid.js';
 export { LineageStore } from './store/lineage-store.js';
+export type { RecordedOutputs } from './store/types.js';
 export { FORMAT_VERSION, type Manifest, type StageFingerprint, type AcceptedChange, type Invalidation } from './store/manifest.js';
 export type {
   TaskType,
@@ -20,6 +21,7 @@ export type {
 export { computeCompletion, completedSet } from './completion/compute-completion.js';
 export { mergeCheckpoint, type MergeOptions, type MergeResult } from './maintenance/merge-checkpoint.js';
 export type { Source } from './model/source.js';
+export { fileFingerprint, type FileFingerprintOptions } from './model/file-fingerprint.js';
 export { Pipeline } from './runner/pipeline.js';
 export type { RunOptions } from './runner/run-options.js';
 export type { RunReport, RunProgress, StageReport, TaskFailure } from './runner/run-report.js';

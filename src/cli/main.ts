@@ -145,6 +145,7 @@ function buildProgram(ctx: CommandContext, setExit: (code: number) => void): Com
     .option('--accept-change', 'plan as if the pipeline change were accepted as cosmetic (run --accept-change)')
     .option('--explain <key-or-udid>', 'why this source (or task) reruns: the path down to each failed or never-consumed task')
     .option('--limit <n>', `sources (or open tasks, with --explain) listed (default ${DEFAULT_PLAN_LIMIT})`, wholeNumber(1))
+    .option('--no-check-outputs', "do not check that the files stages declared with outputs() still exist (default: a task whose output is gone reruns, code output-missing)")
     .option('--json', 'print one JSON document')
     .addHelpText(
       'after',
@@ -217,6 +218,7 @@ function buildProgram(ctx: CommandContext, setExit: (code: number) => void): Com
     .option('--writer-id <id>', 'this worker\'s writer shard, stable across retries (e.g. the array task index); default LINEAGE_WRITER_ID, else "main"')
     .option('--concurrency <n>', 'calls running at once per stage, unless a stage sets its own', wholeNumber(1))
     .option('--accept-change', 'the stages changed (id, order or version) but their outputs did not: keep the completed work')
+    .option('--no-check-outputs', 'do not check, before the run, that the files stages declared with outputs() still exist')
     .option('--json', 'print the run report as one JSON document')
     .addHelpText(
       'after',

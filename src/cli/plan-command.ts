@@ -14,6 +14,7 @@ import { checkpointHeader } from './describe-checkpoint.js';
 import { loadPipelineModule } from './load-pipeline-module.js';
 import { openSourceList } from './read-source-list.js';
 import { resolveSourceOrUdid } from './resolve-task.js';
+import { runSources } from './run-sources.js';
 
 export interface PlanCommandOptions {
   readonly sources?: string;
@@ -22,17 +23,26 @@ export interface PlanCommandOptions {
   readonly json?: boolean;
   readonly explain?: string;
   readonly limit?: number;
+  /** `--no-check-outputs` makes it false. */
+  readonly checkOutputs?: boolean;
 }
 
 export const DEFAULT_PLAN_LIMIT = 20;
 
 export async function planCommand(ctx: CommandContext, dir: string, options: PlanCommandOptions): Promise<number> {
-  let keys: string[] | undefined;
-  if (options.sources !== undefined) {
+  const mod = options.pipeline !== undefined ? await loadPipelineModule(options.pipeline) : undefined;
+  const next = mod?.pipeline;
+  const list = options.sources !== undefined ? await openSourceList(options.sources, ctx.io.stdin) : null;
+  // The next run's sources: with a pipeline module, as its run would make them (their fingerprints
+  // show an input that changed); else the keys of the list.
+  let keys: (string | { key: string; fingerprint?: string })[] | undefined;
+  if (mod && (list || mod.sources)) {
     keys = [];
-    for await (const { key } of (await openSourceList(options.sources, ctx.io.stdin)).keys) keys.push(key);
+    for await (const s of await runSources(mod, list)) keys.push(typeof s.fingerprint === 'string' ? { key: s.key, fingerprint: s.fingerprint } : s.key);
+  } else if (list) {
+    keys = [];
+    for await (const { key } of list.keys) keys.push(key);
   }
-  const next = options.pipeline !== undefined ? (await loadPipelineModule(options.pipeline)).pipeline : undefined;
   return withStore(ctx, dir, async (store) => {
     if (options.explain !== undefined) {
       const target = resolveSourceOrUdid(store, options.explain, '--explain');
@@ -41,9 +51,25 @@ export async function planCommand(ctx: CommandContext, dir: string, options: Pla
       const plan =
         why.sourceKey === null
           ? null
-          : await planResume(store, { sources: [why.sourceKey], ...(next ? { pipeline: next } : {}), acceptChange: options.acceptChange === true, openPerSource: 0 });
+          : await planResume(store, {
+              sources: [keys?.find((k) => typeof k !== 'string' && k.key === why.sourceKey) ?? why.sourceKey],
+              ...(next ? { pipeline: next } : {}),
+              acceptChange: options.acceptChange === true,
+              openPerSource: 0,
+              checkOutputs: options.checkOutputs !== false,
+            });
       const verdict = plan?.sources[0] ?? null;
-      const trigger = plan === null ? null : { verdict: verdict!.verdict, code: verdict!.code, reason: verdict!.reason, fingerprint: plan.fingerprint };
+      const trigger =
+        plan === null
+          ? null
+          : {
+              verdict: verdict!.verdict,
+              code: verdict!.code,
+              reason: verdict!.reason,
+              fingerprint: plan.fingerprint,
+              ...(verdict!.input ? { input: verdict!.input } : {}),
+              ...(verdict!.missingOutputs ? { missingOutputs: verdict!.missingOutputs } : {}),
+            };
       ctx.out.write(options.json ? JSON.stringify({ ...why, ...(trigger ? { trigger } : {}) }, null, 2) + '\n' : renderExplanation(store, why, trigger));
     } else {
       ctx.progress.update(() => 'planning: reading the checkpoint…');
@@ -51,6 +77,7 @@ export async function planCommand(ctx: CommandContext, dir: string, options: Pla
         ...(keys ? { sources: keys } : {}),
         ...(next ? { pipeline: next } : {}),
         acceptChange: options.acceptChange === true,
+        checkOutputs: options.checkOutputs !== false,
       });
       ctx.progress.done();
       ctx.out.write(options.json ? JSON.stringify(plan, null, 2) + '\n' : renderPlan(store, plan, options.limit ?? DEFAULT_PLAN_LIMIT));
@@ -126,6 +153,8 @@ interface Trigger {
   readonly code: SourcePlan['code'];
   readonly reason: string;
   readonly fingerprint: ResumePlan['fingerprint'];
+  readonly input?: SourcePlan['input'];
+  readonly missingOutputs?: SourcePlan['missingOutputs'];
 }
 
 function renderExplanation(store: LineageStore, why: Explanation, trigger: Trigger | null): string {
@@ -133,7 +162,14 @@ function renderExplanation(store: LineageStore, why: Explanation, trigger: Trigg
   if (trigger) {
     lines.push(`verdict     ${trigger.verdict} (${trigger.code}): ${trigger.reason}`);
     const fp = trigger.fingerprint;
-    if (fp.changed && !fp.accepted) {
+    if (trigger.input) {
+      lines.push(`trigger     the input changed since it was recorded`);
+      lines.push(`            recorded    ${trigger.input.recorded}`);
+      lines.push(`            now         ${trigger.input.current}`);
+    } else if (trigger.missingOutputs) {
+      lines.push(`trigger     ${trigger.missingOutputs.length === 1 ? 'an output it recorded is' : 'outputs it recorded are'} gone`);
+      for (const m of trigger.missingOutputs) lines.push(`            ${m.path}  (written consuming ${m.udid.slice(0, 8)}${m.stage ? `, emitted by ${m.stage}` : ''})`);
+    } else if (fp.changed && !fp.accepted) {
       lines.push(`trigger     ${fp.change}`);
       lines.push(`            recorded by ${formatFingerprint(fp.stored)}`);
       lines.push(`            next run    ${formatFingerprint(fp.current)}`);
@@ -141,7 +177,9 @@ function renderExplanation(store: LineageStore, why: Explanation, trigger: Trigg
   }
   lines.push('');
   const name = why.sourceKey !== null ? `${why.sourceKey} (${why.udid.slice(0, 8)})` : why.udid;
-  if (why.complete && trigger?.verdict === 'invalidated') lines.push(`${name} was complete, but that change voids it: a rerun redoes its work from the changed stage on`);
+  if (why.complete && trigger?.code === 'input-changed') lines.push(`${name} was complete, but its input changed: a rerun voids what it recorded and runs it whole`);
+  else if (why.complete && trigger?.code === 'output-missing') lines.push(`${name} was complete, but an output is gone: a rerun consumes that task again and redoes what it led to`);
+  else if (why.complete && trigger?.verdict === 'invalidated') lines.push(`${name} was complete, but that change voids it: a rerun redoes its work from the changed stage on`);
   else if (why.complete) lines.push(`${name} is complete: a rerun skips it`);
   else if (why.open.length === 0) lines.push(`${name} is incomplete, but no failed or unconsumed task below it was found: its last emissions were lost in a crash; a rerun redoes them`);
   else {

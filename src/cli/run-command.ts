@@ -25,6 +25,8 @@ export interface RunCommandOptions {
   readonly writerId?: string;
   readonly concurrency?: number;
   readonly acceptChange?: boolean;
+  /** `--no-check-outputs` makes it false. */
+  readonly checkOutputs?: boolean;
   readonly json?: boolean;
 }
 
@@ -44,6 +46,7 @@ export async function runCommand(ctx: CommandContext, modulePath: string, option
       ...(options.writerId !== undefined ? { writerId: options.writerId } : {}),
       ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
       ...(options.acceptChange ? { acceptChange: true } : {}),
+      ...(options.checkOutputs === false ? { checkOutputs: false } : {}),
       ...(ctx.io.progress ? { onProgress: (p: RunProgress) => ctx.progress.update(() => progressText(p)), progressIntervalMs: 200 } : {}),
     }));
   } catch (err) {
@@ -110,7 +113,9 @@ function summary(r: RunReport): string {
   const lines: string[] = [];
   lines.push(`checkpoint  ${r.checkpoint ?? '(none)'}${r.checkpoint !== null ? ` (run ${r.run})` : ''}`);
   const duplicates = r.duplicates > 0 ? `, ${r.duplicates} duplicate ${r.duplicates === 1 ? 'key' : 'keys'} (processed once)` : '';
-  lines.push(`sources     ${r.sources.read} read, ${r.sources.skipped} skipped (already complete)${duplicates}`);
+  const changed = r.inputsChanged > 0 ? `, ${r.inputsChanged} with a changed input (voided and run again)` : '';
+  lines.push(`sources     ${r.sources.read} read, ${r.sources.skipped} skipped (already complete)${changed}${duplicates}`);
+  if (r.outputsMissing > 0) lines.push(`outputs     ${r.outputsMissing} task(s) had an output gone: voided with what they led to, and run again`);
   lines.push('');
   lines.push(
     ...table(

@@ -63,6 +63,8 @@ export const ErrorCodes = {
   MODULE_LOAD: 'LINEAGE_MODULE_LOAD',
   /** A source list file could not be read or parsed. */
   BAD_SOURCES: 'LINEAGE_BAD_SOURCES',
+  /** A stage's `outputs()` threw or returned something other than an array of path strings: nothing of that call was recorded. */
+  BAD_OUTPUTS: 'LINEAGE_BAD_OUTPUTS',
   /** The `lineage` command line is wrong: unknown command or option, a missing or malformed argument. */
   USAGE: 'LINEAGE_USAGE',
   /** A file could not be read or written for a reason outside the checkpoint format (permissions, I/O error). */

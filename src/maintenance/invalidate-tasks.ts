@@ -27,6 +27,7 @@ import { LineageStore } from '../store/lineage-store.js';
 import { readManifest, writeManifest, type Invalidation } from '../store/manifest.js';
 import { assertNoLiveWriter, claimShard, type OwnerHeartbeat } from '../store/owner-record.js';
 import { Shard } from '../store/shard.js';
+import { dropFingerprintsSync } from '../store/source-fingerprints.js';
 import { dropStageCheckpointsSync } from '../store/state-checkpoint-log.js';
 import { OUTCOME_NONE, clearOutcome, outcomeOf, outcomeStageOf, rootOf, stageOf, udidOf } from '../store/task-record.js';
 import { repairCheckpoint } from './repair.js';
@@ -54,22 +55,35 @@ export interface InvalidateTasksSummary {
 }
 
 /** Voids the targets in the checkpoint at `dir` and everything downstream of them. */
-export async function invalidateTasks(dir: string, targets: InvalidateTargets, options: { dryRun?: boolean } = {}): Promise<InvalidateTasksSummary> {
+export interface InvalidateOptions {
+  /** Say what would be voided; change nothing. */
+  readonly dryRun?: boolean;
+  /**
+   * Record the invalidation in the manifest, so a plan calls its sources
+   * `invalidated-by-hand` (default true). A run that voids sources whose
+   * input changed passes false: it reruns them at once.
+   */
+  readonly byHand?: boolean;
+}
+
+export async function invalidateTasks(dir: string, targets: InvalidateTargets, options: InvalidateOptions = {}): Promise<InvalidateTasksSummary> {
   const asked = { sources: [...(targets.sources ?? [])], stages: [...(targets.stages ?? [])], udids: [...(targets.udids ?? [])] };
   if (asked.sources.length + asked.stages.length + asked.udids.length === 0) {
     throw new LineageError(ErrorCodes.INVALID_ARGUMENT, `invalidate: name what to void in ${dir}: a source key, a stage id or a task UDID.`);
   }
   for (const u of asked.udids) assertUdid(u, 'invalidate');
+  const byHand = options.byHand !== false;
   const reader = await LineageStore.open(dir, { readOnly: true });
   const path = reader.dir;
   const mode = reader.mode;
   const writerIds = reader.shards.map((s) => s.writerId);
   try {
-    checkTargetsExist(reader, asked);
+    // A run voiding changed inputs may name a source whose root never committed (only its fingerprint did): nothing to void there.
+    checkTargetsExist(reader, asked, byHand);
   } finally {
     await reader.close();
   }
-  if (mode === 'sources') return voidCountedSources(path, writerIds, asked, options.dryRun === true);
+  if (mode === 'sources') return voidCountedSources(path, writerIds, asked, options.dryRun === true, byHand);
   if (!options.dryRun) for (const id of writerIds) assertNoLiveWriter(join(path, WRITERS_DIR, id), id, 'Invalidating tasks');
 
   const beats: OwnerHeartbeat[] = [];
@@ -85,15 +99,17 @@ export async function invalidateTasks(dir: string, targets: InvalidateTargets, o
     if (options.dryRun) return { dryRun: true, removed: plan.removed.size, reopened: plan.reopened.size, sources: [...plan.sourceKeys].sort(), checkpointsDropped: 0 };
     let checkpointsDropped = 0;
     for (const shard of live) {
-      checkpointsDropped += shard.env.transactionSync(() => applyVoid(shard, plan));
+      checkpointsDropped += shard.env.transactionSync(() => {
+        // A voided source takes the next fingerprint it is given as its first.
+        dropFingerprintsSync(shard, asked.sources);
+        return applyVoid(shard, plan);
+      });
       await shard.env.flushed;
     }
     for (const s of shards.splice(0)) await s.close();
     for (const b of beats.splice(0)) b.release();
     await repairCheckpoint(path);
-    const manifest = readManifest(path);
-    const entry: Invalidation = { at: new Date().toISOString(), ...asked, removed: plan.removed.size, reopened: plan.reopened.size };
-    writeManifest(path, { ...manifest, updatedAt: entry.at, invalidations: [...manifest.invalidations, entry] });
+    if (byHand) recordInvalidation(path, { at: new Date().toISOString(), ...asked, removed: plan.removed.size, reopened: plan.reopened.size });
     return { dryRun: false, removed: plan.removed.size, reopened: plan.reopened.size, sources: [...plan.sourceKeys].sort(), checkpointsDropped };
   } finally {
     for (const s of shards) await s.close();
@@ -103,10 +119,10 @@ export async function invalidateTasks(dir: string, targets: InvalidateTargets, o
 
 type Asked = { sources: string[]; stages: string[]; udids: string[] };
 
-function checkTargetsExist(store: LineageStore, asked: Asked): void {
+function checkTargetsExist(store: LineageStore, asked: Asked, strict: boolean): void {
   for (const key of asked.sources) {
     const known = store.mode === 'sources' ? [...store.sourceStates()].some((s) => s.sourceKey === key) : store.has(rootLineage(key).udid);
-    if (!known) {
+    if (!known && strict) {
       throw new LineageError(ErrorCodes.UNKNOWN_TASK, `invalidate: the source "${key}" is not in the checkpoint ${store.dir}; nothing was changed. List its sources with: lineage inspect ${store.dir} --sources`);
     }
   }
@@ -230,7 +246,7 @@ function applyVoid(shard: Shard, plan: VoidPlan): number {
 }
 
 /** Source-counter mode: the sources' states are dropped, so each reruns whole. */
-async function voidCountedSources(path: string, writerIds: readonly string[], asked: Asked, dryRun: boolean): Promise<InvalidateTasksSummary> {
+async function voidCountedSources(path: string, writerIds: readonly string[], asked: Asked, dryRun: boolean, byHand: boolean): Promise<InvalidateTasksSummary> {
   const summary = { dryRun, removed: 0, reopened: asked.sources.length, sources: [...new Set(asked.sources)].sort(), checkpointsDropped: 0 };
   if (dryRun) return summary;
   for (const id of writerIds) assertNoLiveWriter(join(path, WRITERS_DIR, id), id, 'Invalidating sources');
@@ -242,6 +258,7 @@ async function voidCountedSources(path: string, writerIds: readonly string[], as
       if (!shard.initialized) continue;
       shard.env.transactionSync(() => {
         for (const key of asked.sources) shard.sourceState.removeSync(key);
+        dropFingerprintsSync(shard, asked.sources);
       });
       await shard.env.flushed;
     } finally {
@@ -249,10 +266,13 @@ async function voidCountedSources(path: string, writerIds: readonly string[], as
       beat.release();
     }
   }
-  const manifest = readManifest(path);
-  const entry: Invalidation = { at: new Date().toISOString(), ...asked, removed: 0, reopened: summary.reopened };
-  writeManifest(path, { ...manifest, updatedAt: entry.at, invalidations: [...manifest.invalidations, entry] });
+  if (byHand) recordInvalidation(path, { at: new Date().toISOString(), ...asked, removed: 0, reopened: summary.reopened });
   return summary;
+}
+
+function recordInvalidation(path: string, entry: Invalidation): void {
+  const manifest = readManifest(path);
+  writeManifest(path, { ...manifest, updatedAt: entry.at, invalidations: [...manifest.invalidations, entry] });
 }
 
 function hexOf(record: Buffer): string {

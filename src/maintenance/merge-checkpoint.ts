@@ -68,8 +68,15 @@ export async function mergeCheckpoint(dir: string, options: MergeOptions = {}): 
     let edges = 0;
     try {
       target.updateManifest({ fingerprint: source.manifest.fingerprint, acceptedChanges: source.manifest.acceptedChanges, invalidations: source.manifest.invalidations });
+      // What the writers recorded beside the tasks: the files calls wrote, the inputs' fingerprints.
+      const outputs = new Map<string, readonly string[]>();
+      for (const row of source.recordedOutputs()) outputs.set(row.udid, row.paths);
+      for (const { sourceKey } of source.sources()) {
+        const fingerprint = source.sourceFingerprint(sourceKey);
+        if (fingerprint !== undefined) target.recordSourceFingerprint(sourceKey, fingerprint);
+      }
       for (const task of source.tasks()) {
-        replay(source, target, task);
+        replay(source, target, task, outputs.get(task.udid));
         edges += task.children.length;
         if (++tasks % 10_000 === 0) {
           options.onProgress?.(tasks);
@@ -120,7 +127,7 @@ export async function mergeCheckpoint(dir: string, options: MergeOptions = {}): 
   }
 }
 
-function replay(source: LineageStore, target: LineageStore, task: TaskInfo): void {
+function replay(source: LineageStore, target: LineageStore, task: TaskInfo, outputs: readonly string[] | undefined): void {
   const ref = task.parents.length === 0 && task.sourceKey ? { udid: task.udid, sourceKey: task.sourceKey } : task.udid;
   const outcome = task.outcome;
   if (outcome?.kind === 'failed' && task.children.length === 0) {
@@ -144,7 +151,7 @@ function replay(source: LineageStore, target: LineageStore, task: TaskInfo): voi
   const stage = outcome?.stage ?? children[0]!.stage ?? '';
   for (const terminal of [false, true]) {
     const group = children.filter((c) => c.terminal === terminal).map((c) => c.udid);
-    if (group.length > 0) target.recordEmission({ stage, parents: [ref], children: group, terminal });
+    if (group.length > 0) target.recordEmission({ stage, parents: [ref], children: group, terminal, ...(outputs ? { outputs } : {}) });
   }
   if (outcome?.kind === 'failed') target.recordFailure({ stage: outcome.stage, task: ref, error: outcome.error ?? '' });
 }

@@ -86,6 +86,15 @@ interface StageBase<Out> {
    * instead of its index), so identity does not depend on output order.
    */
   key?(child: Out, index: number): string | undefined;
+  /**
+   * The files a call wrote, given what it returned and its context; called
+   * only when the call emitted. Recorded with the task it consumed (relative
+   * paths made absolute): a plan or run that finds one gone treats the task
+   * as not done, code `output-missing` (docs/design.md §6). Anything but an
+   * array of strings, or a throw, stops the run with LINEAGE_BAD_OUTPUTS and
+   * records nothing of that call.
+   */
+  outputs?(result: Out | readonly Out[], ctx: TaskContext | BatchContext | FinishContext): readonly string[];
 }
 
 export interface MapStage<In = unknown, Out = unknown> extends StageBase<Out> {

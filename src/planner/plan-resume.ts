@@ -20,160 +20,27 @@ import { completeTable } from '../store/batch-completion.js';
 import { loadTaskTable, type TaskTable } from '../store/task-table.js';
 import { rootLineage } from '../identity/lineage.js';
 import { LineageStore } from '../store/lineage-store.js';
-import type { StageFingerprint } from '../store/manifest.js';
-import type { StateCheckpoint } from '../store/state-checkpoint-log.js';
 import { OUTCOME_FAILED } from '../store/task-record.js';
-import { stageFingerprint, type Stage } from '../model/stage.js';
+import { stageFingerprint } from '../model/stage.js';
 import { compareFingerprints } from './fingerprint.js';
+import { findMissingOutputs, type MissingOutput } from './missing-outputs.js';
+import { planSources } from './plan-sources.js';
+import { inputChangedReason, type OpenTask, type PlanOptions, type ResumePlan, type SourcePlan, type StatePlan, type Verdict, type VerdictCode } from './resume-plan.js';
 
-export type Verdict = 'skip' | 'resume' | 'new' | 'invalidated';
-
-/**
- * What decided a source's verdict (docs/design.md §6), stable for scripts:
- * - `complete` (skip): its root is complete.
- * - `new`: the checkpoint has never seen it.
- * - `incomplete` (resume): tasks are left that no stage consumed (a stop or a crash).
- * - `failed` (resume): a stage failed on one of its tasks.
- * - `stage-changed` (invalidated): a stage its completion depended on changed id, order or version.
- * - `params-changed` (invalidated): such a stage kept its id and version but changed its `params`.
- * - `input-changed`, `output-missing`, `invalidated-by-hand`: the triggers for an edited input,
- *   a deleted output and `lineage invalidate`.
- */
-export type VerdictCode =
-  | 'complete'
-  | 'new'
-  | 'incomplete'
-  | 'failed'
-  | 'input-changed'
-  | 'stage-changed'
-  | 'params-changed'
-  | 'output-missing'
-  | 'invalidated-by-hand';
-
-/** Every code, in the order the text output groups them. */
-export const VERDICT_CODES: readonly VerdictCode[] = [
-  'failed',
-  'incomplete',
-  'input-changed',
-  'stage-changed',
-  'params-changed',
-  'output-missing',
-  'invalidated-by-hand',
-  'new',
-  'complete',
-];
-
-/** A task the rerun will execute again because it failed or no stage consumed it. */
-export interface OpenTask {
-  readonly udid: string;
-  /** Stage that emitted it (null: the source's root). */
-  readonly stage: string | null;
-  readonly status: 'failed' | 'pending';
-  /** The stage that failed on it, or that would consume it next. */
-  readonly at: string | null;
-  readonly error?: string;
-}
-
-export interface SourcePlan {
-  readonly sourceKey: string;
-  readonly udid: string;
-  readonly verdict: Verdict;
-  /** What decided the verdict (see VerdictCode). */
-  readonly code: VerdictCode;
-  /** One line: why, for people. */
-  readonly reason: string;
-  /** Completed subtrees the rerun drops before they execute. */
-  readonly pruned: number;
-  /** Known tasks of the source that will execute again. */
-  readonly rerun: number;
-  readonly failed: number;
-  /** Tasks no stage consumed yet (the run stopped before them). */
-  readonly pending: number;
-  /** The first few failed or pending tasks (see `lineage plan --explain` for paths). */
-  readonly open: OpenTask[];
-}
-
-export interface StagePlan {
-  readonly stage: string;
-  /** Known tasks this stage will consume again. */
-  readonly rerun: number;
-  /** Completed tasks dropped at this stage's input. */
-  readonly pruned: number;
-}
-
-/** A stateful stage with recorded checkpoints (docs/design.md §8). */
-export interface StatePlan {
-  readonly stage: string;
-  readonly writerId: string;
-  /** The checkpoint a resume offers first: the newest. */
-  readonly offered: StateCheckpoint;
-  /** Checkpoints recorded (all offered, newest first). */
-  readonly kept: number;
-  /** Inputs the offered checkpoint holds: restored, they are not fed to absorb again (0 when void). */
-  readonly inputsSaved: number;
-  /** The pipeline changed at or before this stage: its checkpoints will be dropped and every input absorbed again. */
-  readonly void: boolean;
-}
-
-export interface ResumePlan {
-  readonly checkpoint: string;
-  readonly mode: 'dag' | 'sources';
-  readonly fingerprint: {
-    readonly stored: StageFingerprint[] | null;
-    readonly current: StageFingerprint[] | null;
-    readonly changed: boolean;
-    /** What changed, e.g. `stage "clean" changed version 1 → 2`. */
-    readonly change: string | null;
-    /** `stage-changed` or `params-changed` when it changed; null otherwise. */
-    readonly code: 'stage-changed' | 'params-changed' | null;
-    /** With `params-changed`: the top-level params keys added, removed or changed. */
-    readonly paramsChanged?: readonly string[];
-    /** The change was accepted as cosmetic: completion is kept. */
-    readonly accepted: boolean;
-  };
-  readonly totals: {
-    readonly sources: number;
-    readonly skip: number;
-    readonly resume: number;
-    readonly new: number;
-    readonly invalidated: number;
-    /** Tasks the checkpoint knows (all shards). */
-    readonly tasks: number;
-    readonly complete: number;
-    readonly prunedSubtrees: number;
-    readonly rerunTasks: number;
-    /** Share (0..1) of the known stage work a rerun will not redo. */
-    readonly workSaved: number;
-  };
-  /** Per stage of the pipeline (or of the checkpoint's fingerprint); empty in source-counter mode. */
-  readonly stages: StagePlan[];
-  /** Stateful stages with recorded checkpoints, per writer. */
-  readonly stateful: StatePlan[];
-  readonly sources: SourcePlan[];
-}
-
-export interface PlanOptions {
-  /** Source keys of the next run (default: every source the checkpoint knows). */
-  readonly sources?: Iterable<string | { readonly key: string }>;
-  /** The pipeline of the next run (default: the one the checkpoint was written with). */
-  readonly pipeline?: { readonly stages: readonly Stage[] } | readonly StageFingerprint[];
-  /** Plan as if the fingerprint change were accepted (`acceptChange` of `run`). */
-  readonly acceptChange?: boolean;
-  /** Open tasks listed per source. Default 3. */
-  readonly openPerSource?: number;
-}
+export { VERDICT_CODES, type OpenTask, type PlanOptions, type ResumePlan, type SourcePlan, type StagePlan, type StatePlan, type Verdict, type VerdictCode } from './resume-plan.js';
 
 /** Plans a rerun over the checkpoint at `checkpoint` (a path or an open store). */
 export async function planResume(checkpoint: string | LineageStore, options: PlanOptions = {}): Promise<ResumePlan> {
   const store = typeof checkpoint === 'string' ? await LineageStore.open(checkpoint, { readOnly: true }) : checkpoint;
   try {
-    return planOver(store, options);
+    const missing = options.checkOutputs === false || store.mode !== 'dag' ? [] : await findMissingOutputs(store);
+    return planOver(store, options, missing);
   } finally {
     if (typeof checkpoint === 'string') await store.close();
   }
 }
 
-function planOver(store: LineageStore, options: PlanOptions): ResumePlan {
+function planOver(store: LineageStore, options: PlanOptions, missing: readonly MissingOutput[]): ResumePlan {
   const stored = store.manifest.fingerprint;
   const current = options.pipeline === undefined ? stored : 'stages' in options.pipeline ? stageFingerprint(options.pipeline.stages) : [...options.pipeline];
   const change = stored && current ? compareFingerprints(stored, current) : null;
@@ -188,11 +55,29 @@ function planOver(store: LineageStore, options: PlanOptions): ResumePlan {
     ...(changed && change!.paramsChanged ? { paramsChanged: change!.paramsChanged } : {}),
     accepted,
   };
-  const wanted = options.sources === undefined ? null : [...options.sources].map((s) => (typeof s === 'string' ? s : s.key));
-  if (store.mode === 'sources') return planSources(store, wanted, fingerprint, changed && !accepted);
+  const given = options.sources === undefined ? null : [...options.sources];
+  const wanted = given === null ? null : given.map((s) => (typeof s === 'string' ? s : s.key));
+  // The input each source has now, where the caller knows it: compared with the recorded fingerprint.
+  const inputs = new Map<string, string>();
+  for (const s of given ?? []) if (typeof s !== 'string' && typeof s.fingerprint === 'string') inputs.set(s.key, s.fingerprint);
+  const inputChange = (key: string): { recorded: string; current: string } | null => {
+    const now = inputs.get(key);
+    const recorded = now === undefined ? undefined : store.sourceFingerprint(key);
+    return recorded === undefined || recorded === now ? null : { recorded, current: now! };
+  };
+  if (store.mode === 'sources') return planSources(store, wanted, fingerprint, changed && !accepted, inputChange);
 
-  const t = loadTaskTable(store.shards);
+  const loaded = loadTaskTable(store.shards);
+  // A task whose output is gone is consumed again, and what it led to is redone.
+  const gone = missingIn(loaded, missing);
+  const t = gone.size === 0 ? loaded : voidBelow(loaded, gone.keys());
   const done = changed && !accepted ? completeTable(t, keptStages(t, change!.kept)) : completeTable(t);
+  const goneBySource = new Map<number, MissingOutput[]>();
+  for (const [i, m] of gone) {
+    const list = goneBySource.get(t.root[i]!);
+    if (list) list.push(m);
+    else goneBySource.set(t.root[i]!, [m]);
+  }
   const order = current ?? stored ?? [];
   // Position in the next run's pipeline of the stage that consumes a task emitted by global stage s.
   const position = new Map(order.map((s, i) => [s.id, i]));
@@ -214,7 +99,7 @@ function planOver(store: LineageStore, options: PlanOptions): ResumePlan {
     return s;
   };
   for (let i = 0; i < t.size; i++) {
-    if (t.terminal[i]) continue; // outputs: no stage consumes them
+    if (loaded.terminal[i]) continue; // outputs: no stage consumes them
     const at = consumer[t.emitStage[i]!]!;
     work++;
     if (done[i]) {
@@ -288,10 +173,16 @@ function planOver(store: LineageStore, options: PlanOptions): ResumePlan {
       reason,
     });
     const byHand = done[r] ? undefined : (hand?.bySource.get(key) ?? s.byHand);
-    if (done[r]) sources.push(entry('skip', 'complete', 'complete: skipped'));
+    const input = inputChange(key);
+    if (input) sources.push({ ...entry('invalidated', 'input-changed', inputChangedReason(input, 'reruns whole')), input });
+    else if (done[r]) sources.push(entry('skip', 'complete', 'complete: skipped'));
     else if (byHand !== undefined) sources.push(entry('invalidated', 'invalidated-by-hand', `voided by hand (lineage invalidate, ${byHand}): redoes ${s.rerun} task(s)`));
     else if (t.recorded[r] && changed && !accepted) {
       sources.push(entry('invalidated', change!.code!, `was complete, but ${change!.description}: redoes ${s.rerun} task(s) from there`));
+    } else if (goneBySource.has(r)) {
+      const list = goneBySource.get(r)!;
+      const more = list.length > 1 ? ` (and ${list.length - 1} more)` : '';
+      sources.push({ ...entry('resume', 'output-missing', `output-missing: ${list[0]!.path}${more}`), missingOutputs: list.slice(0, MISSING_LISTED).map(({ udid, stage, path }) => ({ udid, stage, path })) });
     } else sources.push(entry('resume', s.failed > 0 ? 'failed' : 'incomplete', resumeReason(s)));
   }
 
@@ -347,6 +238,55 @@ function resumeReason(s: { pruned: number; failed: number; pending: number }): s
   return `incomplete: ${what}; ${s.pruned} completed subtree(s) pruned`;
 }
 
+/** Tasks with a missing output a source's plan lists. */
+const MISSING_LISTED = 10;
+
+/** The table index of each task with a missing output (the first output found missing per task). */
+function missingIn(t: TaskTable, missing: readonly MissingOutput[]): Map<number, MissingOutput> {
+  const at = new Map<number, MissingOutput>();
+  for (const m of missing) {
+    const i = t.indexOf(Buffer.from(m.udid, 'hex'));
+    if (i >= 0 && !at.has(i)) at.set(i, m);
+  }
+  return at;
+}
+
+/**
+ * The table as the run will find it once it voided `targets`: they are no
+ * longer consumed, and nothing below them counts as done (no terminal and
+ * no filtered task there seeds completion), so it is all redone.
+ */
+function voidBelow(t: TaskTable, targets: Iterable<number>): TaskTable {
+  const outcome = t.outcome.slice();
+  const terminal = t.terminal.slice();
+  // Children lists, from the parents CSR: built only when something is missing.
+  const childStart = new Uint32Array(t.size + 1);
+  for (let i = 0; i < t.size; i++) for (let e = t.parentStart[i]!; e < t.parentStart[i + 1]!; e++) childStart[t.parents[e]! + 1]!++;
+  for (let i = 0; i < t.size; i++) childStart[i + 1]! += childStart[i]!;
+  const children = new Uint32Array(childStart[t.size]!);
+  const fill = childStart.slice(0, t.size);
+  for (let i = 0; i < t.size; i++) for (let e = t.parentStart[i]!; e < t.parentStart[i + 1]!; e++) children[fill[t.parents[e]!]!++] = i;
+  const seen = new Uint8Array(t.size);
+  const queue: number[] = [];
+  for (const i of targets) {
+    outcome[i] = 0;
+    seen[i] = 1;
+    queue.push(i);
+  }
+  while (queue.length > 0) {
+    const i = queue.pop()!;
+    for (let e = childStart[i]!; e < childStart[i + 1]!; e++) {
+      const c = children[e]!;
+      if (seen[c]) continue;
+      seen[c] = 1;
+      outcome[c] = 0;
+      terminal[c] = 0;
+      queue.push(c);
+    }
+  }
+  return { ...t, outcome, terminal, udidAt: t.udidAt, indexOf: t.indexOf };
+}
+
 /** Global stage numbers whose completion a changed pipeline keeps. */
 function keptStages(t: TaskTable, kept: readonly string[]): (stage: number) => boolean {
   const keep = new Set(kept);
@@ -354,54 +294,6 @@ function keptStages(t: TaskTable, kept: readonly string[]): (stage: number) => b
   return (s) => flags[s] === true;
 }
 
-function planSources(store: LineageStore, wanted: string[] | null, fingerprint: ResumePlan['fingerprint'], voided: boolean): ResumePlan {
-  const states = new Map<string, { state: string; stage?: string; error?: string }>();
-  for (const s of store.sourceStates()) states.set(s.sourceKey, s);
-  const voidedAt = new Map<string, string>();
-  for (const e of store.manifest.invalidations) for (const k of e.sources) voidedAt.set(k, e.at);
-  for (const k of voidedAt.keys()) if (!states.has(k)) states.set(k, { state: 'voided' });
-  const keys = wanted ?? [...states.keys()];
-  const sources: SourcePlan[] = [];
-  const seen = new Set<string>();
-  for (const key of keys) {
-    if (seen.has(key)) continue;
-    seen.add(key);
-    const udid = rootLineage(key).udid;
-    const s = states.get(key);
-    const base = { sourceKey: key, udid, pruned: 0, rerun: 0, failed: 0, pending: 0, open: [] };
-    if (!s) sources.push({ ...base, verdict: 'new', code: 'new', reason: 'not in the checkpoint: runs from the start' });
-    else if (s.state === 'done' && voided) {
-      sources.push({ ...base, verdict: 'invalidated', code: fingerprint.code!, reason: `was complete, but ${fingerprint.change}: reruns whole (source-counter mode)` });
-    } else if (s.state === 'done') sources.push({ ...base, verdict: 'skip', code: 'complete', reason: 'complete: skipped' });
-    else if (voidedAt.has(key)) {
-      sources.push({ ...base, verdict: 'invalidated', code: 'invalidated-by-hand', reason: `voided by hand (lineage invalidate, ${voidedAt.get(key)}): reruns whole (source-counter mode)` });
-    } else if (s.state === 'failed') {
-      sources.push({ ...base, failed: 1, verdict: 'resume', code: 'failed', reason: `failed in stage "${s.stage ?? '?'}": ${s.error ?? ''}; reruns whole (source-counter mode)` });
-    } else sources.push({ ...base, verdict: 'resume', code: 'incomplete', reason: 'started, not finished; reruns whole (source-counter mode)' });
-  }
-  const count = (v: Verdict) => sources.filter((s) => s.verdict === v).length;
-  const skip = count('skip');
-  return {
-    checkpoint: store.dir,
-    mode: 'sources',
-    fingerprint,
-    totals: {
-      sources: sources.length,
-      skip,
-      resume: count('resume'),
-      new: count('new'),
-      invalidated: count('invalidated'),
-      tasks: states.size,
-      complete: [...states.values()].filter((s) => s.state === 'done').length,
-      prunedSubtrees: 0,
-      rerunTasks: 0,
-      workSaved: sources.length === 0 ? 0 : skip / sources.length,
-    },
-    stages: [],
-    stateful: [],
-    sources,
-  };
-}
 
 /** The newest checkpoint of every stateful stage; void when a pipeline change drops them (`kept`: the stages whose work stays). */
 function statefulPlan(store: LineageStore, kept: readonly string[] | null): StatePlan[] {

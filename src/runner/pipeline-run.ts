@@ -84,6 +84,11 @@ export class PipelineRun {
     this.boundary = new StageBoundary(stages, store, this.counters, this.queues, this.drivers);
   }
 
+  /** Sources whose input changed since they were recorded: held back from this pass. */
+  get changedSources(): readonly { source: Source; recorded: string }[] {
+    return this.boundary.changed;
+  }
+
   async execute(sources: Iterable<Source> | AsyncIterable<Source>, voided: ReadonlyMap<string, readonly number[]>): Promise<void> {
     for (const d of this.drivers) if (d) await d.restore(voided.get(d.stage.id) ?? []);
     const opened = sourceIterator(sources);

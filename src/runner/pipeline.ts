@@ -17,7 +17,9 @@ import type { Stage } from '../model/stage.js';
 import { checkRunTimeout } from './call-timeout.js';
 import { openForRun, type OpenedRun } from './open-for-run.js';
 import { PipelineRun } from './pipeline-run.js';
-import type { RunCounters, RunReport } from './run-report.js';
+import { invalidateTasks } from '../maintenance/invalidate-tasks.js';
+import { findMissingOutputs } from '../planner/missing-outputs.js';
+import { mergeReports, type RunCounters, type RunReport } from './run-report.js';
 import type { RunOptions } from './run-options.js';
 import { RunStop } from './run-stop.js';
 import { keepCheckpointsProblem, validateStages } from './validate-stages.js';
@@ -38,6 +40,34 @@ export class Pipeline {
    */
   async run(sources: Iterable<Source> | AsyncIterable<Source>, options: RunOptions = {}): Promise<RunReport> {
     const started = performance.now();
+    const first = await this.pass(sources, options, started);
+    if (first.changed.length === 0) return first.report;
+    // Sources whose input changed were held back: void what they recorded, then run them again.
+    const dir = typeof options.checkpoint === 'string' ? options.checkpoint : null;
+    if (dir === null) {
+      const { source, recorded } = first.changed[0]!;
+      throw new LineageError(
+        ErrorCodes.INVALID_ARGUMENT,
+        `Pipeline.run: the input of source "${source.key}"${first.changed.length > 1 ? ` (and ${first.changed.length - 1} more)` : ''} changed ` +
+          `(fingerprint ${recorded} → ${source.fingerprint}), but the run was given an open store, so it cannot void what that source recorded; ` +
+          'the other sources ran. Pass the checkpoint path instead, or void the source first with invalidateTasks.',
+      );
+    }
+    await invalidateTasks(dir, { sources: first.changed.map((c) => c.source.key) }, { byHand: false });
+    const second = await this.pass(
+      first.changed.map((c) => c.source),
+      options,
+      started,
+    );
+    return mergeReports(first.report, second.report, first.changed.length, performance.now() - started);
+  }
+
+  /** One pass over the sources: opens the checkpoint, runs, closes it; sources whose input changed are held back. */
+  private async pass(
+    sources: Iterable<Source> | AsyncIterable<Source>,
+    options: RunOptions,
+    started: number,
+  ): Promise<{ report: RunReport; readonly changed: readonly { source: Source; recorded: string }[] }> {
     const keep = options.keepCheckpoints === undefined ? null : keepCheckpointsProblem(options.keepCheckpoints);
     if (keep) throw new LineageError(ErrorCodes.INVALID_ARGUMENT, `Pipeline.run: the option ${keep}`);
     checkRunTimeout(options.timeoutMs);
@@ -50,14 +80,39 @@ export class Pipeline {
       throw err;
     }
     const store = opened?.store ?? null;
+    if (opened && options.checkOutputs !== false && opened.store.mode === 'dag') {
+      // Outputs that are gone: void those tasks (with what they led to), then run with the checkpoint reopened.
+      const missing = await findMissingOutputs(opened.store).catch(async (err: unknown) => {
+        if (opened.owned) await opened.store.close();
+        stop.dispose();
+        throw err;
+      });
+      if (missing.length > 0) {
+        if (opened.owned) await opened.store.close();
+        stop.dispose();
+        if (!opened.owned) {
+          throw new LineageError(
+            ErrorCodes.INVALID_ARGUMENT,
+            `Pipeline.run: the output ${missing[0]!.path} of task ${missing[0]!.udid}${missing.length > 1 ? ` (and ${missing.length - 1} more)` : ''} is gone, ` +
+              'but the run was given an open store, so it cannot void that task; nothing ran. Pass the checkpoint path instead, void the task first with invalidateTasks, or set checkOutputs: false.',
+          );
+        }
+        const udids = [...new Set(missing.map((m) => m.udid))];
+        await invalidateTasks(opened.dir, { udids }, { byHand: false });
+        const again = await this.pass(sources, { ...options, checkOutputs: false }, started);
+        return { ...again, report: { ...again.report, outputsMissing: udids.length } };
+      }
+    }
     let failure: unknown;
     let counters: RunCounters | undefined;
     let unsubscribe: (() => void) | undefined;
+    let run: PipelineRun | undefined;
     try {
-      const run = new PipelineRun(this.stages, store, options, started);
+      run = new PipelineRun(this.stages, store, options, started);
       counters = run.counters;
-      unsubscribe = store?.onWriteFailure((err) => run.stop(err));
-      stop.whenRequested((reason) => run.stop(reason));
+      const current = run;
+      unsubscribe = store?.onWriteFailure((err) => current.stop(err));
+      stop.whenRequested((reason) => current.stop(reason));
       await run.execute(sources, opened?.voidedCheckpoints ?? new Map());
     } catch (err) {
       failure = err;
@@ -85,6 +140,6 @@ export class Pipeline {
     }
     stop.dispose();
     if (failure !== undefined) throw failure;
-    return counters!.report(store, opened?.dir ?? null, performance.now() - started);
+    return { report: counters!.report(store, opened?.dir ?? null, performance.now() - started), changed: run!.changedSources };
   }
 }

@@ -24,6 +24,12 @@ export interface RunOptions {
    * changed stage or a later one is voided first.
    */
   readonly acceptChange?: boolean;
+  /**
+   * Before the run, check that the outputs recorded by stages with `outputs()`
+   * still exist; a task whose output is gone is voided with what it led to
+   * and consumed again (code `output-missing`). Default true.
+   */
+  readonly checkOutputs?: boolean;
   /** Checkpoints kept per stateful stage, unless the stage sets its own; at least 2. Default 20. */
   readonly keepCheckpoints?: number;
   /**

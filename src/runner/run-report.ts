@@ -79,6 +79,10 @@ export interface RunReport {
   readonly run: number;
   readonly elapsedMs: number;
   readonly sources: { readonly read: number; readonly skipped: number };
+  /** Sources whose input changed (another fingerprint than the recorded one): what they recorded was voided and they ran again. */
+  readonly inputsChanged: number;
+  /** Tasks whose recorded output was gone at the start: voided with what they led to, and consumed again. */
+  readonly outputsMissing: number;
   readonly stages: StageReport[];
   /** Failed tasks in all. */
   readonly failed: number;
@@ -226,6 +230,8 @@ export class RunCounters {
       run: store?.run ?? 0,
       elapsedMs,
       sources: { read: this.sourcesRead, skipped: this.sourcesSkipped },
+      inputsChanged: 0,
+      outputsMissing: 0,
       stages: this.stageReports(),
       failed,
       failures: [...this.failures],
@@ -233,4 +239,40 @@ export class RunCounters {
       duplicateKeys: [...this.duplicateKeys],
     };
   }
+}
+
+/**
+ * One report of a run made of two passes: the first, then the second over the
+ * `changed` sources it held back (their input changed; what they recorded was
+ * voided in between). Those sources count as read once.
+ */
+export function mergeReports(first: RunReport, second: RunReport, changed: number, elapsedMs: number): RunReport {
+  const failures = [...first.failures, ...second.failures].slice(0, MAX_FAILURES);
+  const duplicateKeys = [...new Set([...first.duplicateKeys, ...second.duplicateKeys])].slice(0, MAX_FAILURES);
+  return {
+    checkpoint: second.checkpoint,
+    run: second.run,
+    elapsedMs,
+    sources: { read: first.sources.read, skipped: first.sources.skipped + second.sources.skipped },
+    inputsChanged: changed,
+    outputsMissing: first.outputsMissing,
+    stages: first.stages.map((a, i) => {
+      const b = second.stages[i]!;
+      return {
+        stage: a.stage,
+        processed: a.processed + b.processed,
+        emitted: a.emitted + b.emitted,
+        filtered: a.filtered + b.filtered,
+        failed: a.failed + b.failed,
+        pruned: a.pruned + b.pruned,
+        calls: a.calls + b.calls,
+        held: a.held + b.held,
+        ...(b.state || a.state ? { state: (b.state ?? a.state)! } : {}),
+      };
+    }),
+    failed: first.failed + second.failed,
+    failures,
+    duplicates: first.duplicates + second.duplicates,
+    duplicateKeys,
+  };
 }

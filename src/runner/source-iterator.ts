@@ -1,6 +1,7 @@
 /** @internal The sources a run reads: its iterator, and the check each source read must pass. */
 import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import type { Source } from '../model/source.js';
+import { assertFingerprint } from '../store/source-fingerprints.js';
 
 export interface SourceIterator {
   readonly iterator: Iterator<Source> | AsyncIterator<Source>;
@@ -27,4 +28,5 @@ export function checkSource(source: Source, ordinal: number): void {
         'every source needs a stable, non-empty key such as its file path.',
     );
   }
+  if (source.fingerprint !== undefined) assertFingerprint(source.key, source.fingerprint, 'Pipeline.run');
 }

@@ -12,6 +12,7 @@
  * const { children } = await split.call([{ data: file, lineage: rootLineage(file) }]);
  */
 import { boundErrorText, errorText } from '../errors/error-text.js';
+import { ErrorCodes, LineageError } from '../errors/lineage-error.js';
 import type { Lineage } from '../identity/lineage.js';
 import type { EmissionRecord, FailureRecord } from '../store/types.js';
 import { assignChildLineage, type Assigned, type Child } from './assign-child-lineage.js';
@@ -22,6 +23,7 @@ import {
   isStatefulStage,
   type BatchContext,
   type BatchStage,
+  type FinishContext,
   type MapStage,
   type Stage,
   type StageResult,
@@ -87,26 +89,39 @@ export function adaptStage<In, Out>(stage: Stage<In, Out>, options: AdapterOptio
   const batch = isBatchStage(stage);
   const stateful = isStatefulStage(stage);
 
+  const contextOf = (tasks: readonly StageTask<In>[], groupKey: string | null, n: number): TaskContext | BatchContext | FinishContext => {
+    if (stateful) return { stage: stage.id, inputs: tasks.length, sourceKey: commonSource(tasks), attempt: n };
+    if (batch) return { stage: stage.id, tasks: tasks.map((t) => taskContext(stage.id, t.lineage, n)), groupKey, sourceKey: commonSource(tasks), attempt: n };
+    return taskContext(stage.id, tasks[0]!.lineage, n);
+  };
+
   const attempt = (tasks: readonly StageTask<In>[], groupKey: string | null, n: number): StageResult<Out> | Promise<StageResult<Out>> => {
-    if (stateful) {
-      return (stage as StatefulStage<In, Out>).finish({ stage: stage.id, inputs: tasks.length, sourceKey: commonSource(tasks), attempt: n });
+    const ctx = contextOf(tasks, groupKey, n);
+    if (stateful) return (stage as StatefulStage<In, Out>).finish(ctx as FinishContext);
+    if (batch) return (stage as BatchStage<In, Out>).processBatch(tasks.map((t) => t.data), ctx as BatchContext);
+    return (stage as MapStage<In, Out>).process(tasks[0]!.data, ctx as TaskContext);
+  };
+
+  /** The files the call wrote, from the stage's `outputs()`; LINEAGE_BAD_OUTPUTS, before anything is recorded, unless it gives strings. */
+  const outputsOf = (tasks: readonly StageTask<In>[], groupKey: string | null, result: Out | readonly Out[], attempts: number): readonly string[] => {
+    const task = `task ${tasks[0]!.lineage.udid}${tasks.length > 1 ? ` (and ${tasks.length - 1} more)` : ''} of source "${tasks[0]!.lineage.sourceKey}"`;
+    let paths: unknown;
+    try {
+      paths = stage.outputs!(result, contextOf(tasks, groupKey, attempts - 1));
+    } catch (err) {
+      throw new LineageError(ErrorCodes.BAD_OUTPUTS, `stage "${stage.id}": outputs() threw for ${task}: ${errorText(err)}. Nothing of this call was recorded; fix outputs() and run again.`, { cause: err });
     }
-    if (batch) {
-      const ctx: BatchContext = {
-        stage: stage.id,
-        tasks: tasks.map((t) => taskContext(stage.id, t.lineage, n)),
-        groupKey,
-        sourceKey: commonSource(tasks),
-        attempt: n,
-      };
-      return (stage as BatchStage<In, Out>).processBatch(tasks.map((t) => t.data), ctx);
+    if (!Array.isArray(paths) || paths.some((p) => typeof p !== 'string' || p.length === 0)) {
+      throw new LineageError(
+        ErrorCodes.BAD_OUTPUTS,
+        `stage "${stage.id}": outputs() returned ${describeOutputs(paths)} for ${task}; it must return an array of the paths (strings) of the files the call wrote. Nothing of this call was recorded.`,
+      );
     }
-    const task = tasks[0]!;
-    return (stage as MapStage<In, Out>).process(task.data, taskContext(stage.id, task.lineage, n));
+    return paths as string[];
   };
 
   /** `thrown`: the failure text of a throw or rejection (whatever was thrown), else null and `result` is what the stage returned. */
-  const settle = (tasks: readonly StageTask<In>[], result: StageResult<Out> | undefined, thrown: string | null, attempts: number): StageCall<Out> => {
+  const settle = (tasks: readonly StageTask<In>[], groupKey: string | null, result: StageResult<Out> | undefined, thrown: string | null, attempts: number): StageCall<Out> => {
     const parents = tasks.map((t) => t.lineage);
     let assigned: Assigned<Out>;
     if (thrown !== null) assigned = { kind: 'failed', reason: thrown };
@@ -125,7 +140,8 @@ export function adaptStage<In, Out>(stage: Stage<In, Out>, options: AdapterOptio
     }
     const children = assigned.kind === 'children' ? assigned.children : NO_CHILDREN;
     const lineages = children.length === 0 ? NO_CHILDREN : children.map((c) => c.lineage);
-    const complete = recorder?.recordEmission({ stage: stage.id, parents, children: lineages, terminal });
+    const outputs = stage.outputs && children.length > 0 ? outputsOf(tasks, groupKey, result as Out | readonly Out[], attempts) : undefined;
+    const complete = recorder?.recordEmission({ stage: stage.id, parents, children: lineages, terminal, ...(outputs ? { outputs } : {}) });
     return { kind: assigned.kind, children, attempts, completeChildren: complete !== false && children.length > 0 };
   };
 
@@ -136,11 +152,11 @@ export function adaptStage<In, Out>(stage: Stage<In, Out>, options: AdapterOptio
         result = attempt(tasks, groupKey, n);
       } catch (err) {
         if (n + 1 < tries) continue;
-        return settle(tasks, undefined, errorText(err), n + 1);
+        return settle(tasks, groupKey, undefined, errorText(err), n + 1);
       }
       if (isThenable(result)) return finishAsync(tasks, groupKey, result, n);
       if (isFailed(result) && n + 1 < tries) continue;
-      return settle(tasks, result, null, n + 1);
+      return settle(tasks, groupKey, result, null, n + 1);
     }
     throw new Error('unreachable');
   };
@@ -153,10 +169,10 @@ export function adaptStage<In, Out>(stage: Stage<In, Out>, options: AdapterOptio
       try {
         result = timeoutMs > 0 && isThenable<StageResult<Out>>(pending) ? await withTimeout(pending, timeoutMs) : await pending;
       } catch (err) {
-        if (n + 1 >= tries) return settle(tasks, undefined, errorText(err), n + 1);
+        if (n + 1 >= tries) return settle(tasks, groupKey, undefined, errorText(err), n + 1);
         result = RETRY as StageResult<Out>;
       }
-      if (result !== RETRY && (!isFailed(result) || n + 1 >= tries)) return settle(tasks, result, null, n + 1);
+      if (result !== RETRY && (!isFailed(result) || n + 1 >= tries)) return settle(tasks, groupKey, result, null, n + 1);
       try {
         pending = attempt(tasks, groupKey, n + 1);
       } catch (err) {
@@ -190,4 +206,14 @@ function commonSource(tasks: readonly StageTask[]): string | null {
   const first = tasks[0]?.lineage.sourceKey ?? null;
   for (const t of tasks) if (t.lineage.sourceKey !== first) return null;
   return first;
+}
+
+/** What `outputs()` gave, as its author would recognise it. */
+function describeOutputs(value: unknown): string {
+  if (Array.isArray(value)) {
+    const bad = value.find((p) => typeof p !== 'string' || p.length === 0);
+    return `an array holding ${bad === '' ? 'an empty string' : bad === null ? 'null' : `a ${typeof bad}`}`;
+  }
+  if (value === null) return 'null';
+  return typeof value === 'object' && typeof (value as { then?: unknown }).then === 'function' ? 'a promise (outputs() must return the paths at once)' : `a ${typeof value}`;
 }

@@ -62,9 +62,13 @@ export class StageBoundary {
     s.failedAt = Math.min(s.failedAt, i);
   }
 
+  /** Sources whose input changed (another fingerprint than the one recorded), held back from this pass. */
+  readonly changed: { source: Source; recorded: string }[] = [];
+
   /**
    * A source read from the run's sources enters stage 0, unless its key was
-   * already given in this run or the checkpoint has it complete.
+   * already given in this run, the checkpoint has it complete, or its input
+   * changed (then it is held back in `changed`).
    */
   admit(source: Source): void {
     const lineage = rootLineage(source.key);
@@ -74,6 +78,16 @@ export class StageBoundary {
     if (this.perSource.has(source.key) || (this.store !== null && this.store.consumedInRun(lineage))) {
       this.counters.duplicate(source.key);
       return;
+    }
+    if (this.store !== null && source.fingerprint !== undefined) {
+      const recorded = this.store.sourceFingerprint(source.key);
+      // None recorded (a new source, or one run before it had a fingerprint): this one is the first, no change.
+      if (recorded === undefined) this.store.recordSourceFingerprint(source.key, source.fingerprint);
+      else if (recorded !== source.fingerprint) {
+        // Its input changed: what it recorded is voided once this pass is over, then it runs again (pipeline.ts).
+        this.changed.push({ source, recorded });
+        return;
+      }
     }
     if (this.store !== null && this.store.isSourceCompleted(lineage)) {
       this.counters.sourcesSkipped++;

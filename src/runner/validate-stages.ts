@@ -37,6 +37,7 @@ export function validateStages(stages: readonly Stage[]): void {
     if (s.version !== undefined && typeof s.version !== 'string') throw bad(`has version ${JSON.stringify(s.version)}; a version is a string such as "2".`);
     // Refuses params JSON cannot keep exactly, naming the stage and the path of the value.
     if (s.params !== undefined) paramsFingerprint(stage.id, s.params);
+    if (s.outputs !== undefined && typeof s.outputs !== 'function') throw bad('has an `outputs` that is not a function; give outputs(result, ctx) returning the paths of the files a call wrote.');
     if (hasProcess && (s.groupBy !== undefined || s.batchSize !== undefined)) throw bad('sets groupBy or batchSize, which only a `processBatch` stage uses.');
     if (hasBatch) {
       if (s.groupBy !== undefined && s.batchSize !== undefined) throw bad('sets both groupBy (keyed groups) and batchSize (arrival order); choose one.');

@@ -18,11 +18,11 @@ import { CHECK_SIZE, seal } from './value-check.js';
 import { UNINDEXED_KEY } from './shard-layout.js';
 
 /**
- * @typedef {'metaIds' | 'meta' | 'errors' | 'parents' | 'children' | 'sources'} Section
+ * @typedef {'metaIds' | 'meta' | 'errors' | 'parents' | 'children' | 'sources' | 'outputs'} Section
  * @typedef {{ buffers: Record<Section, ArrayBufferLike>, lengths: Record<Section, number>, merge: readonly number[], indexed: readonly number[], claim: number }} Batch
  * @typedef {{ start: number, end: number }} IdBlock
  * @typedef {{ putSync(key: any, value: any, options?: object): unknown, removeSync(key: any): unknown, get(key: any): any, getBinaryFast(key: any): Buffer | undefined, getKeys(options: object): Iterable<any>, getRange(options: object): Iterable<any> }} Db
- * @typedef {Record<Exclude<Section, 'metaIds'> | 'udid' | 'info', Db>} WriteDbs
+ * @typedef {Record<Exclude<Section, 'metaIds' | 'outputs'> | 'udid' | 'info', Db> & { outputs: Db | undefined }} WriteDbs
  */
 
 /**
@@ -83,11 +83,14 @@ const ONE = Buffer.alloc(ONE_ID);
 const RUN = Buffer.alloc(RUN_IDS);
 
 /**
- * Puts or removes error texts: per entry the id (u32 LE), the text's length
- * in bytes (u32 LE; REMOVE_ERROR: take the row out) and the text.
- * @param {Db} db @param {Buffer} rows
+ * Puts or removes texts keyed by task id (error texts, output paths): per
+ * entry the id (u32 LE), the text's length in bytes (u32 LE; REMOVE_ERROR:
+ * take the row out) and the text, sealed with a CRC32 seeded with the id.
+ * @param {Db | undefined} db @param {Buffer} rows
  */
-function putErrors(db, rows) {
+function putTexts(db, rows) {
+  if (rows.length === 0) return;
+  if (!db) throw new Error('a sub-DB the batch writes is not open');
   for (let at = 0; at < rows.length; ) {
     const id = rows.readUInt32LE(at);
     const size = rows.readUInt32LE(at + 4);
@@ -174,7 +177,8 @@ export function commitRows(env, dbs, batch) {
   let sorted = null;
   const block = env.transactionSync(() => {
     putRecords(dbs.meta, view('metaIds'), view('meta'), batch.lengths.metaIds / 4);
-    putErrors(dbs.errors, view('errors'));
+    putTexts(dbs.errors, view('errors'));
+    putTexts(dbs.outputs, view('outputs'));
     putEdges(dbs.parents, 'parents', batch.buffers.parents, batch.lengths.parents / 8);
     putEdges(dbs.children, 'children', batch.buffers.children, batch.lengths.children / 8);
     const sources = view('sources');

@@ -20,11 +20,14 @@ import type { OwnerHeartbeat } from './owner-record.js';
 import type { Shard } from './shard.js';
 import { countedSources, dagSources, sourceStatesOf, unionTasks, walkTasks } from './shard-union.js';
 import { taskInfoOf } from './task-info.js';
+import { assertFingerprint, fingerprintIn, putFingerprint } from './source-fingerprints.js';
+import { outputRows } from './task-outputs.js';
+import { writeFailure } from './write-failure.js';
 import { UnionCompletion } from './union-completion.js';
 import { SourceCounterSession, assertCountableKey } from './source-counters.js';
 import { StateCheckpointLog, readStateCheckpoints, type StageCheckpoints } from './state-checkpoint-log.js';
 import { scanShard } from './task-scan.js';
-import type { EmissionRecord, FailureRecord, OpenOptions, SourceStatus, TaskInfo } from './types.js';
+import type { EmissionRecord, FailureRecord, OpenOptions, RecordedOutputs, SourceStatus, TaskInfo } from './types.js';
 import { WriterSession } from './writer-session.js';
 
 export class LineageStore {
@@ -33,6 +36,9 @@ export class LineageStore {
   private readonly counters: SourceCounterSession | null;
 
   private readonly completion: UnionCompletion;
+  /** Fingerprint puts not yet known to be committed: flush() waits for them. */
+  private readonly fingerprintPuts = new Set<Promise<unknown>>();
+  private fingerprintFailure: LineageError | null = null;
 
   private constructor(
     readonly dir: string,
@@ -211,6 +217,37 @@ export class LineageStore {
     return writeShardNdjson(sink, shard!, limit);
   }
 
+  /** The fingerprint recorded for a source's input (this writer's own first), or undefined when none was (docs/design.md §6). */
+  sourceFingerprint(sourceKey: string): string | undefined {
+    this.assertOpen('sourceFingerprint');
+    for (const shard of this.shards) {
+      const found = fingerprintIn(shard, sourceKey);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+
+  /** Records the fingerprint of a source's input, replacing this writer's; durable once `flush()` resolves. */
+  recordSourceFingerprint(sourceKey: string, fingerprint: string): void {
+    this.writable('recordSourceFingerprint');
+    rootLineage(sourceKey); // refuses a key that cannot name a source (LINEAGE_INVALID_KEY)
+    assertFingerprint(sourceKey, fingerprint, 'recordSourceFingerprint');
+    const tracked: Promise<void> = putFingerprint(this.shards[0]!, sourceKey, fingerprint).then(
+      () => void this.fingerprintPuts.delete(tracked),
+      (err: unknown) => {
+        this.fingerprintPuts.delete(tracked);
+        this.fingerprintFailure ??= writeFailure(this.dir, err, `recording the fingerprint of source "${sourceKey}"`);
+      },
+    );
+    this.fingerprintPuts.add(tracked);
+  }
+
+  /** Every task with recorded outputs (the files the call that consumed it wrote), shard by shard. */
+  *recordedOutputs(): Generator<RecordedOutputs> {
+    this.assertOpen('recordedOutputs');
+    for (const shard of this.shards) yield* outputRows(shard);
+  }
+
   /** Checkpoints of stateful stages recorded in every shard, newest first per stage (docs/design.md §8). */
   stateCheckpoints(): StageCheckpoints[] {
     this.assertOpen('stateCheckpoints');
@@ -240,6 +277,8 @@ export class LineageStore {
     const writer = this.session ?? this.counters;
     if (!writer) return;
     await writer.committed();
+    await Promise.all(this.fingerprintPuts);
+    if (this.fingerprintFailure) throw this.fingerprintFailure;
     await this.shards[0]!.env.flushed;
   }
 

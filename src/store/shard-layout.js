@@ -30,6 +30,8 @@
  * | source_state | source key | JSON SourceState: source-counter mode only        |
  * | absorbed    | stage no. (u16 BE) + seq (u32 BE) | input UDID (16 bytes): what a stateful stage absorbed, in order |
  * | state_checkpoints | stage no. | JSON { nextId, checkpoints: [{ id, at, absorbed }] }, oldest first |
+ * | fingerprints | source key | the fingerprint of the source's input (UTF-8), then a CRC32 seeded with the key |
+ * | outputs     | id         | JSON array of the absolute paths the call that consumed the task wrote, then a CRC32 seeded with the id |
  *
  * A task's record in its `meta` block is task-record.js's codec.
  *
@@ -49,6 +51,8 @@ export const WRITE_DB_OPTIONS = /** @type {const} */ ({
   sources: { keyEncoding: 'uint32', encoding: 'string' },
   // UTF-8 text, then a CRC32 of it seeded with the id (value-check.js).
   errors: { keyEncoding: 'uint32', encoding: 'binary' },
+  // The same: UTF-8 JSON, then a CRC32 seeded with the id (task-outputs.ts).
+  outputs: { keyEncoding: 'uint32', encoding: 'binary' },
   info: { encoding: 'json' },
 });
 

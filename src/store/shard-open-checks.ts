@@ -13,7 +13,7 @@ import { notWritable, notWritableCode } from './write-access.js';
 
 /** The sub-DBs a writer creates when it first opens its shard, and every name it may add to the root DB. */
 const REQUIRED_SUB_DBS = ['udid', 'meta', 'parents', 'children', 'sources', 'errors', 'stages', 'runs', 'info', 'source_state'];
-const KNOWN_SUB_DBS = new Set([...REQUIRED_SUB_DBS, 'absorbed', 'state_checkpoints']);
+const KNOWN_SUB_DBS = new Set([...REQUIRED_SUB_DBS, 'absorbed', 'state_checkpoints', 'fingerprints', 'outputs']);
 
 /** The on-disk layout this code reads and writes (info `format`, and the manifest's formatVersion). */
 export const SHARD_FORMAT = 3;

@@ -51,6 +51,10 @@ export class Shard {
   readonly absorbed: Database<Buffer, Buffer> | undefined;
   /** Stateful stages: the checkpoints recorded per stage (undefined as above). */
   readonly stateCheckpoints: Database<unknown, number> | undefined;
+  /** Source key → the fingerprint of its input (source-fingerprints.ts; undefined as above). */
+  readonly fingerprints: Database<Buffer, string> | undefined;
+  /** Task id → the files the call that consumed it wrote (task-outputs.ts; undefined as above). */
+  readonly outputs: Database<Buffer, number> | undefined;
   /** UDID → id for the tasks not yet in the `udid` index (udid-tail.ts). */
   readonly tail: UdidTail;
   private readonly stageNames = new Map<number, string>();
@@ -83,6 +87,8 @@ export class Shard {
       this.sourceState = this.env.openDB('source_state', { encoding: 'json' });
       this.absorbed = this.env.openDB('absorbed', { keyEncoding: 'binary', encoding: 'binary' }) ?? undefined;
       this.stateCheckpoints = this.env.openDB('state_checkpoints', { keyEncoding: 'uint32', encoding: 'json' }) ?? undefined;
+      this.fingerprints = this.env.openDB('fingerprints', { encoding: 'binary' }) ?? undefined;
+      this.outputs = this.env.openDB('outputs', WRITE_DB_OPTIONS.outputs) ?? undefined;
     } catch (err) {
       throw openFailure(err, dir, dataFile, readOnly);
     }
@@ -344,12 +350,12 @@ export class Shard {
    * and invalidation, not for recording.
    */
   editMeta(id: number, edit: (row: Buffer) => void): boolean {
-    return editTaskRecord(this.meta, this.errors, id, edit);
+    return editTaskRecord(this, id, edit);
   }
 
-  /** Takes a task's record, error text and index entry out (its edges are the caller's). */
+  /** Takes a task's record, error text, outputs and index entry out (its edges are the caller's). */
   removeTask(id: number, udid: Buffer): void {
-    removeTaskRecord(this.meta, this.errors, this.udid, id, udid);
+    removeTaskRecord(this, id, udid);
   }
 
   /** Every entry of the `udid` index in UDID order (the UDID is a view valid until the next step), from the chunk that may hold `from`. */

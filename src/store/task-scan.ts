@@ -9,7 +9,7 @@
  */
 import { edgeProblem, edgeRange } from './edge-values.js';
 import { META_SIZE, type Shard } from './shard.js';
-import { FLAG_TERMINAL, OUTCOME_KINDS, completedRunOf, flagsOf, outcomeOf, outcomeStageOf, rootOf, stageOf, typeOfFlags, udidHexOf, udidOf } from './task-record.js';
+import { FLAG_HAS_CHILDREN, FLAG_HAS_PARENTS, FLAG_TERMINAL, OUTCOME_KINDS, completedRunOf, flagsOf, outcomeOf, outcomeStageOf, rootOf, stageOf, typeOfFlags, udidHexOf, udidOf } from './task-record.js';
 import type { Completion, Outcome, TaskInfo } from './types.js';
 
 interface Cursor {
@@ -25,12 +25,20 @@ export function* scanShard(shard: Shard, unionCompleted?: (udid: Buffer) => bool
       const first = it.next();
       return { it, head: first.done ? null : first.value };
     };
-    const all = (c: Cursor, id: number, out: string[]) => {
+    // Each edge is a parents row and a children row, written in one transaction: the two
+    // sides must count and mix to the same totals, else damage changed one of them.
+    const sides = { parents: { n: 0, mix: 0 }, children: { n: 0, mix: 0 } };
+    const all = (c: Cursor, id: number, out: string[], side: 'parents' | 'children') => {
+      const tally = sides[side];
       while (c.head && c.head.key <= id) {
         if (c.head.key === id) {
           const range = edgeRange(c.head.value, id);
           if (range === null) throw shard.damaged(`the edge rows of task ${id} hold ${edgeProblem(c.head.value)}`);
-          for (let other = range[0]; other <= range[1]; other++) out.push(udidHexOfTask(other));
+          for (let other = range[0]; other <= range[1]; other++) {
+            out.push(udidHexOfTask(other));
+            tally.n++;
+            tally.mix = (tally.mix + (side === 'parents' ? edgeMix(id, other) : edgeMix(other, id))) | 0;
+          }
         }
         const n = c.it.next();
         c.head = n.done ? null : n.value;
@@ -50,8 +58,12 @@ export function* scanShard(shard: Shard, unionCompleted?: (udid: Buffer) => bool
       const udid = udidHexOf(value, 0);
       const ps: string[] = [];
       const cs: string[] = [];
-      all(parents, id, ps);
-      all(children, id, cs);
+      all(parents, id, ps, 'parents');
+      all(children, id, cs, 'children');
+      const flags = flagsOf(value, 0);
+      if ((ps.length > 0) !== ((flags & FLAG_HAS_PARENTS) !== 0) || (cs.length > 0) !== ((flags & FLAG_HAS_CHILDREN) !== 0)) {
+        throw shard.damaged(`task ${id}'s record and its edge rows disagree about whether it has parents and children`);
+      }
       const run = completedRunOf(value, 0);
       const kind = outcomeOf(value, 0);
       let outcome: Outcome | null = null;
@@ -81,15 +93,23 @@ export function* scanShard(shard: Shard, unionCompleted?: (udid: Buffer) => bool
         udid,
         parents: ps,
         children: cs,
-        taskType: typeOfFlags(flagsOf(value, 0)),
+        taskType: typeOfFlags(flags),
         completed: completion,
         outcome,
         stage: shard.stageName(stageOf(value, 0)),
         sourceKey,
-        terminal: (flagsOf(value, 0) & FLAG_TERMINAL) !== 0,
+        terminal: (flags & FLAG_TERMINAL) !== 0,
       };
+    }
+    if (parents.head !== null || children.head !== null || sides.parents.n !== sides.children.n || sides.parents.mix !== sides.children.mix) {
+      throw shard.damaged(`its parents rows (${sides.parents.n} edges) and children rows (${sides.children.n}) do not describe the same edges`);
     }
   } finally {
     txn.done();
   }
+}
+
+/** An edge child ← parent as a well-mixed 32-bit number, summed order-free per side. */
+function edgeMix(child: number, parent: number): number {
+  return Math.imul(child ^ Math.imul(parent, 0x85ebca6b), 0x9e3779b1);
 }

@@ -146,6 +146,7 @@ export function loadTaskTable(shards: readonly Shard[]): TaskTable {
     }
     const sourceKeys = new Map<number, string>();
     const edgeLists: Uint32Array[] = [];
+    let mirror: { count: Int32Array; sum: Int32Array } | null = null;
     for (let k = 0; k < shards.length; k++) {
       const shard = shards[k]!;
       const g = globalOf[k]!;
@@ -174,6 +175,8 @@ export function loadTaskTable(shards: readonly Shard[]): TaskTable {
       }
       edgeLists.push(list.subarray(0, n));
       checkParentFlags(shard, parentFlags[k]!, file, tree);
+      mirror ??= { count: new Int32Array(size), sum: new Int32Array(size) };
+      checkChildRows(shard, g, list.subarray(0, n), file, mirror);
       for (const [key, value] of sourceRows(shard, file)) {
         const idx = g[key];
         if (idx === undefined || !hasRecord(g, key)) throw shard.damaged(`a source row names task ${key}, which has no record`);
@@ -302,6 +305,44 @@ function checkParentFlags(shard: Shard, flags: Uint8Array, file: PageFile | null
       throw shard.damaged(`task ${id}'s record says it has ${flags[id] === 2 ? '' : 'no '}parents, but the parents rows ${flags[id] === 2 ? 'hold none' : 'hold some'}`);
     }
   }
+}
+
+/**
+ * Each edge is written twice in one transaction, as a parents row and a
+ * children row. The table is built from the parents rows alone, so a
+ * damaged one (a run cut short, an id changed) would pass for the truth:
+ * per parent, the children rows must give the same number of children and
+ * the same sum of their indices. `list` holds the shard's (child, parent)
+ * pairs as table indices; `mirror` is zero on entry and on return.
+ */
+function checkChildRows(shard: Shard, g: Uint32Array, list: Uint32Array, file: PageFile | null, mirror: { count: Int32Array; sum: Int32Array }): void {
+  const { count, sum } = mirror;
+  for (let j = 0; j < list.length; j += 2) {
+    const p = list[j + 1]!;
+    count[p]!++;
+    sum[p] = (sum[p]! + list[j]!) | 0;
+  }
+  const take = (parent: number, child: number) => {
+    const p = edgeEnd(shard, g, parent, parent);
+    count[p]!--;
+    sum[p] = (sum[p]! - edgeEnd(shard, g, child, parent)) | 0;
+  };
+  const tree = file?.tree('children');
+  if (file && tree) for (const c = new EdgeCursor(file, tree); c.next(); ) take(c.key, c.value);
+  else if (!file) {
+    for (const { key, value } of shard.children.getRange()) {
+      const range = edgeRange(value as Buffer, key);
+      if (range === null) throw corruptEdge(shard, key, value as Buffer);
+      for (let c = range[0]; c <= range[1]; c++) take(key, c);
+    }
+  }
+  let bad = -1;
+  for (let p = 0; p < count.length; p++) {
+    if (bad < 0 && (count[p] !== 0 || sum[p] !== 0)) bad = p;
+    count[p] = 0;
+    sum[p] = 0;
+  }
+  if (bad >= 0) throw shard.damaged(`its parents and children rows disagree about the children of one task (table index ${bad})`);
 }
 
 /** `g`'s mark for an id with no record. */

@@ -53,6 +53,12 @@ export interface EmissionRecord {
   readonly children: readonly TaskRef[];
   /** True when `stage` is the final stage: the children are complete once recorded. */
   readonly terminal?: boolean;
+  /**
+   * Paths of the files the call wrote (relative ones are made absolute against the
+   * working directory). Recorded with the first parent: a run or plan that finds one
+   * missing treats that task as not consumed (docs/design.md §6).
+   */
+  readonly outputs?: readonly string[];
 }
 
 export interface FailureRecord {
@@ -111,4 +117,14 @@ export interface SourceStatus {
   readonly run: number;
   readonly stage?: string;
   readonly error?: string;
+}
+
+/** A task's recorded outputs, as the plan and the run read them. */
+export interface RecordedOutputs {
+  readonly udid: string;
+  /** The task's source (root) key, when recorded. */
+  readonly sourceKey: string | null;
+  /** The stage that emitted the task (null: a source). */
+  readonly stage: string | null;
+  readonly paths: readonly string[];
 }

@@ -14,6 +14,7 @@
  * | parents  | parent id, child id (u32 each, native order)             |
  * | children | child id, parent id (u32 each, native order)             |
  * | sources  | root id (u32 LE), length (u32 LE), key (UTF-8)           |
+ * | outputs  | id (u32 LE), length (u32 LE), JSON array of paths        |
  *
  * An edge record read as a u64 is key · 2^32 + value, so the write thread
  * sorts a section in place as a BigUint64Array.
@@ -23,7 +24,7 @@ import { BufferPool } from './buffer-pool.js';
 import { META_SIZE } from './meta-blocks.js';
 import { REMOVE_ERROR } from './batch-commit.js';
 
-export const SECTIONS = ['metaIds', 'meta', 'errors', 'parents', 'children', 'sources'] as const;
+export const SECTIONS = ['metaIds', 'meta', 'errors', 'parents', 'children', 'sources', 'outputs'] as const;
 export type SectionName = (typeof SECTIONS)[number];
 
 /** What is posted to the worker: one buffer and its used length per section. */
@@ -100,7 +101,8 @@ export class WriteBatch {
   private readonly parentRows: Section;
   private readonly childRows: Section;
   private readonly sourceRows: Section;
-  /** The four sections by name, for the message and for `release`. */
+  private readonly outputRows: Section;
+  /** The sections by name, for the message and for `release`. */
   private readonly sections: Record<SectionName, Section>;
   /** Rows in the batch. */
   rows = 0;
@@ -120,7 +122,16 @@ export class WriteBatch {
     this.parentRows = new Section(pool, startSize(previous?.parentRows, 1 << 13));
     this.childRows = new Section(pool, startSize(previous?.childRows, 1 << 13));
     this.sourceRows = new Section(pool, startSize(previous?.sourceRows, 1 << 10));
-    this.sections = { metaIds: this.metaIds, meta: this.metas, errors: this.errorRows, parents: this.parentRows, children: this.childRows, sources: this.sourceRows };
+    this.outputRows = new Section(pool, startSize(previous?.outputRows, 1 << 8));
+    this.sections = {
+      metaIds: this.metaIds,
+      meta: this.metas,
+      errors: this.errorRows,
+      parents: this.parentRows,
+      children: this.childRows,
+      sources: this.sourceRows,
+      outputs: this.outputRows,
+    };
   }
 
   /** The record of `id` (META_SIZE bytes), which the caller fills from the returned offset of `metaBuffer`; ids ascending. */
@@ -135,7 +146,15 @@ export class WriteBatch {
 
   /** The error text of failed task `id`, or (null) that it has none any more. */
   error(id: number, text: string | null): void {
-    const s = this.errorRows;
+    this.text(this.errorRows, id, text);
+  }
+
+  /** The files the call that consumed task `id` wrote, as a JSON array of absolute paths. */
+  outputs(id: number, json: string): void {
+    this.text(this.outputRows, id, json);
+  }
+
+  private text(s: Section, id: number, text: string | null): void {
     const length = text === null ? 0 : Buffer.byteLength(text);
     const at = s.reserve(8 + length);
     le32(s.buf, at, id);

@@ -32,6 +32,7 @@ function serve() {
     children: env.openDB('children', WRITE_DB_OPTIONS.children),
     sources: env.openDB('sources', WRITE_DB_OPTIONS.sources),
     errors: env.openDB('errors', WRITE_DB_OPTIONS.errors),
+    outputs: env.openDB('outputs', WRITE_DB_OPTIONS.outputs),
     info: env.openDB('info', WRITE_DB_OPTIONS.info),
   };
   // Messages in the order they came, not yet handled.

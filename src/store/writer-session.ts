@@ -31,6 +31,7 @@ import {
   WIDE,
 } from './session/task-state.js';
 import type { Shard } from './shard.js';
+import { outputsJson } from './task-outputs.js';
 import { OUTCOME_EMITTED, OUTCOME_FAILED, OUTCOME_FILTERED } from './task-record.js';
 import type { EmissionRecord, FailureRecord, TaskRef } from './types.js';
 
@@ -95,6 +96,7 @@ export class WriterSession {
     }
     const stage = this.stages.local(checkStage(rec.stage));
     // Validate every reference before the first write, so bad input writes nothing.
+    const outputs = rec.outputs === undefined ? null : outputsJson(rec.stage, rec.outputs);
     const np = parents.length;
     const refs = np + children.length;
     if (this.refWords.length < refs * 4) {
@@ -185,6 +187,7 @@ export class WriterSession {
       if (kind === OUTCOME_FILTERED || t.pending[pid] === 0) toComplete[nComplete++] = pid;
     }
     for (let j = 0; j < nComplete; j++) this.walk.complete(toComplete[j]!);
+    if (outputs !== null) batch.outputs(parentIds[0]!, outputs);
     this.emissions++;
     this.scheduler.scheduleSend();
     return anyComplete;

@@ -12,7 +12,7 @@ describe('benchmark suite (smoke, S=200)', () => {
     const out = execFileSync(process.execPath, [join(root, 'bench', 'run.js'), '--sources', '200'], { encoding: 'utf8', cwd: root });
     const lines = out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     const by = new Map(lines.filter((l) => typeof l.measure === 'string').map((l) => [l.measure as string, l]));
-    expect([...by.keys()]).toEqual(['record', 'completion', 'plan', 'inspect', 'verify', 'rerun', 'overhead', 'record-sources']);
+    expect([...by.keys()]).toEqual(['record', 'completion', 'plan', 'inspect', 'verify', 'rerun', 'overhead', 'record-sources', 'output-checks']);
     // W1 at S=200: 2,120 emissions, 2,760 tasks.
     expect(by.get('record')).toMatchObject({ emissions: 2120, tasks: 2760 });
     expect(by.get('completion')).toMatchObject({ tasks: 2760, completed: 2760 });
