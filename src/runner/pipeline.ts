@@ -54,9 +54,10 @@ export class Pipeline {
       );
     }
     await invalidateTasks(dir, { sources: first.changed.map((c) => c.source.key) }, { byHand: false });
+    // The first pass checked the outputs; the sources run again here wrote theirs since.
     const second = await this.pass(
       first.changed.map((c) => c.source),
-      options,
+      { ...options, checkOutputs: false },
       started,
     );
     return mergeReports(first.report, second.report, first.changed.length, performance.now() - started);
@@ -88,7 +89,6 @@ export class Pipeline {
         throw err;
       });
       if (missing.length > 0) {
-        if (opened.owned) await opened.store.close();
         stop.dispose();
         if (!opened.owned) {
           throw new LineageError(
@@ -97,6 +97,7 @@ export class Pipeline {
               'but the run was given an open store, so it cannot void that task; nothing ran. Pass the checkpoint path instead, void the task first with invalidateTasks, or set checkOutputs: false.',
           );
         }
+        await opened.store.close();
         const udids = [...new Set(missing.map((m) => m.udid))];
         await invalidateTasks(opened.dir, { udids }, { byHand: false });
         const again = await this.pass(sources, { ...options, checkOutputs: false }, started);
