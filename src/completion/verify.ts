@@ -30,6 +30,8 @@
  * grows as writers go on.
  */
 import { edgeKeys } from '../store/edge-keys.js';
+import { fingerprintRows } from '../store/source-fingerprints.js';
+import { outputPaths } from '../store/task-outputs.js';
 import { inBlocks, readUnindexed } from '../store/udid-tail.js';
 import type { Shard } from '../store/shard.js';
 import { META_SIZE } from '../store/shard.js';
@@ -148,13 +150,15 @@ function checkShard(shard: Shard, txn: object | undefined, graph: UnionGraph, re
   const global = new Uint32Array(maxId + 1);
   const udidHex = (id: number) => (id <= maxId && hasMeta[id] ? graph.udid(global[id]!) : `(id ${id})`);
   let rows = 0;
+  const runs = new Set<number>();
+  let lastRun = 0;
   for (const { key, value: v } of shard.metaRows({ transaction: txn })) {
     const udid = udidOf(v, 0);
     hasMeta[key] = 1;
     metaStage[key] = stageOf(v, 0);
     global[key] = graph.add(udid);
     if (v.length < META_SIZE) {
-      report('index', udid.toString('hex'), who, `meta record ${key} is ${v.length} bytes, shorter than the ${META_SIZE} of format 3`);
+      report('index', udid.toString('hex'), who, `meta record ${key} is ${v.length} bytes, shorter than the ${META_SIZE} of the record format`);
       continue;
     }
     const flags = flagsOf(v, 0);
@@ -162,9 +166,11 @@ function checkShard(shard: Shard, txn: object | undefined, graph: UnionGraph, re
     graph.noteRecord(global[key]!, flags, outcomeOf(v, 0));
     outcomeKind[key] = outcomeOf(v, 0);
     outcomeStage[key] = outcomeStageOf(v, 0);
-    if (completedRunOf(v, 0) !== 0) {
+    const run = completedRunOf(v, 0);
+    if (run !== 0) {
       completedRow[key] = 1;
       graph.markRecorded(global[key]!);
+      if (run !== lastRun) runs.add((lastRun = run));
     }
     if ((++rows & 65535) === 0) progress(`tasks of shard ${who}`, rows);
   }
@@ -251,4 +257,21 @@ function checkShard(shard: Shard, txn: object | undefined, graph: UnionGraph, re
       );
     }
   }
+  checkSealedRows(shard, runs, outcomeKind);
+}
+
+/**
+ * The rows reads decode beside the task records, each read once so that its
+ * check runs: source keys, stage ids, error texts, output paths and
+ * fingerprints against their CRC32s, and every run that completed a task has
+ * a record that matches its own. A mismatch is LINEAGE_CORRUPT naming the
+ * shard's file (these are not per-UDID findings: the row itself is unreadable).
+ */
+function checkSealedRows(shard: Shard, runs: ReadonlySet<number>, outcomeKind: Uint8Array): void {
+  for (const run of runs) shard.runStartedAt(run);
+  for (const row of shard.sourceRows()) void row;
+  for (const row of fingerprintRows(shard)) void row;
+  for (const row of shard.stageRows()) void row;
+  for (let id = 0; id < outcomeKind.length; id++) if (outcomeKind[id] === FAILED) shard.errorOf(id);
+  for (const row of outputPaths(shard)) void row;
 }

@@ -27,8 +27,12 @@ export function paramsFingerprint(stageId: string, params: unknown): ParamsFinge
   if (params === null || typeof params !== 'object' || Array.isArray(params) || typeof (params as { toJSON?: unknown }).toJSON === 'function') {
     return { params: sha256(text) };
   }
-  const paramKeys: Record<string, string> = {};
-  for (const key of Object.keys(params).sort()) paramKeys[key] = sha256(canonicalJson(stageId, (params as Record<string, unknown>)[key], `params.${key}`, new Set()));
+  // fromEntries defines own properties: assignment would drop a key named "__proto__" (JSON.parse keeps one).
+  const paramKeys: Record<string, string> = Object.fromEntries(
+    Object.keys(params)
+      .sort()
+      .map((key) => [key, sha256(canonicalJson(stageId, (params as Record<string, unknown>)[key], `params.${key}`, new Set()))]),
+  );
   return { params: sha256(text), paramKeys };
 }
 

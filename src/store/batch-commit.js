@@ -83,7 +83,7 @@ const ONE = Buffer.alloc(ONE_ID);
 const RUN = Buffer.alloc(RUN_IDS);
 
 /**
- * Puts or removes texts keyed by task id (error texts, output paths): per
+ * Puts or removes texts keyed by task id (error texts, output paths, source keys by root id): per
  * entry the id (u32 LE), the text's length in bytes (u32 LE; REMOVE_ERROR:
  * take the row out) and the text, sealed with a CRC32 seeded with the id.
  * @param {Db | undefined} db @param {Buffer} rows
@@ -181,12 +181,7 @@ export function commitRows(env, dbs, batch) {
     putTexts(dbs.outputs, view('outputs'));
     putEdges(dbs.parents, 'parents', batch.buffers.parents, batch.lengths.parents / 8);
     putEdges(dbs.children, 'children', batch.buffers.children, batch.lengths.children / 8);
-    const sources = view('sources');
-    for (let at = 0; at < sources.length; ) {
-      const size = sources.readUInt32LE(at + 4);
-      if (false === dbs.sources.putSync(sources.readUInt32LE(at), sources.toString('utf8', at + 8, at + 8 + size))) throw new Error('the sources sub-DB refused a row');
-      at += 8 + size;
-    }
+    putTexts(dbs.sources, view('sources'));
     if (n > 0) {
       // The merge's entries from the tasks' meta records, this batch's included, in UDID order.
       sorted = sortEntries(entriesOf(dbs.meta, batch.merge, n), n);

@@ -7,6 +7,8 @@ export function edgeKeys(shard: Shard, swapped: boolean, transaction?: object): 
   let out = new BigUint64Array(1024);
   let n = 0;
   for (const { key, value } of db.getRange((transaction === undefined ? {} : { transaction }) as never)) {
+    // A key of the wrong length (a flipped size byte) decodes as some other number.
+    if (!Number.isInteger(key) || key < 0 || key > 0xffffffff) throw shard.damaged(`a ${swapped ? 'children' : 'parents'} row has the key ${key}, which is not a task id`);
     const range = edgeRange(value as unknown as Buffer, key);
     if (range === null) throw shard.damaged(`the ${swapped ? 'children' : 'parents'} rows of task ${key} hold ${edgeProblem(value as unknown as Buffer)}`);
     for (let other = range[0]; other <= range[1]; other++) {

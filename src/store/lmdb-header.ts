@@ -41,7 +41,7 @@ export function checkLmdbFile(file: string): { subDbs: number } {
     if (head.readUInt32LE(16) === MDB_MAGIC && head.readUInt32LE(20) === 1) {
       throw new LineageError(
         ErrorCodes.FORMAT_VERSION,
-        `${file} is in LMDB data format 1 (checkpoint format 2 or older); this lineage-dag reads LMDB data format 2 (checkpoint format 3). ` +
+        `${file} is in LMDB data format 1 (checkpoint format 2 or older); this lineage-dag reads LMDB data format 2 (checkpoint format 3 and later). ` +
           'Nothing was changed. Finish or inspect it with the lineage-dag version that wrote it, or start the run with a new checkpoint directory.',
       );
     }

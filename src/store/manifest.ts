@@ -11,7 +11,7 @@ import { writeFailure } from './write-failure.js';
 export const MANIFEST_FILE = 'lineage.json';
 export const FORMAT_NAME = 'lineage-dag';
 /** The on-disk format: tasks keyed by compact ids, their type, outcome and completion in `meta` records (docs/design.md §3). */
-export const FORMAT_VERSION = 3;
+export const FORMAT_VERSION = 4;
 
 export interface StageFingerprint {
   readonly id: string;

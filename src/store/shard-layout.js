@@ -5,7 +5,7 @@
  * Shard (main thread) and the write thread (write-worker.js) both open them
  * from here, so the two handles on a file cannot disagree.
  *
- * Key layout (format 3), chosen for the write path: every task gets a compact
+ * Key layout (format 4), chosen for the write path: every task gets a compact
  * uint32 id in write order, so all sub-DBs but `udid` are keyed by ids that
  * mostly append to the right edge of their B-trees. Only the `udid` index (16
  * raw UDID bytes → id) takes random inserts; it is written in sorted bulk
@@ -23,7 +23,7 @@
  * | errors      | id         | error text of a failed task (UTF-8)                |
  * | parents     | id         | parent id, or a run of them (edge-values.js), dupSort |
  * | children    | id         | child id, or a run of them (edge-values.js), dupSort  |
- * | sources     | root id    | source key (UTF-8)                                 |
+ * | sources     | root id    | source key (UTF-8), then a CRC32 seeded with the id |
  * | stages      | stage no.  | stage id (UTF-8)                                   |
  * | runs        | run no.    | JSON { startedAt, writerId, host, pid }            |
  * | info        | string     | JSON (next id, format version, `unindexed` blocks) |
@@ -48,7 +48,8 @@ export const WRITE_DB_OPTIONS = /** @type {const} */ ({
   meta: { keyEncoding: 'uint32', encoding: 'binary' },
   parents: { keyEncoding: 'uint32', encoding: 'binary', dupSort: true },
   children: { keyEncoding: 'uint32', encoding: 'binary', dupSort: true },
-  sources: { keyEncoding: 'uint32', encoding: 'string' },
+  // UTF-8 source key, then a CRC32 of it seeded with the root id (value-check.js).
+  sources: { keyEncoding: 'uint32', encoding: 'binary' },
   // UTF-8 text, then a CRC32 of it seeded with the id (value-check.js).
   errors: { keyEncoding: 'uint32', encoding: 'binary' },
   // The same: UTF-8 JSON, then a CRC32 seeded with the id (task-outputs.ts).

@@ -113,9 +113,8 @@ export async function writeShardNdjson(sink: NdjsonSink, shard: Shard, limit: nu
     if (sources) {
       for (const c = new LeafCursor(file, sources); c.next(); ) {
         const root = c.intKey;
-        const key = c.value().toString('utf8');
         if (root >= known.length || known[root] === 0) throw shard.damaged(`a source row names task ${root}, which has no record`);
-        shard.checkSource(root, key, udids.subarray(root * 16, root * 16 + 16));
+        const key = shard.sourceKeyIn(root, c.value(), udids.subarray(root * 16, root * 16 + 16));
         sourceKeys[root] = bytes(JSON.stringify(key));
       }
     }
@@ -136,7 +135,7 @@ export async function writeShardNdjson(sink: NdjsonSink, shard: Shard, limit: nu
     const completedOf = (run: number): Buffer => {
       let b = completedJson[run];
       if (!b) {
-        b = bytes(`,"completed":${JSON.stringify({ run, runStartedAt: shard.run(run)?.startedAt ?? '', writerId: shard.writerId })}}\n`);
+        b = bytes(`,"completed":${JSON.stringify({ run, runStartedAt: shard.runStartedAt(run), writerId: shard.writerId })}}\n`);
         completedJson[run] = b;
       }
       return b;

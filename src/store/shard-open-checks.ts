@@ -16,7 +16,7 @@ const REQUIRED_SUB_DBS = ['udid', 'meta', 'parents', 'children', 'sources', 'err
 const KNOWN_SUB_DBS = new Set([...REQUIRED_SUB_DBS, 'absorbed', 'state_checkpoints', 'fingerprints', 'outputs']);
 
 /** The on-disk layout this code reads and writes (info `format`, and the manifest's formatVersion). */
-export const SHARD_FORMAT = 3;
+export const SHARD_FORMAT = 4;
 
 /** What the checks read of the shard being opened (Shard meets it). */
 export interface OpeningShard {
@@ -126,7 +126,7 @@ export function checkShardFormat(shard: OpeningShard): void {
     return;
   }
   if (found.version === SHARD_FORMAT) return;
-  // Only formats 1 and 2 came before; a newer one is refused by the manifest before any shard is opened.
+  // Only formats 1 to 3 came before; a newer one is refused by the manifest before any shard is opened.
   if (typeof found !== 'object' || found === null || !Number.isInteger(found.version) || found.version! < 1 || found.version! > SHARD_FORMAT) {
     throw shard.damaged(`its format record is ${JSON.stringify(found)}, not a format this or an older lineage-dag wrote`);
   }

@@ -25,13 +25,12 @@ export function* unionTasks(shards: readonly Shard[], get: (udid: string) => Tas
 export function* dagSources(shards: readonly Shard[]): Generator<{ sourceKey: string; udid: string }> {
   const seen = new Set<string>();
   for (const shard of shards) {
-    for (const { key, value } of shard.sources.getRange()) {
-      if (seen.has(value)) continue;
-      seen.add(value);
-      const meta = shard.metaOf(key);
+    for (const { rootId, sourceKey } of shard.sourceRows()) {
+      if (seen.has(sourceKey)) continue;
+      seen.add(sourceKey);
+      const meta = shard.metaOf(rootId);
       if (!meta) continue;
-      shard.checkSource(key, value, meta.udid);
-      yield { sourceKey: value, udid: meta.udid.toString('hex') };
+      yield { sourceKey, udid: meta.udid.toString('hex') };
     }
   }
 }

@@ -38,7 +38,8 @@ export class Shard {
   readonly meta: IdDb;
   readonly parents: IdDb;
   readonly children: IdDb;
-  readonly sources: Database<string, number>;
+  /** Root id → source key (UTF-8, then a CRC32 seeded with the id: value-check.js). */
+  readonly sources: IdDb;
   /** Error texts of failed tasks (id → text); undefined in a read-only shard whose writer never opened it. */
   readonly errors: Database<Buffer, number>;
   /** Stage number → stage id (UTF-8, then a CRC32 seeded with the number: value-check.js). */
@@ -209,6 +210,13 @@ export class Shard {
     });
   }
 
+  /** When run `n` started, for a task it completed: every such run has a record, so a missing one is damage (a flipped key). */
+  runStartedAt(n: number): string {
+    const info = this.run(n);
+    if (info === undefined) throw this.damaged(`a task was completed in run ${n}, which has no record`);
+    return info.startedAt;
+  }
+
   run(n: number): RunInfo | undefined {
     let info = this.runCache.get(n);
     if (info === undefined) {
@@ -376,25 +384,32 @@ export class Shard {
     return run === 0 ? undefined : run;
   }
 
-  sourceKeyOf(rootId: number): string | undefined {
-    const key = this.sources.get(rootId);
-    if (key !== undefined) this.checkSource(rootId, key);
-    return key;
+  /** The source key of a root task, checksum and row checked; undefined when it has none. */
+  sourceKeyOf(rootId: number, transaction?: unknown): string | undefined {
+    const row = this.sources.get(rootId, transaction === undefined ? undefined : ({ transaction } as never));
+    return row === undefined ? undefined : this.sourceKeyIn(rootId, row, undefined, transaction);
+  }
+
+  /** Every source row: root id and source key, checksums checked. */
+  *sourceRows(): Generator<{ rootId: number; sourceKey: string }> {
+    for (const { key, value } of this.sources.getRange()) yield { rootId: key, sourceKey: this.sourceKeyIn(key, value) };
   }
 
   /**
-   * A source row must name a task that has a record and hold a non-empty key
-   * (a writer refuses an empty one). Roots may be plain references whose UDID
-   * is not the hash of their key, so the key itself cannot be checked here.
+   * The key a source row holds. It must match its checksum, name a task that
+   * has a record and be non-empty (a writer refuses an empty one). Roots may be
+   * plain references whose UDID is not the hash of their key, so the UDID
+   * cannot vouch for the key: the checksum does.
    */
-  checkSource(rootId: number, sourceKey: string, rootUdid?: Uint8Array, transaction?: unknown): void {
+  sourceKeyIn(rootId: number, row: Buffer, rootUdid?: Uint8Array, transaction?: unknown): string {
+    const sourceKey = this.checked(() => unseal(row, rootId, 1, `the source key of task ${rootId}`)).toString('utf8');
     const record = rootUdid === undefined ? this.recordOf(rootId, transaction) : undefined;
     const udid = rootUdid ?? (record && udidOf(record, 0));
     if (udid === undefined || sourceKey.length === 0) {
       throw this.damaged(`the source row of task ${rootId} holds ${JSON.stringify(sourceKey.slice(0, 200))}, which cannot be that task's source key`);
     }
+    return sourceKey;
   }
-
 
   async close(): Promise<void> {
     await this.env.close();

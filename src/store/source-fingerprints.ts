@@ -40,6 +40,13 @@ export function fingerprintIn(shard: Shard, sourceKey: string): string | undefin
   return shard.checked(() => unseal(Buffer.from(raw), seed, 1, `the fingerprint of source "${sourceKey}"`)).toString('utf8');
 }
 
+/** Every fingerprint row of the shard, each checked against its CRC (a row under a flipped key fails too: the seed is the key). */
+export function* fingerprintRows(shard: Shard): Generator<{ sourceKey: string; fingerprint: string }> {
+  const db = shard.fingerprints;
+  if (!db) return;
+  for (const key of db.getKeys() as Iterable<string>) yield { sourceKey: key, fingerprint: fingerprintIn(shard, key)! };
+}
+
 /** Puts the source's fingerprint in the shard (committed by lmdb-js with its next write batch). */
 export function putFingerprint(shard: Shard, sourceKey: string, fingerprint: string): Promise<boolean> {
   const body = Buffer.from(fingerprint, 'utf8');

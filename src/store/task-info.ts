@@ -30,8 +30,7 @@ export function taskInfoOf(shards: readonly Shard[], udid: string, key: Buffer, 
     sourceKey ??= shard.sourceKeyOf(meta.root) ?? null;
     terminal ||= (meta.flags & FLAG_TERMINAL) !== 0;
     if (meta.completedRun !== 0 && completed === null) {
-      const info = shard.run(meta.completedRun);
-      completed = { run: meta.completedRun, runStartedAt: info?.startedAt ?? '', writerId: shard.writerId };
+      completed = { run: meta.completedRun, runStartedAt: shard.runStartedAt(meta.completedRun), writerId: shard.writerId };
     }
     if (completed === null && unionCompleted?.get(key)) completed = { run: 0, runStartedAt: '', writerId: '(union of shards)' };
     if (meta.outcome !== 0 && (outcome === null || outcome.kind === 'failed')) {

@@ -64,7 +64,7 @@ export function* outputPaths(shard: Shard): Generator<{ id: number; paths: strin
 export function outputTask(shard: Shard, id: number): Omit<RecordedOutputs, 'paths'> {
   const record = shard.recordOf(id);
   if (!record) throw shard.damaged(`the outputs row of task ${id} names no task`);
-  const sourceKey = (shard.sources.get(rootOf(record, 0)) as string | undefined) ?? null;
+  const sourceKey = shard.sourceKeyOf(rootOf(record, 0)) ?? null;
   return { udid: udidHexOf(record, 0), sourceKey, stage: shard.stageName(stageOf(record, 0)) };
 }
 

@@ -75,7 +75,7 @@ export function* scanShard(shard: Shard, unionCompleted?: (udid: Buffer) => bool
       if (run !== 0) {
         completion = completions.get(run) ?? null;
         if (!completion) {
-          completion = { run, runStartedAt: shard.run(run)?.startedAt ?? '', writerId: shard.writerId };
+          completion = { run, runStartedAt: shard.runStartedAt(run), writerId: shard.writerId };
           completions.set(run, completion);
         }
       } else if (unionCompleted?.(udidOf(value, 0))) {
@@ -85,8 +85,7 @@ export function* scanShard(shard: Shard, unionCompleted?: (udid: Buffer) => bool
       let sourceKey = sourceCache.get(root);
       if (sourceKey === undefined) {
         if (sourceCache.size > 10_000) sourceCache.clear();
-        sourceKey = shard.sources.get(root, { transaction: txn } as never) ?? null;
-        if (sourceKey !== null) shard.checkSource(root, sourceKey, undefined, txn);
+        sourceKey = shard.sourceKeyOf(root, txn) ?? null;
         sourceCache.set(root, sourceKey);
       }
       yield {

@@ -177,10 +177,10 @@ export function loadTaskTable(shards: readonly Shard[]): TaskTable {
       checkParentFlags(shard, parentFlags[k]!, file, tree);
       mirror ??= { count: new Int32Array(size), sum: new Int32Array(size) };
       checkChildRows(shard, g, list.subarray(0, n), file, mirror);
-      for (const [key, value] of sourceRows(shard, file)) {
+      for (const [key, row] of sourceRows(shard, file)) {
         const idx = g[key];
         if (idx === undefined || !hasRecord(g, key)) throw shard.damaged(`a source row names task ${key}, which has no record`);
-        shard.checkSource(key, value, udids.subarray(idx * 16, idx * 16 + 16));
+        const value = shard.sourceKeyIn(key, row, udids.subarray(idx * 16, idx * 16 + 16));
         if (!sourceKeys.has(idx)) sourceKeys.set(idx, value);
       }
       file?.close();
@@ -273,14 +273,15 @@ function* metaRows(shard: Shard, file: PageFile | null): Generator<[number, Buff
   }
 }
 
-function* sourceRows(shard: Shard, file: PageFile | null): Generator<[number, string]> {
+/** The sealed source rows (root id, row), from the page file when there is one. */
+function* sourceRows(shard: Shard, file: PageFile | null): Generator<[number, Buffer]> {
   if (!file) {
     for (const { key, value } of shard.sources.getRange()) yield [key, value];
     return;
   }
   const tree = file.tree('sources');
   if (!tree) return;
-  for (const c = new LeafCursor(file, tree); c.next(); ) yield [c.intKey, c.value().toString('utf8')];
+  for (const c = new LeafCursor(file, tree); c.next(); ) yield [c.intKey, c.value()];
 }
 
 function corruptEdge(shard: Shard, key: number, value: Buffer): Error {

@@ -88,7 +88,7 @@ describe('lineage inspect: machine formats', () => {
 
   it('--format json: one document with the checkpoint and the tasks; filters apply', () => {
     const doc = JSON.parse(lineage(['inspect', ckpt, '--format', 'json']).stdout) as { checkpoint: Record<string, unknown>; tasks: unknown[] };
-    expect(doc.checkpoint).toMatchObject({ path: ckpt, formatVersion: 3, mode: 'dag', shards: ['main'] });
+    expect(doc.checkpoint).toMatchObject({ path: ckpt, formatVersion: 4, mode: 'dag', shards: ['main'] });
     expect(doc.tasks).toHaveLength(19);
     const one = JSON.parse(lineage(['inspect', ckpt, '--format', 'json', '--source', 'part-0003.jsonl']).stdout) as { tasks: { status: string }[] };
     expect(one.tasks).toEqual([expect.objectContaining({ status: 'filtered', sourceKey: 'part-0003.jsonl' })]);

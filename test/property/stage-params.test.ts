@@ -13,9 +13,8 @@ function reordered(value: unknown, seed: number): unknown {
   if (value === null || typeof value !== 'object') return value;
   const keys = Object.keys(value);
   const order = keys.map((k, i) => [((seed + 1) * 2654435761 * (i + 1)) % 1000003, k] as const).sort((a, b) => a[0] - b[0]);
-  const out: Record<string, unknown> = {};
-  for (const [, k] of order) out[k] = reordered((value as Record<string, unknown>)[k], seed * 7 + 1);
-  return out;
+  // fromEntries, not assignment: a key "__proto__" stays a key.
+  return Object.fromEntries(order.map(([, k]) => [k, reordered((value as Record<string, unknown>)[k], seed * 7 + 1)]));
 }
 
 const canonical = (v: unknown) => canonicalJson('s', v, 'params', new Set());
@@ -31,6 +30,14 @@ describe('params fingerprints', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('keep a key named "__proto__" (JSON.parse makes one) as a key of its own', () => {
+    const a = paramsFingerprint('s', JSON.parse('{"__proto__": [1], "b": 2}'));
+    const b = paramsFingerprint('s', JSON.parse('{"__proto__": [2], "b": 2}'));
+    expect(Object.keys(a.paramKeys!)).toEqual(['__proto__', 'b']);
+    expect(a.paramKeys!['__proto__']).not.toBe(b.paramKeys!['__proto__']);
+    expect(a.params).not.toBe(b.params);
   });
 
   it('differ whenever the canonical texts differ, key by key too', () => {
