@@ -384,7 +384,7 @@ export class Shard {
     return run === 0 ? undefined : run;
   }
 
-  /** The source key of a root task, checksum and row checked; undefined when it has none. */
+  /** The source key of a root task, checksum and row checked; undefined when it has none. Reads the root's record, so a view recordOf gave before is overwritten. */
   sourceKeyOf(rootId: number, transaction?: unknown): string | undefined {
     const row = this.sources.get(rootId, transaction === undefined ? undefined : ({ transaction } as never));
     return row === undefined ? undefined : this.sourceKeyIn(rootId, row, undefined, transaction);

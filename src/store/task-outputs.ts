@@ -64,8 +64,11 @@ export function* outputPaths(shard: Shard): Generator<{ id: number; paths: strin
 export function outputTask(shard: Shard, id: number): Omit<RecordedOutputs, 'paths'> {
   const record = shard.recordOf(id);
   if (!record) throw shard.damaged(`the outputs row of task ${id} names no task`);
+  const udid = udidHexOf(record, 0);
+  const stage = shard.stageName(stageOf(record, 0));
+  // Last: reading the root's source row reads the root's record, and `record` is a view that read may reuse.
   const sourceKey = shard.sourceKeyOf(rootOf(record, 0)) ?? null;
-  return { udid: udidHexOf(record, 0), sourceKey, stage: shard.stageName(stageOf(record, 0)) };
+  return { udid, sourceKey, stage };
 }
 
 function parsePaths(json: string, id: number): string[] {
