@@ -16,8 +16,7 @@
  * One pass over a columnar image of the checkpoint (see task-table.ts), so
  * it stays fast and small on millions of tasks.
  */
-import { completeTable } from '../store/batch-completion.js';
-import { loadTaskTable, type TaskTable } from '../store/task-table.js';
+import { TASK_DONE, TASK_PRUNED, TASK_RECORDED, TASK_TERMINAL, taskPass } from '../store/task-pass.js';
 import { rootLineage } from '../identity/lineage.js';
 import { LineageStore } from '../store/lineage-store.js';
 import { OUTCOME_FAILED } from '../store/task-record.js';
@@ -28,6 +27,22 @@ import { planSources } from './plan-sources.js';
 import { inputChangedReason, type OpenTask, type PlanOptions, type ResumePlan, type SourcePlan, type StatePlan, type Verdict, type VerdictCode } from './resume-plan.js';
 
 export { VERDICT_CODES, type OpenTask, type PlanOptions, type ResumePlan, type SourcePlan, type StagePlan, type StatePlan, type Verdict, type VerdictCode } from './resume-plan.js';
+
+interface OpenAt {
+  readonly i: number;
+  readonly failed: boolean;
+  /** Position in the next run's pipeline of the stage that consumes it. */
+  readonly at: number;
+}
+
+interface RootStats {
+  pruned: number;
+  rerun: number;
+  failed: number;
+  pending: number;
+  open: OpenAt[];
+  byHand?: string;
+}
 
 /** Plans a rerun over the checkpoint at `checkpoint` (a path or an open store). */
 export async function planResume(checkpoint: string | LineageStore, options: PlanOptions = {}): Promise<ResumePlan> {
@@ -67,25 +82,27 @@ function planOver(store: LineageStore, options: PlanOptions, missing: readonly M
   };
   if (store.mode === 'sources') return planSources(store, wanted, fingerprint, changed && !accepted, inputChange);
 
-  const loaded = loadTaskTable(store.shards);
   // A task whose output is gone is consumed again, and what it led to is redone.
-  const gone = missingIn(loaded, missing);
-  const t = gone.size === 0 ? loaded : voidBelow(loaded, gone.keys());
-  const done = changed && !accepted ? completeTable(t, keptStages(t, change!.kept)) : completeTable(t);
-  const goneBySource = new Map<number, MissingOutput[]>();
-  for (const [i, m] of gone) {
-    const list = goneBySource.get(t.root[i]!);
-    if (list) list.push(m);
-    else goneBySource.set(t.root[i]!, [m]);
+  const goneUdids = [...new Set(missing.map((m) => m.udid))];
+  const t = taskPass(store.shards, {
+    keptStages: changed && !accepted ? change!.kept : null,
+    voided: goneUdids.map((u) => Buffer.from(u, 'hex')),
+  });
+  // The first output found missing of each such task, by index; listed by source once the visit knows its root.
+  const gone = new Map<number, MissingOutput>();
+  for (const m of missing) {
+    const i = t.indexOf(Buffer.from(m.udid, 'hex'));
+    if (i >= 0 && !gone.has(i)) gone.set(i, m);
   }
+  const goneBySource = new Map<number, MissingOutput[]>();
   const order = current ?? stored ?? [];
-  // Position in the next run's pipeline of the stage that consumes a task emitted by global stage s.
+  // Position in the next run's pipeline of the stage that consumes a task emitted by stage s.
   const position = new Map(order.map((s, i) => [s.id, i]));
   const consumer = Int32Array.from(t.stageNames, (name, s) => (s === 0 ? 0 : (position.get(name) ?? -2) + 1));
   const n = order.length;
 
   const limit = options.openPerSource ?? 3;
-  const perRoot = new Map<number, { pruned: number; rerun: number; failed: number; pending: number; open: number[]; byHand?: string }>();
+  const perRoot = new Map<number, RootStats>();
   const hand = handInvalidations(store);
   const stageRerun = new Float64Array(n);
   const stagePruned = new Float64Array(n);
@@ -93,64 +110,69 @@ function planOver(store: LineageStore, options: PlanOptions, missing: readonly M
   let rerunTasks = 0;
   let work = 0;
   let saved = 0;
+  let complete = 0;
   const statsOf = (r: number) => {
     let s = perRoot.get(r);
     if (!s) perRoot.set(r, (s = { pruned: 0, rerun: 0, failed: 0, pending: 0, open: [] }));
     return s;
   };
-  for (let i = 0; i < t.size; i++) {
-    if (loaded.terminal[i]) continue; // outputs: no stage consumes them
-    const at = consumer[t.emitStage[i]!]!;
+  t.forEach((i, emitStage, outcome, bits, root) => {
+    if ((bits & TASK_DONE) !== 0) complete++;
+    const m = gone.size === 0 ? undefined : gone.get(i);
+    if (m) {
+      const list = goneBySource.get(root);
+      if (list) list.push(m);
+      else goneBySource.set(root, [m]);
+    }
+    if ((bits & TASK_TERMINAL) !== 0) return; // outputs: no stage consumes them
+    const at = consumer[emitStage]!;
     work++;
-    if (done[i]) {
+    if ((bits & TASK_DONE) !== 0) {
       saved++;
       // A complete task under an incomplete parent is where the rerun prunes.
-      let underOpen = false;
-      for (let e = t.parentStart[i]!; e < t.parentStart[i + 1]!; e++) if (!done[t.parents[e]!]) underOpen = true;
-      if (underOpen) {
+      if ((bits & TASK_PRUNED) !== 0) {
         prunedSubtrees++;
-        statsOf(t.root[i]!).pruned++;
+        statsOf(root).pruned++;
         if (at >= 0 && at < n) stagePruned[at]!++;
       }
-      continue;
+      return;
     }
     rerunTasks++;
-    const s = statsOf(t.root[i]!);
+    const s = statsOf(root);
     s.rerun++;
     if (at >= 0 && at < n) stageRerun[at]!++;
-    if (t.outcome[i] === OUTCOME_FAILED) s.failed++;
-    else if (t.outcome[i] === 0) {
+    if (outcome === OUTCOME_FAILED) s.failed++;
+    else if (outcome === 0) {
       s.pending++;
       if (hand !== null && s.byHand === undefined) s.byHand = hand.match(t.udidAt(i), order[at]?.id ?? null);
-    } else continue;
-    if (s.open.length < limit) s.open.push(i);
-  }
+    } else return;
+    if (s.open.length < limit) s.open.push({ i, failed: outcome === OUTCOME_FAILED, at });
+  });
 
-  const openTask = (i: number): OpenTask => {
-    const failed = t.outcome[i] === OUTCOME_FAILED;
-    const at = consumer[t.emitStage[i]!]!;
+  const openTask = ({ i, failed, at }: OpenAt): OpenTask => {
+    const emitStage = t.emitStage(i);
     return {
       udid: t.udidAt(i),
-      stage: t.emitStage[i] === 0 ? null : t.stageNames[t.emitStage[i]!]!,
+      stage: emitStage === 0 ? null : t.stageNames[emitStage]!,
       status: failed ? 'failed' : 'pending',
-      at: failed ? t.stageNames[t.outcomeStage[i]!]! : (order[at]?.id ?? null),
-      ...(failed ? { error: t.errors.get(i) ?? '' } : {}),
+      at: failed ? t.stageNames[t.outcomeStage(i)]! : (order[at]?.id ?? null),
+      ...(failed ? { error: t.errorOf(i) } : {}),
     };
   };
 
   const sources: SourcePlan[] = [];
-  const keys = wanted ?? [...t.sourceKeys.values()];
-  // Roots by source key, from the table already in memory: no index lookup (and no
-  // page of the udid index touched) per source. A root recorded without its key
-  // falls back to the index.
-  const rootByKey = new Map<string, number>();
-  for (const [i, key] of t.sourceKeys) if (!rootByKey.has(key)) rootByKey.set(key, i);
-  const seen = new Set<string>();
+  const rootByKey = t.rootByKey;
+  const keys = wanted ?? [...rootByKey.keys()];
+  // Keys asked for twice are planned once (the checkpoint's own are distinct).
+  const seen = wanted === null ? null : new Set<string>();
   const tally = { skip: 0, resume: 0, new: 0, invalidated: 0 };
   for (const key of keys) {
-    if (seen.has(key)) continue;
-    seen.add(key);
+    if (seen) {
+      if (seen.has(key)) continue;
+      seen.add(key);
+    }
     const udid = rootLineage(key).udid;
+    // A root recorded without its key (or under another UDID) is found through the index.
     const known = rootByKey.get(key);
     const r = known !== undefined && t.udidAt(known) === udid ? known : t.indexOf(Buffer.from(udid, 'hex'));
     if (r < 0) {
@@ -172,12 +194,13 @@ function planOver(store: LineageStore, options: PlanOptions, missing: readonly M
       code,
       reason,
     });
-    const byHand = done[r] ? undefined : (hand?.bySource.get(key) ?? s.byHand);
+    const bits = t.bits(r);
+    const byHand = (bits & TASK_DONE) !== 0 ? undefined : (hand?.bySource.get(key) ?? s.byHand);
     const input = inputChange(key);
     if (input) sources.push({ ...entry('invalidated', 'input-changed', inputChangedReason(input, 'reruns whole')), input });
-    else if (done[r]) sources.push(entry('skip', 'complete', 'complete: skipped'));
+    else if ((bits & TASK_DONE) !== 0) sources.push(entry('skip', 'complete', 'complete: skipped'));
     else if (byHand !== undefined) sources.push(entry('invalidated', 'invalidated-by-hand', `voided by hand (lineage invalidate, ${byHand}): redoes ${s.rerun} task(s)`));
-    else if (t.recorded[r] && changed && !accepted) {
+    else if ((bits & TASK_RECORDED) !== 0 && changed && !accepted) {
       sources.push(entry('invalidated', change!.code!, `was complete, but ${change!.description}: redoes ${s.rerun} task(s) from there`));
     } else if (goneBySource.has(r)) {
       const list = goneBySource.get(r)!;
@@ -187,8 +210,6 @@ function planOver(store: LineageStore, options: PlanOptions, missing: readonly M
   }
 
   for (const s of sources) tally[s.verdict]++;
-  let complete = 0;
-  for (let i = 0; i < t.size; i++) complete += done[i]!;
   return {
     checkpoint: store.dir,
     mode: 'dag',
@@ -240,60 +261,6 @@ function resumeReason(s: { pruned: number; failed: number; pending: number }): s
 
 /** Tasks with a missing output a source's plan lists. */
 const MISSING_LISTED = 10;
-
-/** The table index of each task with a missing output (the first output found missing per task). */
-function missingIn(t: TaskTable, missing: readonly MissingOutput[]): Map<number, MissingOutput> {
-  const at = new Map<number, MissingOutput>();
-  for (const m of missing) {
-    const i = t.indexOf(Buffer.from(m.udid, 'hex'));
-    if (i >= 0 && !at.has(i)) at.set(i, m);
-  }
-  return at;
-}
-
-/**
- * The table as the run will find it once it voided `targets`: they are no
- * longer consumed, and nothing below them counts as done (no terminal and
- * no filtered task there seeds completion), so it is all redone.
- */
-function voidBelow(t: TaskTable, targets: Iterable<number>): TaskTable {
-  const outcome = t.outcome.slice();
-  const terminal = t.terminal.slice();
-  // Children lists, from the parents CSR: built only when something is missing.
-  const childStart = new Uint32Array(t.size + 1);
-  for (let i = 0; i < t.size; i++) for (let e = t.parentStart[i]!; e < t.parentStart[i + 1]!; e++) childStart[t.parents[e]! + 1]!++;
-  for (let i = 0; i < t.size; i++) childStart[i + 1]! += childStart[i]!;
-  const children = new Uint32Array(childStart[t.size]!);
-  const fill = childStart.slice(0, t.size);
-  for (let i = 0; i < t.size; i++) for (let e = t.parentStart[i]!; e < t.parentStart[i + 1]!; e++) children[fill[t.parents[e]!]!++] = i;
-  const seen = new Uint8Array(t.size);
-  const queue: number[] = [];
-  for (const i of targets) {
-    outcome[i] = 0;
-    seen[i] = 1;
-    queue.push(i);
-  }
-  while (queue.length > 0) {
-    const i = queue.pop()!;
-    for (let e = childStart[i]!; e < childStart[i + 1]!; e++) {
-      const c = children[e]!;
-      if (seen[c]) continue;
-      seen[c] = 1;
-      outcome[c] = 0;
-      terminal[c] = 0;
-      queue.push(c);
-    }
-  }
-  return { ...t, outcome, terminal, udidAt: t.udidAt, indexOf: t.indexOf };
-}
-
-/** Global stage numbers whose completion a changed pipeline keeps. */
-function keptStages(t: TaskTable, kept: readonly string[]): (stage: number) => boolean {
-  const keep = new Set(kept);
-  const flags = t.stageNames.map((name, s) => s !== 0 && keep.has(name));
-  return (s) => flags[s] === true;
-}
-
 
 /** The newest checkpoint of every stateful stage; void when a pipeline change drops them (`kept`: the stages whose work stays). */
 function statefulPlan(store: LineageStore, kept: readonly string[] | null): StatePlan[] {

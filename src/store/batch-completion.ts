@@ -6,17 +6,22 @@
  * Used for cross-shard completion, `verify` and `verify --repair`; must agree
  * with the incremental pass done while recording.
  *
- * Memory is a few typed arrays per task (~40 bytes with the parents) plus,
- * with several shards, a UDID index; the DAG itself is never built.
+ * One shard whose edges all point to higher ids (what a writer records) is
+ * done in two bytes a task (streamed-completion.ts). Otherwise memory is a few
+ * typed arrays per task (~40 bytes with the parents) plus, with several
+ * shards, a UDID index; the DAG itself is never built.
  */
 import type { Shard } from './shard.js';
-import { OUTCOME_EMITTED, OUTCOME_FILTERED } from './task-record.js';
+import { DONE, HAS_RECORD, RECORDED, streamedCompletion, type ShardCompletion } from './streamed-completion.js';
+import { OUTCOME_EMITTED, OUTCOME_FILTERED, udidOf } from './task-record.js';
 import { loadTaskTable, type TaskTable } from './task-table.js';
 import type { CompletionSnapshot } from './types.js';
 import { UdidIndex } from './udid-index.js';
 
 /** @internal */
 export function completionOfShards(shards: readonly Shard[]): CompletionSnapshot {
+  const streamed = shards.length === 1 ? streamedCompletion(shards[0]!) : null;
+  if (streamed) return snapshotOf(shards[0]!, streamed);
   const table = loadTaskTable(shards);
   return { size: table.size, udidAt: table.udidAt, completed: completeTable(table), recorded: table.recorded };
 }
@@ -55,6 +60,48 @@ export function completeTable(
     }
   }
   return completed;
+}
+
+/** The snapshot of one shard's streamed pass: the tasks in id order, a UDID read from the shard when asked for. */
+function snapshotOf(shard: Shard, { flags, count }: ShardCompletion): CompletionSnapshot {
+  const completed = new Uint8Array(count);
+  const recorded = new Uint8Array(count);
+  // Where the ids with a record jump (unused ids of a claimed block, removed tasks): index → id by a search over these.
+  const starts: number[] = [];
+  const firstIds: number[] = [];
+  let i = 0;
+  for (let id = 0; id < flags.length; id++) {
+    const f = flags[id]!;
+    if ((f & HAS_RECORD) === 0) continue;
+    if (i === 0 || id - i !== firstIds[firstIds.length - 1]! - starts[starts.length - 1]!) {
+      starts.push(i);
+      firstIds.push(id);
+    }
+    completed[i] = (f & DONE) !== 0 ? 1 : 0;
+    recorded[i] = (f & RECORDED) !== 0 ? 1 : 0;
+    i++;
+  }
+  const idAt = (at: number) => {
+    let lo = 0;
+    let hi = starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (starts[mid]! <= at) lo = mid;
+      else hi = mid - 1;
+    }
+    return firstIds[lo]! + (at - starts[lo]!);
+  };
+  return {
+    size: count,
+    completed,
+    recorded,
+    udidAt: (at) => {
+      const id = idAt(at);
+      const record = shard.recordOf(id);
+      if (!record) throw shard.damaged(`task ${id} was read, but its record is gone`);
+      return udidOf(record, 0).toString('hex');
+    },
+  };
 }
 
 /** @internal Tasks the batch pass over several shards finds complete that no shard records as complete (a child in one completes a parent in another). */

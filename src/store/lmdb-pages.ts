@@ -204,6 +204,59 @@ export class LeafCursor {
     return true;
   }
 
+  /**
+   * Positions the cursor so that next() gives the first entry whose key, a
+   * u32 of an integer-key tree, is at least `key`: one descent, choosing at
+   * each branch page the last child whose key is not above it. A scan from
+   * here is bounded by the file's pages again, however often it seeks.
+   */
+  seek(key: number): void {
+    this.started = true;
+    this.stack.length = 0;
+    this.index = this.count = 0;
+    this.leaves = 0;
+    if (this.tree.root < 0) return;
+    let pgno = this.tree.root;
+    for (;;) {
+      const page = this.file.read(pgno, this.spareLeaf ?? Buffer.allocUnsafe(this.file.pageSize));
+      this.spareLeaf = null;
+      const flags = page.readUInt16LE(FLAGS_AT);
+      if ((flags & P_LEAF) !== 0) {
+        this.enterLeaf(page);
+        let lo = 0;
+        let hi = this.count;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          if (this.keyOf(page, mid) < key) lo = mid + 1;
+          else hi = mid;
+        }
+        this.index = lo;
+        return;
+      }
+      if ((flags & P_BRANCH) === 0) this.file.fail(`page ${pgno} is neither a branch nor a leaf (flags ${flags})`);
+      const count = page.readUInt16LE(LOWER_AT) >> 1;
+      if (this.stack.length >= MAX_DEPTH) this.file.fail(`the B-tree under page ${this.tree.root} is deeper than ${MAX_DEPTH} levels (a loop of page pointers)`);
+      if (count === 0 || PAGE_HEADER + 2 * count > page.length) this.file.fail(`branch page ${pgno} claims ${count} entries`);
+      // Child 0 holds everything below child 1's key (its own key is empty).
+      let lo = 0;
+      let hi = count - 1;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >>> 1;
+        if (this.keyOf(page, mid) <= key) lo = mid;
+        else hi = mid - 1;
+      }
+      this.stack.push({ page, next: lo + 1, count });
+      pgno = this.child(page, lo);
+    }
+  }
+
+  /** The u32 key of entry `i` of a page (leaf or branch), checked to lie inside it. */
+  private keyOf(page: Buffer, i: number): number {
+    const at = page.readUInt16LE(PAGE_HEADER + 2 * i) + PAGE_BASE;
+    if (at + 12 > page.length || page.readUInt16LE(at + 6) !== 4) this.file.fail(`entry ${i} of a page is not a 4-byte key inside it`);
+    return page.readUInt32LE(at + 8);
+  }
+
   /** True when the entry's data sits on overflow pages (read it with value()). */
   get big(): boolean {
     return (this.flags & F_BIGDATA) !== 0;
@@ -340,6 +393,15 @@ export class EdgeCursor {
         if (PAGE_HEADER + 2 * this.subCount > o.dataSize) this.file.fail(`the sub-page of key ${this.key} claims ${this.subCount} duplicates`);
       }
     }
+  }
+
+  /** Positions the cursor so that next() gives the first pair whose key is at least `key`. */
+  seek(key: number): void {
+    this.outer.seek(key);
+    this.inner = null;
+    this.subNext = this.subCount = 0;
+    this.runNext = 1;
+    this.runLast = 0;
   }
 
   /** Reads the value of `size` bytes at `at` of `page`: its first id now, the rest of a run on the next steps. */
