@@ -92,6 +92,11 @@ export class PageFile {
     }
   }
 
+  /** The lmdb-js read transaction this file holds (its snapshot is at most as new as the one read here). */
+  get transaction(): object {
+    return this.txn;
+  }
+
   /** Pages of the snapshot: no walk of one B-tree visits more. */
   get pageCount(): number {
     return this.lastPage + 1;

@@ -38,6 +38,11 @@ export class ShardScans {
     return new ShardScans(shard, null, shard.env.useReadTransaction());
   }
 
+  /** An lmdb-js read transaction for rows the scans do not cover (through the page reader, its snapshot may be older). */
+  get transaction(): object {
+    return this.txn ?? this.file!.transaction;
+  }
+
   /**
    * Calls `each(id, record, at)` for every task record in id order: the
    * record is `record[at .. at + META_SIZE)`, a view valid during the call.
