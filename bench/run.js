@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // npm run bench -- [--sources S] [--limit] [--measures record,completion,...] [--rounds N] [--sweep [--sizes a,b,..]] [--keep DIR]
+// npm run bench -- --sources 1000000 [--reference 100000]: the scale suite (issue 22), below.
 // --rounds N: record (alternated with the ceiling), inspect and overhead run N times each; the fastest of each kind count.
 //
 // Runs each measure of workload W1 in its own process (so peak RSS is its
@@ -129,6 +130,7 @@ function print(result) {
 async function main() {
   if (!existsSync(join(root, 'dist', 'index.js'))) throw new Error('run `npm run build` first');
   if (flag('sweep')) return sweep();
+  if (sources >= 1_000_000 || opt('reference', null) !== null) return scale(Number(opt('reference', String(Math.round(sources / 10)))));
   const keep = opt('keep', null);
   const work = keep ?? mkdtempSync(join(tmpdir(), 'lineage-bench-'));
   const ckpt = join(work, 'w1');
@@ -177,15 +179,70 @@ async function main() {
   );
 }
 
-/** Throughput against checkpoint size, recorder and ceiling, S = 1,000 .. 100,000. */
+/**
+ * The scale suite: each read and write pass at S and at a reference size
+ * (S / 10 by default) in the same run, judged by how it grows: the record
+ * rate may fall by a tenth, the passes' time may grow 11× for 10× the tasks,
+ * and no pass may hold more than 500 MB of RssAnon (a Pipeline.run no more
+ * than 1.25× its own at the reference size). Each pass runs in its own
+ * process; peaks are sampled from a second thread, so a pass that holds the
+ * main thread is sampled too.
+ */
+function scale(reference) {
+  const work = mkdtempSync(join(tmpdir(), 'lineage-scale-'));
+  const at = {};
+  try {
+    for (const s of [reference, sources]) {
+      const ckpt = join(work, `w1-${s}`);
+      const m = {};
+      m.record = node('record.js', [ckpt, String(s)]);
+      m.completion = node('completion.js', [ckpt]);
+      m.plan = node('plan.js', [ckpt, String(s)]);
+      const inspect = cli('inspect', ['inspect', ckpt, '--format', 'ndjson'], true);
+      m.inspect = { ...inspect, tasks_per_s: Math.round(inspect.lines / inspect.seconds) };
+      m.verify = cli('verify', ['verify', ckpt], false);
+      rmSync(ckpt, { recursive: true, force: true });
+      // The rerun measure's first run is a whole Pipeline.run of W1 with a checkpoint, in a process of its own.
+      m.rerun = node('rerun.js', [join(work, `rerun-${s}`), String(s)]);
+      rmSync(join(work, `rerun-${s}`), { recursive: true, force: true });
+      m.run = { seconds: m.rerun.first_run_seconds, peak_rss_anon_mb: m.rerun.first_run_peak_rss_anon_mb };
+      for (const [measure, r] of Object.entries(m)) print({ measure, sources: s, ...r });
+      at[s] = m;
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  const big = at[sources];
+  const ref = at[reference];
+  const growth = (measure) => +(big[measure].seconds / ref[measure].seconds).toFixed(2);
+  const checks = [
+    ['record rate against the reference', +(big.record.emissions_per_s / ref.record.emissions_per_s).toFixed(3), 'min', 0.9],
+    ...['record', 'run', 'plan', 'inspect', 'verify'].map((m) => [`${m} peak RssAnon MB`, big[m].peak_rss_anon_mb, 'max', 500]),
+    ['run peak RssAnon against the reference', +(big.run.peak_rss_anon_mb / ref.run.peak_rss_anon_mb).toFixed(3), 'max', 1.25],
+    ...['plan', 'completion', 'verify', 'rerun'].map((m) => [`${m} time against the reference`, growth(m), 'max', 11]),
+    ['inspect tasks/s', big.inspect.tasks_per_s, 'min', 800_000],
+    ['verify seconds', big.verify.seconds, 'max', 60],
+  ].map(([what, value, kind, target]) => ({ what, value, target: `${kind === 'min' ? '≥' : '≤'} ${target}`, ok: kind === 'min' ? value >= target : value <= target }));
+  console.log(JSON.stringify({ workload: 'W1', sources, reference, checks, targets_met: checks.filter((c) => c.ok).length, targets_missed: checks.filter((c) => !c.ok).map((c) => c.what) }));
+}
+
+/** Throughput and memory against checkpoint size, recorder and ceiling, S = 1,000 .. 1,000,000. */
 function sweep() {
-  const sizes = opt('sizes', '1000,3000,10000,30000,100000').split(',').map(Number);
+  const sizes = opt('sizes', '1000,3000,10000,30000,100000,300000,1000000').split(',').map(Number);
   const points = [];
   for (const s of sizes) {
     const work = mkdtempSync(join(tmpdir(), 'lineage-sweep-'));
     try {
       const rec = node('record.js', [join(work, 'w1'), String(s)]);
-      const point = { sources: s, tasks: rec.tasks, recorder_emissions_per_s: rec.emissions_per_s, limit_emissions_per_s: limit(s), peak_rss_mb: rec.peak_rss_mb, bytes_per_task: rec.bytes_per_task };
+      const point = {
+        sources: s,
+        tasks: rec.tasks,
+        recorder_emissions_per_s: rec.emissions_per_s,
+        limit_emissions_per_s: limit(s),
+        peak_rss_mb: rec.peak_rss_mb,
+        peak_rss_anon_mb: rec.peak_rss_anon_mb,
+        bytes_per_task: rec.bytes_per_task,
+      };
       points.push(print({ measure: 'sweep', ...point }));
     } finally {
       rmSync(work, { recursive: true, force: true });

@@ -2,6 +2,7 @@
 // peak RSS is its own, and prints one JSON line.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 
 export function memory() {
   const status = readFileSync('/proc/self/status', 'utf8');
@@ -15,24 +16,33 @@ export function memory() {
 }
 
 /**
- * Samples /proc/self/status every `ms` while the event loop turns; returns a
- * function giving the peaks of RssAnon (the process's own memory: heap,
- * buffers, typed arrays) and RssFile (file-backed pages: mostly the LMDB map,
- * which the kernel can drop at will) seen so far.
+ * Samples /proc/self/status every `ms` from a worker thread (so a pass that
+ * holds the main thread for seconds is sampled too); returns a function
+ * giving the peaks of RssAnon (the process's own memory: heap, buffers,
+ * typed arrays) and RssFile (file-backed pages: mostly the LMDB map, which
+ * the kernel can drop at will) seen so far.
  */
 export function sampleRss(ms = 100) {
-  let anon = 0;
-  let file = 0;
-  const take = () => {
-    const status = readFileSync('/proc/self/status', 'utf8');
-    anon = Math.max(anon, Number(/RssAnon:\s+(\d+)/.exec(status)?.[1] ?? 0));
-    file = Math.max(file, Number(/RssFile:\s+(\d+)/.exec(status)?.[1] ?? 0));
-  };
-  const timer = setInterval(take, ms);
-  timer.unref();
+  const peaks = new Int32Array(new SharedArrayBuffer(8));
+  const worker = new Worker(
+    `const { readFileSync } = require('node:fs');
+     const { workerData } = require('node:worker_threads');
+     const peaks = new Int32Array(workerData.buffer);
+     const take = () => {
+       const status = readFileSync('/proc/self/status', 'utf8');
+       Atomics.store(peaks, 0, Math.max(Atomics.load(peaks, 0), Number(/RssAnon:\\s+(\\d+)/.exec(status)?.[1] ?? 0)));
+       Atomics.store(peaks, 1, Math.max(Atomics.load(peaks, 1), Number(/RssFile:\\s+(\\d+)/.exec(status)?.[1] ?? 0)));
+     };
+     take();
+     setInterval(take, workerData.ms);`,
+    { eval: true, workerData: { buffer: peaks.buffer, ms } },
+  );
+  worker.unref();
   return () => {
-    take();
-    clearInterval(timer);
+    const status = readFileSync('/proc/self/status', 'utf8');
+    const anon = Math.max(Atomics.load(peaks, 0), Number(/RssAnon:\s+(\d+)/.exec(status)?.[1] ?? 0));
+    const file = Math.max(Atomics.load(peaks, 1), Number(/RssFile:\s+(\d+)/.exec(status)?.[1] ?? 0));
+    void worker.terminate();
     return { peak_rss_anon_mb: Math.round(anon / 1024), peak_rss_file_mb: Math.round(file / 1024) };
   };
 }

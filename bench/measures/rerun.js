@@ -6,11 +6,12 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stageCalls, w1Pipeline, w1Sources } from '../w1-pipeline.js';
-import { child, emit, memory, seconds } from './_util.js';
+import { child, emit, memory, sampleRss, seconds } from './_util.js';
 
 const [dir, s] = process.argv.slice(2);
 const count = Number(s);
 const first = child(join(fileURLToPath(new URL('.', import.meta.url)), '_w1-run.js'), ['dag', dir, String(count)]);
+const peaks = sampleRss();
 const t0 = performance.now();
 const report = await w1Pipeline().run(w1Sources(count), { checkpoint: dir });
 const elapsed = seconds(t0);
@@ -19,9 +20,11 @@ emit({
   sources: count,
   first_run_seconds: first.seconds,
   first_run_stage_calls: first.stage_calls,
+  first_run_peak_rss_anon_mb: first.peak_rss_anon_mb,
   seconds: elapsed,
   stage_calls: stageCalls(report),
   sources_skipped: report.sources.skipped,
   ...memory(),
+  ...peaks(),
   peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
 });
