@@ -201,6 +201,7 @@ function scale(reference) {
       const inspect = cli('inspect', ['inspect', ckpt, '--format', 'ndjson'], true);
       m.inspect = { ...inspect, tasks_per_s: Math.round(inspect.lines / inspect.seconds) };
       m.verify = cli('verify', ['verify', ckpt], false);
+      m.stats = cli('stats', ['stats', ckpt, '--json'], false);
       rmSync(ckpt, { recursive: true, force: true });
       // The rerun measure's first run is a whole Pipeline.run of W1 with a checkpoint, in a process of its own.
       m.rerun = node('rerun.js', [join(work, `rerun-${s}`), String(s)]);
@@ -219,7 +220,7 @@ function scale(reference) {
     ['record rate against the reference', +(big.record.emissions_per_s / ref.record.emissions_per_s).toFixed(3), 'min', 0.9],
     ...['record', 'run', 'plan', 'inspect', 'verify'].map((m) => [`${m} peak RssAnon MB`, big[m].peak_rss_anon_mb, 'max', 500]),
     ['run peak RssAnon against the reference', +(big.run.peak_rss_anon_mb / ref.run.peak_rss_anon_mb).toFixed(3), 'max', 1.25],
-    ...['plan', 'completion', 'verify', 'rerun'].map((m) => [`${m} time against the reference`, growth(m), 'max', 11]),
+    ...['plan', 'completion', 'verify', 'rerun', 'stats'].map((m) => [`${m} time against the reference`, growth(m), 'max', 11]),
     ['inspect tasks/s', big.inspect.tasks_per_s, 'min', 800_000],
     ['verify seconds', big.verify.seconds, 'max', 60],
   ].map(([what, value, kind, target]) => ({ what, value, target: `${kind === 'min' ? '≥' : '≤'} ${target}`, ok: kind === 'min' ? value >= target : value <= target }));

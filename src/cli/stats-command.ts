@@ -7,11 +7,12 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LineageStore } from '../store/lineage-store.js';
+import type { TaskCounts } from '../store/task-counts.js';
 import type { TaskType } from '../store/types.js';
 import { EXIT_OK } from './cli-errors.js';
 import { withStore, type CommandContext } from './command-context.js';
 import { checkpointFields, checkpointHeader, fingerprintText, type CheckpointFields } from './describe-checkpoint.js';
-import { STATUSES, statusOf, type TaskStatus } from './task-status.js';
+import { STATUSES, type TaskStatus } from './task-status.js';
 import { table } from './text-table.js';
 import { stateCheckpointLines } from './describe-state-checkpoints.js';
 import type { StageCheckpoints } from '../store/state-checkpoint-log.js';
@@ -47,49 +48,21 @@ export async function statsCommand(ctx: CommandContext, dir: string, options: St
 }
 
 export function collectStats(ctx: CommandContext, store: LineageStore): CheckpointStats {
-  const zero = (): Record<TaskStatus, number> => ({ completed: 0, filtered: 0, failed: 0, pending: 0 });
-  const byStatus = zero();
-  const byType: Record<TaskType, number> = { source: 0, middle: 0, leaf: 0, source_leaf: 0 };
-  const byStage = new Map<string, Record<TaskStatus, number> & { tasks: number }>();
-  let tasks = 0;
-  let edges = 0;
-  const sources = { total: 0, complete: 0 };
-  if (store.mode === 'sources') {
-    for (const s of store.sourceStates()) {
-      sources.total++;
-      if (s.state === 'done') sources.complete++;
-    }
-  } else {
-    for (const task of store.tasks()) {
-      const status = statusOf(task);
-      tasks++;
-      edges += task.parents.length;
-      byStatus[status]++;
-      byType[task.taskType]++;
-      const stage = task.stage ?? SOURCE_STAGE;
-      let row = byStage.get(stage);
-      if (!row) byStage.set(stage, (row = { tasks: 0, ...zero() }));
-      row.tasks++;
-      row[status]++;
-      if (task.stage === null) {
-        sources.total++;
-        if (status === 'completed' || status === 'filtered') sources.complete++;
-      }
-      if ((tasks & 1023) === 0) ctx.progress.update(() => `stats: ${tasks} tasks read`);
-    }
-  }
+  const counts = store.mode === 'sources' ? sourceCounts(store) : store.countTasks((n) => ctx.progress.update(() => `stats: ${n} tasks read`));
+  const byStage = new Map([...counts.byStage].map(([stage, row]) => [stage ?? SOURCE_STAGE, row] as const));
   const disk = diskUsage(store.dir);
   return {
     ...checkpointFields(store),
-    tasks,
-    edges,
-    sources,
-    byStatus,
-    byType,
+    tasks: counts.tasks,
+    edges: counts.edges,
+    sources: counts.sources,
+    byStatus: counts.byStatus,
+    byType: counts.byType,
     byStage: Object.fromEntries(orderStages(byStage, store.manifest.fingerprint?.map((s) => s.id) ?? [])),
     shards: store.shards.map((s) => ({
       writerId: s.writerId,
-      tasks: s.taskCount(),
+      // One shard's count is the one just made; several are counted each (the union above holds each task once).
+      tasks: store.shards.length === 1 && store.mode === 'dag' ? counts.tasks : s.taskCount(),
       runs: entries(s.runs),
       bytes: diskUsage(s.dir).bytes,
     })),
@@ -97,6 +70,17 @@ export function collectStats(ctx: CommandContext, store: LineageStore): Checkpoi
     files: disk.files,
     stateCheckpoints: store.stateCheckpoints(),
   };
+}
+
+/** Source-counter mode keeps no per-task records: only the sources are counted. */
+function sourceCounts(store: LineageStore): TaskCounts {
+  const sources = { total: 0, complete: 0 };
+  for (const s of store.sourceStates()) {
+    sources.total++;
+    if (s.state === 'done') sources.complete++;
+  }
+  const none = { completed: 0, filtered: 0, failed: 0, pending: 0 };
+  return { tasks: 0, edges: 0, sources, byStatus: none, byType: { source: 0, middle: 0, leaf: 0, source_leaf: 0 }, byStage: new Map() };
 }
 
 function renderStats(store: LineageStore, s: CheckpointStats): string {

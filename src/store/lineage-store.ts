@@ -14,6 +14,7 @@ import { assertUdid } from '../identity/udid.js';
 import { isRootLineage, rootLineage, type Lineage } from '../identity/lineage.js';
 import { writeManifest, type Manifest } from './manifest.js';
 import { pageScanEnabled } from './lmdb-pages.js';
+import { countShardTasks, countTasks, type TaskCounts } from './task-counts.js';
 import { writeShardNdjson, type NdjsonSink } from './shard-ndjson.js';
 import { openCheckpoint } from './open-checkpoint.js';
 import type { OwnerHeartbeat } from './owner-record.js';
@@ -196,6 +197,16 @@ export class LineageStore {
   *tasks(): Generator<TaskInfo> {
     this.assertOpen('tasks');
     yield* this.shards.length === 1 ? scanShard(this.shards[0]!) : unionTasks(this.shards, (u) => this.get(u));
+  }
+
+  /**
+   * @internal The tasks by status, type and emitting stage, and the edges
+   * (`lineage stats`): one shard from its rows (task-counts.ts), several
+   * over the union's task view.
+   */
+  countTasks(progress: (tasks: number) => void = () => undefined): TaskCounts {
+    this.assertOpen('countTasks');
+    return this.shards.length === 1 ? countShardTasks(this.shards[0]!, progress) : countTasks(this.tasks(), progress);
   }
 
   /** Source tasks (roots) with their source keys, streamed. */

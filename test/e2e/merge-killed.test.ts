@@ -43,7 +43,8 @@ async function killedMerge(ckpt: string): Promise<void> {
   // directory whose process still lives is rightly left alone, so wait until it has ended.
   const work = leftovers(ckpt)[0];
   const marker = work === undefined ? null : join(dirname(ckpt), work, 'merge.json');
-  for (let i = 0; i < 1000 && marker !== null && existsSync(marker); i++) {
+  // Up to 60 s: on a loaded machine the child can take seconds to see the disconnect.
+  for (let i = 0; i < 6000 && marker !== null && existsSync(marker); i++) {
     const pid = (JSON.parse(readFileSync(marker, 'utf8')) as { pid: number }).pid;
     try {
       process.kill(pid, 0);
