@@ -39,6 +39,9 @@ const P_LEAF2 = 0x20;
 const F_BIGDATA = 0x01;
 const F_SUBDATA = 0x02;
 const F_DUPDATA = 0x04;
+/** Pages a read-ahead window holds, and how many windows a file keeps (see PageFile.read). */
+const AHEAD_PAGES = 32;
+const WINDOWS = 4;
 /** Levels of a B-tree at most: far more than 2^32 entries would need. */
 const MAX_DEPTH = 32;
 
@@ -55,6 +58,8 @@ export class PageFile {
   private readonly lastPage: number;
   private readonly trees = new Map<string, Tree>();
   private closed = false;
+  private readonly windows = Array.from({ length: WINDOWS }, () => ({ first: 0, pages: 0, data: Buffer.alloc(0), used: 0 }));
+  private ticks = 0;
   /** Past the meta pages and the sub-DB list: a bad page now means damage, not a layout this reader does not know. */
   private opened = false;
 
@@ -106,13 +111,47 @@ export class PageFile {
     return this.trees.get(name);
   }
 
-  /** Reads page `pgno` (and `count - 1` after it) into `into` (grown when too small); returns the buffer holding it. */
+  /**
+   * Reads page `pgno` (and `count - 1` after it) into `into` (grown when too
+   * small); returns the buffer holding it. A single page comes from one of
+   * a few read-ahead windows of AHEAD_PAGES pages, each filled by one
+   * `pread`: a B-tree's leaves lie mostly on consecutive pages (LMDB
+   * appends what a commit writes), so a scan costs a syscall per window
+   * instead of one per page, and scans that walk side by side (the NDJSON
+   * writer's three) each keep a window of their own.
+   */
   read(pgno: number, into: Buffer, count = 1): Buffer {
     if (pgno < 2 || pgno + count - 1 > this.lastPage) this.fail(`page ${pgno} lies outside the snapshot`);
     const size = this.pageSize * count;
     const buf = into.length >= size ? into : Buffer.allocUnsafe(size);
+    if (count === 1) {
+      const w = this.window(pgno);
+      w.data.copy(buf, 0, (pgno - w.first) * this.pageSize, (pgno - w.first + 1) * this.pageSize);
+      return buf;
+    }
     if (readSync(this.fd, buf, 0, size, pgno * this.pageSize) !== size) this.fail(`page ${pgno} is cut short`);
     return buf;
+  }
+
+  /** The window holding page `pgno`, read now into the one used longest ago when none does. */
+  private window(pgno: number): { first: number; pages: number; data: Buffer; used: number } {
+    const tick = ++this.ticks;
+    let oldest = this.windows[0]!;
+    for (const w of this.windows) {
+      if (pgno >= w.first && pgno < w.first + w.pages) {
+        w.used = tick;
+        return w;
+      }
+      if (w.used < oldest.used) oldest = w;
+    }
+    const pages = Math.min(AHEAD_PAGES, this.lastPage - pgno + 1);
+    const bytes = pages * this.pageSize;
+    if (oldest.data.length < bytes) oldest.data = Buffer.allocUnsafe(AHEAD_PAGES * this.pageSize);
+    if (readSync(this.fd, oldest.data, 0, bytes, pgno * this.pageSize) !== bytes) this.fail(`page ${pgno} is cut short`);
+    oldest.first = pgno;
+    oldest.pages = pages;
+    oldest.used = tick;
+    return oldest;
   }
 
   /** While opening: LmdbPageError (the caller reads through lmdb-js instead); later: the file is damaged. */
