@@ -33,6 +33,7 @@ const members: Record<string, Member> = {
   recordedOutputs: { kind: 'method', call: (s) => [...s.recordedOutputs()] },
   isSourceCompleted: { kind: 'method', call: (s) => s.isSourceCompleted('part-0000.jsonl') },
   consumedInRun: { kind: 'method', call: (s) => s.consumedInRun(root) },
+  countTasks: { kind: 'method', call: (s) => s.countTasks() },
   sourceStates: { kind: 'method', call: (s) => s.sourceStates() },
   drain: { kind: 'method', call: (s) => s.drain() },
   isCompleted: { kind: 'method', call: (s) => s.isCompleted(root.udid) },
