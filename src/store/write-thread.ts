@@ -12,7 +12,10 @@
  * Small sessions never need the thread: batches are committed on the main
  * thread (the same `commitBatch`) until THREAD_AFTER_ROWS rows were written,
  * then the thread starts; it takes ~0.1 s to load, and main-thread commits
- * go on until it says it is ready.
+ * go on until it says it is ready. The batches a session sends as it closes
+ * never start it: it would load only to be told to stop, and close would
+ * wait for that. A thread still loading when the session closes is given up
+ * (write-thread-gate.js) rather than waited for.
  *
  * The worker holds the process open only while a batch is in flight, so a
  * program that ends without closing its store is not kept alive by it.
@@ -21,9 +24,10 @@ import { Worker } from 'node:worker_threads';
 import type { Shard } from './shard.js';
 import type { WriteBatch } from './write-batch.js';
 import { commitBatch } from './batch-commit.js';
+import { giveUpGate, newGate } from './write-thread-gate.js';
 
 /** Rows committed on the main thread before the write thread is started. */
-const THREAD_AFTER_ROWS = 50_000;
+export const THREAD_AFTER_ROWS = 50_000;
 
 /**
  * Batches in the thread at once: with two, the next one is already there
@@ -53,6 +57,10 @@ interface Ack {
 export class WriteThread {
   private worker: Worker | null = null;
   private ready = false;
+  /** Set by stopStarting(): the session is closing. */
+  private closing = false;
+  /** Decides, while the thread loads, whether it opens the environment or close() gives it up. */
+  private readonly gate = newGate();
   private rowsHere = 0;
   private sent = 0;
   private acked = 0;
@@ -82,6 +90,11 @@ export class WriteThread {
     return this.sent - this.acked < MAX_IN_FLIGHT;
   }
 
+  /** True while batches are committed on this thread, inside post() (the write thread is not there or not ready). */
+  get commitsHere(): boolean {
+    return !this.ready || this.worker === null;
+  }
+
   /**
    * Hands `batch` to the thread (which reads its shared buffers in place
    * until it acknowledges it) and returns the batch's number; before the
@@ -93,7 +106,7 @@ export class WriteThread {
     const worker = this.worker;
     if (!this.ready || !worker) {
       this.rowsHere += batch.rows;
-      if (!worker && this.rowsHere >= THREAD_AFTER_ROWS) this.start();
+      if (!worker && !this.closing && this.rowsHere >= THREAD_AFTER_ROWS) this.start();
       const { shard } = this;
       try {
         const block = commitBatch(shard.env, shard, message);
@@ -123,6 +136,7 @@ export class WriteThread {
    * never terminated, which could stop it inside LMDB (still loading, say).
    */
   async close(): Promise<void> {
+    this.stopStarting();
     const worker = this.worker;
     if (!worker) return;
     await this.whenCommitted(this.sent);
@@ -133,13 +147,27 @@ export class WriteThread {
     await exited;
   }
 
+  /**
+   * The session is closing: no batch from now on starts the thread, and a
+   * thread still loading is given up. Nothing was posted to it (batches go
+   * to it once it is ready), so the last batches are committed here.
+   */
+  stopStarting(): void {
+    this.closing = true;
+    if (this.worker && !this.ready && giveUpGate(this.gate)) this.worker = null;
+  }
+
   private start(): Worker {
     const worker = new Worker(new URL('./write-worker.js', import.meta.url), {
-      workerData: { lineageWriteThread: true, path: this.shard.dir, mapSize: this.shard.mapSize },
+      workerData: { lineageWriteThread: true, path: this.shard.dir, mapSize: this.shard.mapSize, gate: this.gate },
     });
     worker.unref();
+    // A thread given up (stopStarting) ends by itself, touching nothing; what it might still say is no longer this session's.
+    const ours = () => this.worker === worker;
     worker.on('message', (ack: Ack) => this.receive(ack));
-    worker.on('error', (err) => this.fail(err));
+    worker.on('error', (err) => {
+      if (ours()) this.fail(err);
+    });
     worker.once('exit', (code) => {
       if (this.busy) this.fail(new Error(`the write thread exited (code ${code}) with batches not committed`));
     });

@@ -17,11 +17,14 @@ import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_thread
 import { open } from 'lmdb';
 import { bigMerge, commitRows } from './batch-commit.js';
 import { ENV_OPTIONS, WRITE_DB_OPTIONS } from './shard-layout.js';
+import { enterGate } from './write-thread-gate.js';
 
 /** The thread's own loop: started only in the worker that write-thread.ts creates. */
 function serve() {
   const port = /** @type {import('node:worker_threads').MessagePort} */ (parentPort);
-  const { path, mapSize } = /** @type {{ path: string, mapSize: number }} */ (workerData);
+  const { path, mapSize, gate } = /** @type {{ path: string, mapSize: number, gate: Int32Array }} */ (workerData);
+  // The session closed while this thread loaded (write-thread-gate.js): it ends here, having touched nothing.
+  if (!enterGate(gate)) return;
   // The same options as Shard.
   const env = open({ path, mapSize, ...ENV_OPTIONS });
   /** @type {import('./batch-commit.js').WriteDbs} */

@@ -91,11 +91,12 @@ export class BatchScheduler {
   /** From now on the next batch merges every task left into the `udid` index: the session is about to close. */
   finishIndexing(): void {
     this.closing = true;
+    this.thread.stopStarting();
   }
 
   /** Commits what is left (the last index merge included) and stops the write thread. */
   async close(): Promise<void> {
-    this.closing = true;
+    this.finishIndexing();
     try {
       await this.committed();
     } finally {
@@ -164,10 +165,17 @@ export class BatchScheduler {
     if (this.stages.toRegister) {
       // A new stage id is registered by a synchronous commit: wait until the thread is idle, so that it does not block.
       if (this.thread.busy) return;
-      this.stages.registerAll();
+      try {
+        this.stages.registerAll();
+      } catch (err) {
+        // Reported as a failed batch would be: the numbers the failed transaction gave must not be used.
+        this.failed(err);
+        return;
+      }
     }
     if (index) this.blocks.mergeIndex(this.batch, this.closing);
-    if (!this.closing) this.blocks.claimAhead(this.batch, this.thread.busy);
+    // A batch committed here claims the next block in its own transaction: one sync commit fewer.
+    if (!this.closing) this.blocks.claimAhead(this.batch, this.thread.busy || this.thread.commitsHere);
     this.tasks.writeDirty(this.batch, this.stages);
     const batch = this.batch;
     this.batch = new WriteBatch(batch);
@@ -177,12 +185,16 @@ export class BatchScheduler {
     if (!this.thread.busy) this.afterCommit(false);
   }
 
+  /** A commit failed: from now on every call reports it, and the runner is told once. */
+  private failed(err: unknown): void {
+    if (this.writeError) return;
+    this.writeError = writeFailure(this.shard.dir, err as Error);
+    this.onWriteFailure?.(this.writeError);
+  }
+
   /** After a batch is committed: reports a failure, and sends what gathered meanwhile (unless `sendMore` is false). */
   private afterCommit(sendMore = true): void {
-    if (this.thread.error && !this.writeError) {
-      this.writeError = writeFailure(this.shard.dir, this.thread.error);
-      this.onWriteFailure?.(this.writeError);
-    }
+    if (this.thread.error) this.failed(this.thread.error);
     this.uncommittedRows = 0;
     for (let block = this.thread.claimed.shift(); block; block = this.thread.claimed.shift()) this.blocks.adopt(block);
     if (sendMore && !this.writeError && (this.batch.rows > 0 || this.tasks.dirtyCount > 0)) this.send();

@@ -66,12 +66,13 @@ export class IdBlocks {
   }
 
   /**
-   * Claims the next block ahead once this one is in use: by `batch` when the
-   * write thread is `busy`, else here and now.
+   * Claims the next block ahead once this one is in use: by `batch` when
+   * `inBatch` (the write thread is busy, or the batch is committed on this
+   * thread anyway), else here and now.
    */
-  claimAhead(batch: WriteBatch, busy: boolean): void {
+  claimAhead(batch: WriteBatch, inBatch: boolean): void {
     if (this.spare !== null || this.claimPending || this.endId === 0) return;
-    if (busy) {
+    if (inBatch) {
       batch.claim = this.blockSize;
       this.blockSize = Math.min(this.blockSize * 2, MAX_BLOCK);
       this.claimPending = true;

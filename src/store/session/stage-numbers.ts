@@ -55,9 +55,15 @@ export class StageNumbers {
     return n;
   }
 
-  /** Registers in the shard every stage of this session it has no number for. */
+  /**
+   * Registers in the shard every stage of this session it has no number for,
+   * in one transaction: each new stage's own would be a sync commit (lmdb-js
+   * runs a transactionSync inside another as a child transaction).
+   */
   registerAll(): void {
-    for (let local = 1; local < this.stageIds.length; local++) this.shardStage(local);
+    this.shard.env.transactionSync(() => {
+      for (let local = 1; local < this.stageIds.length; local++) this.shardStage(local);
+    });
   }
 
   /** The session number of a stage number read from the shard (a task of an earlier session). */
