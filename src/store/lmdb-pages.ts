@@ -259,39 +259,7 @@ export class LeafCursor {
     this.stack.length = 0;
     this.index = this.count = 0;
     this.leaves = 0;
-    if (this.tree.root < 0) return;
-    let pgno = this.tree.root;
-    for (;;) {
-      const page = this.file.read(pgno, this.spareLeaf ?? Buffer.allocUnsafe(this.file.pageSize));
-      this.spareLeaf = null;
-      const flags = page.readUInt16LE(FLAGS_AT);
-      if ((flags & P_LEAF) !== 0) {
-        this.enterLeaf(page);
-        let lo = 0;
-        let hi = this.count;
-        while (lo < hi) {
-          const mid = (lo + hi) >>> 1;
-          if (this.keyOf(page, mid) < key) lo = mid + 1;
-          else hi = mid;
-        }
-        this.index = lo;
-        return;
-      }
-      if ((flags & P_BRANCH) === 0) this.file.fail(`page ${pgno} is neither a branch nor a leaf (flags ${flags})`);
-      const count = page.readUInt16LE(LOWER_AT) >> 1;
-      if (this.stack.length >= MAX_DEPTH) this.file.fail(`the B-tree under page ${this.tree.root} is deeper than ${MAX_DEPTH} levels (a loop of page pointers)`);
-      if (count === 0 || PAGE_HEADER + 2 * count > page.length) this.file.fail(`branch page ${pgno} claims ${count} entries`);
-      // Child 0 holds everything below child 1's key (its own key is empty).
-      let lo = 0;
-      let hi = count - 1;
-      while (lo < hi) {
-        const mid = (lo + hi + 1) >>> 1;
-        if (this.keyOf(page, mid) <= key) lo = mid;
-        else hi = mid - 1;
-      }
-      this.stack.push({ page, next: lo + 1, count });
-      pgno = this.child(page, lo);
-    }
+    if (this.tree.root >= 0) this.descend(this.tree.root, key);
   }
 
   /** The u32 key of entry `i` of a page (leaf or branch), checked to lie inside it. */
@@ -322,7 +290,13 @@ export class LeafCursor {
     return this.overflow.subarray(PAGE_HEADER, PAGE_HEADER + this.dataSize);
   }
 
-  private descend(pgno: number): void {
+  /**
+   * Walks down from `pgno` to a leaf: by the first child at each branch, or,
+   * with `key`, by the last child whose key is not above it (child 0 holds
+   * everything below child 1's key; its own key is empty), and then to the
+   * leaf's first entry not below `key`.
+   */
+  private descend(pgno: number, key?: number): void {
     for (;;) {
       // Branch pages stay on the stack; a leaf's buffer is reused for the next leaf.
       const page = this.file.read(pgno, this.spareLeaf ?? Buffer.allocUnsafe(this.file.pageSize));
@@ -330,6 +304,16 @@ export class LeafCursor {
       const flags = page.readUInt16LE(FLAGS_AT);
       if ((flags & P_LEAF) !== 0) {
         this.enterLeaf(page);
+        if (key !== undefined) {
+          let lo = 0;
+          let hi = this.count;
+          while (lo < hi) {
+            const mid = (lo + hi) >>> 1;
+            if (this.keyOf(page, mid) < key) lo = mid + 1;
+            else hi = mid;
+          }
+          this.index = lo;
+        }
         return;
       }
       if ((flags & P_BRANCH) === 0) this.file.fail(`page ${pgno} is neither a branch nor a leaf (flags ${flags})`);
@@ -337,8 +321,17 @@ export class LeafCursor {
       // A B-tree of this file is far shallower; a deeper descent follows a loop of damaged pointers.
       if (this.stack.length >= MAX_DEPTH) this.file.fail(`the B-tree under page ${this.tree.root} is deeper than ${MAX_DEPTH} levels (a loop of page pointers)`);
       if (count === 0 || PAGE_HEADER + 2 * count > page.length) this.file.fail(`branch page ${pgno} claims ${count} entries`);
-      this.stack.push({ page, next: 1, count });
-      pgno = this.child(page, 0);
+      let at = 0;
+      if (key !== undefined) {
+        let hi = count - 1;
+        while (at < hi) {
+          const mid = (at + hi + 1) >>> 1;
+          if (this.keyOf(page, mid) <= key) at = mid;
+          else hi = mid - 1;
+        }
+      }
+      this.stack.push({ page, next: at + 1, count });
+      pgno = this.child(page, at);
     }
   }
 
